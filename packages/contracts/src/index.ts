@@ -1,0 +1,3 @@
+export * from "./errors.ts";
+export * from "./plans.ts";
+export * from "./api.ts";

@@ -1,0 +1,34 @@
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
+import * as initial from "./migrations/001-initial.ts";
+
+/** Migrations are listed here in order (not read from disk), so bundling cannot lose one. */
+const migrations: Record<string, Migration> = {
+  "001-initial": initial,
+};
+
+class StaticMigrationProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations;
+  }
+}
+
+/** Any fixed 64-bit number; identifies "Latchkey migrations" among advisory locks. */
+const migrationLockId = 7_340_514_981_224_011n;
+
+/**
+ * Brings the schema up to date. Several instances may start at once: a session-level advisory
+ * lock, held on one connection for the whole run, makes the others wait and then find nothing to do.
+ */
+export async function migrateToLatest<Schema>(db: Kysely<Schema>): Promise<string[]> {
+  return db.connection().execute(async (connection) => {
+    await sql`select pg_advisory_lock(${migrationLockId})`.execute(connection);
+    try {
+      const migrator = new Migrator({ db: connection, provider: new StaticMigrationProvider() });
+      const { error, results } = await migrator.migrateToLatest();
+      if (error) throw error instanceof Error ? error : new Error(String(error));
+      return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+    } finally {
+      await sql`select pg_advisory_unlock(${migrationLockId})`.execute(connection);
+    }
+  });
+}

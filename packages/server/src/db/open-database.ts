@@ -1,0 +1,55 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import type { Database } from "./schema.ts";
+import { PGliteDialect } from "./pglite-dialect.ts";
+
+export type Db = Kysely<Database>;
+
+export interface OpenedDatabase {
+  db: Db;
+  kind: "postgres" | "embedded";
+  close(): Promise<void>;
+}
+
+// timestamptz, json and bigint come back as Date, parsed JSON and string in both drivers.
+export function openPostgres(
+  url: string,
+  options: { maxConnections?: number; onIdleClientError?: (error: Error) => void } = {},
+): OpenedDatabase {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.maxConnections ?? 20,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: 10_000,
+  });
+  // An idle client whose server went away emits "error"; unhandled, that would end the process.
+  // The pool drops that client and opens a new one on the next query.
+  pool.on("error", (error) => options.onIdleClientError?.(error));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, kind: "postgres", close: () => db.destroy() };
+}
+
+/** The embedded database: PGlite in `dataDir/pgdata`, or in memory from a dump (tests). */
+export async function openEmbedded(
+  source: { dataDir: string } | { loadDataDir: Blob | File },
+): Promise<OpenedDatabase> {
+  let pglite: PGlite;
+  if ("dataDir" in source) {
+    const dir = path.join(source.dataDir, "pgdata");
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    pglite = await PGlite.create({ dataDir: dir });
+  } else {
+    pglite = await PGlite.create({ loadDataDir: source.loadDataDir });
+  }
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  return {
+    db,
+    kind: "embedded",
+    close: async () => {
+      await db.destroy();
+    },
+  };
+}

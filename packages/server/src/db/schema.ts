@@ -1,0 +1,143 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
+import type { MemberRole, Plan } from "@latchkey/contracts";
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+type Json<T> = ColumnType<T, string, string>;
+
+export interface WorkspacesTable {
+  id: string;
+  name: string;
+  plan: Plan;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface MembersTable {
+  id: string;
+  workspace_id: string;
+  email: string;
+  role: MemberRole;
+  created_at: CreatedAt;
+}
+
+/** Admin API keys: a member's bearer credential for the workspace API. Only a hash is stored. */
+export interface AdminApiKeysTable {
+  id: string;
+  workspace_id: string;
+  member_id: string;
+  name: string;
+  prefix: string;
+  key_hash: string;
+  created_at: CreatedAt;
+  last_used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
+export interface AppsTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  allowed_return_origins: Json<string[]>;
+  identity_type: "jwks" | "hs256" | "latchkey";
+  /** Non-secret identity settings (issuer, audience, jwks_url). */
+  identity_config: Json<Record<string, string>>;
+  /** hs256 shared secret or latchkey signing secret, vault-encrypted. */
+  identity_secret: string | null;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface ServiceKeysTable {
+  id: string;
+  workspace_id: string;
+  app_id: string;
+  name: string;
+  prefix: string;
+  key_hash: string;
+  created_at: CreatedAt;
+  last_used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
+export interface ConnectorsTable {
+  id: string;
+  workspace_id: string;
+  provider: string;
+  name: string;
+  client_id: string;
+  /** vault-encrypted */
+  client_secret: string | null;
+  scopes: Json<string[]>;
+  /** Provider options (generic oauth2 URLs, oidc issuer, extra params…), no secrets. */
+  options: Json<Record<string, unknown>>;
+  status: "enabled" | "disabled";
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface OAuthStatesTable {
+  /** sha256 of the state value; the value itself is never stored. */
+  state_hash: string;
+  workspace_id: string;
+  app_id: string;
+  connector_id: string;
+  owner_type: "user" | "app";
+  /** App user id (sub); empty string for an app-owned (shared) connection. */
+  user_id: string;
+  return_to: string;
+  /** vault-encrypted PKCE verifier */
+  code_verifier: string | null;
+  nonce: string | null;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
+}
+
+export interface ConnectionsTable {
+  id: string;
+  workspace_id: string;
+  app_id: string;
+  connector_id: string;
+  owner_type: "user" | "app";
+  /** App user id (sub); empty string for the app's shared connection. */
+  user_id: string;
+  status: "active" | "needs_reauth";
+  /** vault-encrypted */
+  access_token: string;
+  /** vault-encrypted */
+  refresh_token: string | null;
+  token_type: string;
+  expires_at: Timestamp | null;
+  scopes: Json<string[]>;
+  account: Json<Record<string, unknown> | null>;
+  connection_config: Json<Record<string, string> | null>;
+  needs_reauth_reason: string | null;
+  needs_reauth_at: Timestamp | null;
+  refresh_cooldown_until: Timestamp | null;
+  refreshed_at: Timestamp | null;
+  version: Generated<number>;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface Database {
+  workspaces: WorkspacesTable;
+  members: MembersTable;
+  admin_api_keys: AdminApiKeysTable;
+  apps: AppsTable;
+  service_keys: ServiceKeysTable;
+  connectors: ConnectorsTable;
+  oauth_states: OAuthStatesTable;
+  connections: ConnectionsTable;
+}
+
+export type WorkspaceRow = Selectable<WorkspacesTable>;
+export type MemberRow = Selectable<MembersTable>;
+export type AppRow = Selectable<AppsTable>;
+export type NewApp = Insertable<AppsTable>;
+export type AppUpdate = Updateable<AppsTable>;
+export type ServiceKeyRow = Selectable<ServiceKeysTable>;
+export type AdminApiKeyRow = Selectable<AdminApiKeysTable>;
+export type ConnectorRow = Selectable<ConnectorsTable>;
+export type ConnectionRow = Selectable<ConnectionsTable>;
+export type OAuthStateRow = Selectable<OAuthStatesTable>;

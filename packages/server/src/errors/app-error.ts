@@ -1,0 +1,23 @@
+import { ErrorCode } from "@latchkey/contracts";
+
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+    /** Extra response headers, e.g. Retry-After. */
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.name = "AppError";
+  }
+
+  get status(): number {
+    return ErrorCode[this.code];
+  }
+}
+
+export const notFound = (what = "Resource") => new AppError("NOT_FOUND", `${what} not found`);
+export const forbidden = (message = "You do not have permission to do this") => new AppError("FORBIDDEN", message);
+export const unauthenticated = (message = "Missing or invalid credentials") =>
+  new AppError("UNAUTHENTICATED", message);

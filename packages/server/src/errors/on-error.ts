@@ -1,0 +1,37 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { ErrorBody } from "@latchkey/contracts";
+import { AppError } from "./app-error.ts";
+import type { Logger } from "../log/logger.ts";
+
+/** The single place an error becomes a response. Unknown errors are logged, never echoed. */
+export function createErrorHandler(logger: Logger) {
+  return (error: Error, c: Context): Response => {
+    const requestId = c.get("requestId") as string | undefined;
+    const appError = toAppError(error);
+    if (appError.code === "INTERNAL") {
+      logger.error({ err: error, request_id: requestId, method: c.req.method, path: c.req.path }, "unhandled error");
+    }
+    const body: ErrorBody = {
+      error: {
+        code: appError.code,
+        message: appError.message,
+        ...(appError.details !== undefined && { details: appError.details }),
+        ...(requestId !== undefined && { request_id: requestId }),
+      },
+    };
+    for (const [name, value] of Object.entries(appError.headers ?? {})) c.header(name, value);
+    return c.json(body, appError.status as ContentfulStatusCode);
+  };
+}
+
+function toAppError(error: Error): AppError {
+  if (error instanceof AppError) return error;
+  if (error instanceof HTTPException) {
+    if (error.status === 413) return new AppError("PAYLOAD_TOO_LARGE", "Request body is too large");
+    if (error.status === 404) return new AppError("NOT_FOUND", "Not found");
+    if (error.status < 500) return new AppError("INVALID_REQUEST", error.message || "Invalid request");
+  }
+  return new AppError("INTERNAL", "Internal error");
+}

@@ -1,0 +1,100 @@
+import { randomBytes } from "node:crypto";
+import { Writable } from "node:stream";
+import { loadConfig, type Config, type EncryptionKeySpec } from "../../src/config/config.ts";
+import type { OpenedDatabase } from "../../src/db/open-database.ts";
+import { createApp, type AppDeps, type LatchkeyApp } from "../../src/http/app.ts";
+import type { Clock } from "../../src/http/clock.ts";
+import { createLogger } from "../../src/log/logger.ts";
+import { Vault } from "../../src/vault/vault.ts";
+import { createTestDatabase } from "./test-database.ts";
+
+export const testOperatorKey = "op_test_0123456789abcdefghijklmnopqrstuvwxyz";
+
+/** Captures every log line so tests can assert nothing secret was written. */
+export class LogCapture extends Writable {
+  readonly lines: string[] = [];
+  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
+    this.lines.push(...chunk.toString("utf8").split("\n").filter(Boolean));
+    done();
+  }
+  get text(): string {
+    return this.lines.join("\n");
+  }
+}
+
+export class TestClock implements Clock {
+  #offsetMs = 0;
+  now(): Date {
+    return new Date(Date.now() + this.#offsetMs);
+  }
+  advance(ms: number): void {
+    this.#offsetMs += ms;
+  }
+}
+
+export function testKeys(): EncryptionKeySpec[] {
+  return [{ id: "t1", key: randomBytes(32) }];
+}
+
+export interface TestApp extends LatchkeyApp {
+  deps: AppDeps;
+  logs: LogCapture;
+  /** app.request with a JSON body and bearer token convenience. */
+  call(method: string, path: string, options?: CallOptions): Promise<Response>;
+}
+
+export interface CallOptions {
+  token?: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface TestAppOptions {
+  database: OpenedDatabase;
+  env?: Record<string, string>;
+  keys?: EncryptionKeySpec[];
+  clock?: Clock;
+  fetch?: typeof fetch;
+}
+
+export function testConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({
+    LATCHKEY_OPERATOR_KEY: testOperatorKey,
+    LATCHKEY_PUBLIC_URL: "http://latchkey.test",
+    LOG_LEVEL: "debug",
+    ...env,
+  });
+}
+
+/** One Latchkey app instance over the given database. Several may share one database. */
+export function buildTestApp(options: TestAppOptions): TestApp {
+  const logs = new LogCapture();
+  const deps: AppDeps = {
+    config: testConfig(options.env),
+    db: options.database.db,
+    dbKind: options.database.kind,
+    vault: new Vault(options.keys ?? testKeys()),
+    logger: createLogger({ level: "debug", destination: logs }),
+    clock: options.clock ?? { now: () => new Date() },
+    fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+  };
+  const built = createApp(deps);
+  const call = (method: string, path: string, callOptions: CallOptions = {}) => {
+    const headers: Record<string, string> = { ...callOptions.headers };
+    if (callOptions.token) headers.authorization = `Bearer ${callOptions.token}`;
+    let body: string | undefined;
+    if (callOptions.body !== undefined) {
+      body = typeof callOptions.body === "string" ? callOptions.body : JSON.stringify(callOptions.body);
+      headers["content-type"] ??= "application/json";
+    }
+    return Promise.resolve(built.app.request(path, { method, headers, ...(body !== undefined && { body }) }));
+  };
+  return { ...built, deps, logs, call };
+}
+
+/** A fresh database plus one app instance; close() drops the database. */
+export async function createTestApp(options: Omit<TestAppOptions, "database"> = {}) {
+  const database = await createTestDatabase();
+  const app = buildTestApp({ ...options, database });
+  return { ...app, database, close: () => database.close() };
+}

@@ -1,0 +1,40 @@
+import { defineConfig } from "vitest/config";
+
+const postgresUrl = process.env.TEST_DATABASE_URL;
+if (!postgresUrl) {
+  console.log(
+    "\n[latchkey] PostgreSQL suite SKIPPED: TEST_DATABASE_URL is not set. Database tests run on embedded PGlite only.\n",
+  );
+}
+
+const serverSuite = ["packages/server/**/*.test.ts"];
+
+export default defineConfig({
+  test: {
+    reporters: ["default"],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    projects: [
+      {
+        test: {
+          name: "embedded",
+          include: ["packages/*/src/**/*.test.ts", "packages/*/test/**/*.test.ts"],
+          env: { LATCHKEY_TEST_DB: "embedded" },
+          globalSetup: ["packages/server/test/support/global-setup.ts"],
+        },
+      },
+      ...(postgresUrl
+        ? [
+            {
+              test: {
+                name: "postgres",
+                include: serverSuite,
+                env: { LATCHKEY_TEST_DB: "postgres" },
+                globalSetup: ["packages/server/test/support/global-setup.ts"],
+              },
+            },
+          ]
+        : []),
+    ],
+  },
+});
