@@ -1,9 +1,33 @@
 import type { Logger } from "../log/logger.ts";
+import type { AppRow } from "../db/schema.ts";
+import type { MemberRole } from "@latchkey/contracts";
+
+export interface AuthenticatedMember {
+  memberId: string;
+  workspaceId: string;
+  role: MemberRole;
+  email: string;
+  apiKeyId: string;
+}
+
+export interface AuthenticatedApp {
+  app: AppRow;
+  /** The service key used, when the caller authenticated with one. */
+  serviceKeyId: string | null;
+}
+
+export interface AuthenticatedAppUser {
+  /** The app user's id (the verified token's `sub`). */
+  userId: string;
+}
 
 /** Per-request values set by middleware. Feature folders add theirs here. */
 export interface AppEnv {
   Variables: {
     requestId: string;
     log: Logger;
+    member: AuthenticatedMember;
+    serviceApp: AuthenticatedApp;
+    appUser: AuthenticatedAppUser;
   };
 }

@@ -10,6 +10,16 @@ import { ApiDocs } from "./api-docs.ts";
 import type { Clock } from "./clock.ts";
 import { requestContext } from "./request-context.ts";
 import type { AppEnv } from "./app-env.ts";
+import type { RouteContext } from "./route-context.ts";
+import { createProviderResolver } from "../connectors/create-provider-resolver.ts";
+import { createUserTokenVerifier } from "../identity/create-user-token-verifier.ts";
+import { registerConnectorRoutes } from "../connectors/routes.ts";
+import { registerConnectionRoutes } from "../connections/routes.ts";
+import { registerOAuthRoutes } from "../oauth/routes.ts";
+import { registerIdentityRoutes } from "../identity/routes.ts";
+import { registerOpsRoutes } from "../ops/routes.ts";
+import { registerOperatorRoutes } from "../tenancy/operator-routes.ts";
+import { registerWorkspaceRoutes } from "../tenancy/workspace-routes.ts";
 
 export interface AppDeps {
   config: Config;
@@ -40,6 +50,16 @@ export function createApp(deps: AppDeps): LatchkeyApp {
       },
     }),
   );
+
+  const services = { userTokens: createUserTokenVerifier(deps), providers: createProviderResolver(deps) };
+  const ctx: RouteContext = { app, deps, docs, services };
+  registerOpsRoutes(ctx);
+  registerOperatorRoutes(ctx);
+  registerWorkspaceRoutes(ctx);
+  registerIdentityRoutes(ctx);
+  registerConnectorRoutes(ctx);
+  registerOAuthRoutes(ctx);
+  registerConnectionRoutes(ctx);
 
   app.notFound((c) => {
     throw new AppError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}`);

@@ -1,0 +1,38 @@
+import type { ConnectorRow } from "../db/schema.ts";
+
+export type ClientAuthMethod = "client_secret_basic" | "client_secret_post" | "none";
+
+/**
+ * Everything the OAuth flow and refresh need to know about a connector's provider, already
+ * resolved (generic oauth2 from its URLs, oidc from discovery, named providers from the catalog).
+ * Provider oddities are fields here, never `if (provider === …)` in the flow.
+ */
+export interface ResolvedProvider {
+  /** Provider id, returned to clients as `integration_type` (e.g. "oauth2", "oidc", "google"). */
+  id: string;
+  /** Issuer identifier when known (oidc, or configured); used for the RFC 9207 `iss` check. */
+  issuer: string | null;
+  authorizationEndpoint: string;
+  tokenEndpoint: string;
+  revocationEndpoint: string | null;
+  userinfoEndpoint: string | null;
+  /** Whether the authorization server advertises/supports `iss` in authorization responses (RFC 9207). */
+  authorizationResponseIssParameterSupported: boolean;
+  scopeSeparator: string;
+  clientAuthMethod: ClientAuthMethod;
+  /** Send PKCE S256. */
+  pkce: boolean;
+  /** Extra fixed query parameters on the authorization request (e.g. access_type=offline). */
+  extraAuthorizeParams: Record<string, string>;
+  /** Scopes the connector requests (connector scopes, else provider defaults). */
+  scopes: string[];
+  /** Where the account id / email / name are found in the userinfo response (dot paths). */
+  account: { id: string; email: string; name: string };
+  /** Token-response fields kept as connection_config (e.g. instance_url). */
+  connectionConfigFields: string[];
+}
+
+export interface ProviderResolver {
+  /** Throws AppError PROVIDER_ERROR / PROVIDER_UNAVAILABLE when discovery fails. */
+  resolve(connector: ConnectorRow): Promise<ResolvedProvider>;
+}

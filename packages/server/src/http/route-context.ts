@@ -1,0 +1,20 @@
+import type { Hono } from "hono";
+import type { ProviderResolver } from "../connectors/provider.ts";
+import type { UserTokenVerifier } from "../identity/user-token-verifier.ts";
+import type { ApiDocs } from "./api-docs.ts";
+import type { AppDeps } from "./app.ts";
+import type { AppEnv } from "./app-env.ts";
+
+/** Per-instance services built once in createApp and shared by the route modules. */
+export interface Services {
+  userTokens: UserTokenVerifier;
+  providers: ProviderResolver;
+}
+
+/** What every feature's `register…Routes(ctx)` receives. */
+export interface RouteContext {
+  app: Hono<AppEnv>;
+  deps: AppDeps;
+  docs: ApiDocs;
+  services: Services;
+}

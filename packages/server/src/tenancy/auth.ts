@@ -1,0 +1,131 @@
+import type { Context, MiddlewareHandler } from "hono";
+import type { MemberRole } from "@latchkey/contracts";
+import { AppError, forbidden, notFound, unauthenticated } from "../errors/app-error.ts";
+import type { AppDeps } from "../http/app.ts";
+import type { AppEnv } from "../http/app-env.ts";
+import type { Services } from "../http/route-context.ts";
+import { bearerToken, hashSecretKey, secretKeyKind, secretsEqual } from "./secret-keys.ts";
+
+/** last_used_at is written at most this often per key, so authentication stays read-mostly. */
+const lastUsedWriteIntervalMs = 60_000;
+
+function requireBearer(c: Context<AppEnv>): string {
+  const token = bearerToken(c.req.header("authorization"));
+  if (!token) throw unauthenticated("Send credentials as `Authorization: Bearer <key>`");
+  return token;
+}
+
+/** Every request may carry `X-App-Id`; when present it must name the app in the path. */
+export function assertAppIdHeader(c: Context<AppEnv>, appId: string): void {
+  const header = c.req.header("x-app-id");
+  if (header !== undefined && header !== appId) {
+    throw new AppError("INVALID_REQUEST", "The X-App-Id header does not match the app in the path");
+  }
+}
+
+/** Bearer LATCHKEY_OPERATOR_KEY. With no operator key configured the operator API is closed. */
+export function operatorAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const token = requireBearer(c);
+    const expected = deps.config.operatorKey;
+    if (!expected || !secretsEqual(token, expected)) throw unauthenticated("Invalid operator key");
+    await next();
+  };
+}
+
+/**
+ * Bearer admin API key of a member of the path's workspace. A key of another workspace gets
+ * 404 (the workspace id must not be confirmed to outsiders); a member without the role gets 403.
+ */
+export function workspaceAuth(deps: AppDeps, minimumRole: MemberRole): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const token = requireBearer(c);
+    if (secretKeyKind(token) !== "admin") throw unauthenticated("Invalid admin API key");
+    const row = await deps.db
+      .selectFrom("admin_api_keys as k")
+      .innerJoin("members as m", "m.id", "k.member_id")
+      .select(["k.id as key_id", "k.workspace_id", "k.last_used_at", "m.id as member_id", "m.role", "m.email"])
+      .where("k.key_hash", "=", hashSecretKey(token))
+      .where("k.revoked_at", "is", null)
+      .executeTakeFirst();
+    if (!row) throw unauthenticated("Invalid or revoked admin API key");
+    if (row.workspace_id !== c.req.param("workspaceId")) throw notFound("Workspace");
+    if (minimumRole === "admin" && row.role !== "admin") throw forbidden("Only workspace admins can do this");
+    c.set("member", {
+      memberId: row.member_id,
+      workspaceId: row.workspace_id,
+      role: row.role,
+      email: row.email,
+      apiKeyId: row.key_id,
+    });
+    await touchLastUsed(deps, "admin_api_keys", row.key_id, row.last_used_at);
+    await next();
+  };
+}
+
+/** Bearer service key of the path's app. A key of another app gets 404. */
+export function serviceKeyAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const appId = c.req.param("appId") ?? "";
+    assertAppIdHeader(c, appId);
+    const token = requireBearer(c);
+    if (secretKeyKind(token) !== "service") throw unauthenticated("Invalid service key");
+    const row = await deps.db
+      .selectFrom("service_keys as k")
+      .innerJoin("apps as a", "a.id", "k.app_id")
+      .selectAll("a")
+      .select(["k.id as key_id", "k.last_used_at as key_last_used_at"])
+      .where("k.key_hash", "=", hashSecretKey(token))
+      .where("k.revoked_at", "is", null)
+      .executeTakeFirst();
+    if (!row) throw unauthenticated("Invalid or revoked service key");
+    if (row.id !== appId) throw notFound("App");
+    const { key_id, key_last_used_at, ...app } = row;
+    c.set("serviceApp", { app, serviceKeyId: key_id });
+    await touchLastUsed(deps, "service_keys", key_id, key_last_used_at);
+    await next();
+  };
+}
+
+/** Bearer app-user token, verified per the path app's identity config. */
+export function appUserAuth(deps: AppDeps, services: Services): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const appId = c.req.param("appId") ?? "";
+    assertAppIdHeader(c, appId);
+    const token = requireBearer(c);
+    const app = await deps.db.selectFrom("apps").selectAll().where("id", "=", appId).executeTakeFirst();
+    if (!app) throw notFound("App");
+    const user = await services.userTokens.verify(app, token);
+    c.set("serviceApp", { app, serviceKeyId: null });
+    c.set("appUser", user);
+    await next();
+  };
+}
+
+/** After serviceKeyAuth: the user named by `on-behalf-of: Bearer <user token>`, verified like any user token. */
+export function onBehalfOfAuth(services: Services): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const token = bearerToken(c.req.header("on-behalf-of"));
+    if (!token) {
+      throw new AppError("INVALID_USER_TOKEN", "Send the app user's token as `on-behalf-of: Bearer <user token>`");
+    }
+    const user = await services.userTokens.verify(c.get("serviceApp").app, token);
+    c.set("appUser", user);
+    await next();
+  };
+}
+
+async function touchLastUsed(
+  deps: AppDeps,
+  table: "admin_api_keys" | "service_keys",
+  id: string,
+  lastUsedAt: Date | null,
+): Promise<void> {
+  const now = deps.clock.now();
+  if (lastUsedAt && now.getTime() - lastUsedAt.getTime() < lastUsedWriteIntervalMs) return;
+  try {
+    await deps.db.updateTable(table).set({ last_used_at: now }).where("id", "=", id).execute();
+  } catch (error) {
+    deps.logger.warn({ err: error, table }, "could not record key use");
+  }
+}
