@@ -18,6 +18,7 @@ const Env = z.object({
   LATCHKEY_OPERATOR_KEY: z.string().min(32, "must be at least 32 characters").optional(),
   LATCHKEY_REFRESH_BEFORE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
   LATCHKEY_DENY_PRIVATE_NETWORK: booleanFlag,
+  LATCHKEY_SERVICE_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
   LATCHKEY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),
   LOG_LEVEL: z.enum(logLevels).default("info"),
   NODE_ENV: z.string().optional(),
@@ -40,6 +41,8 @@ export interface Config {
   refreshBeforeSeconds: number;
   denyPrivateNetwork: boolean;
   bodyLimitBytes: number;
+  /** How long a verified service key is trusted without a database read (0: always read). */
+  serviceKeyCacheMs: number;
   logLevel: (typeof logLevels)[number];
   production: boolean;
 }
@@ -119,6 +122,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     refreshBeforeSeconds: values.LATCHKEY_REFRESH_BEFORE_SECONDS,
     denyPrivateNetwork: values.LATCHKEY_DENY_PRIVATE_NETWORK,
     bodyLimitBytes: values.LATCHKEY_BODY_LIMIT_BYTES,
+    serviceKeyCacheMs: values.LATCHKEY_SERVICE_KEY_CACHE_SECONDS * 1000,
     logLevel: values.LOG_LEVEL,
     production,
   };

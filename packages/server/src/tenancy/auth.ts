@@ -2,7 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { MemberRole } from "@latchkey/contracts";
 import { AppError, forbidden, notFound, unauthenticated } from "../errors/app-error.ts";
 import type { AppDeps } from "../http/app.ts";
-import type { AppEnv } from "../http/app-env.ts";
+import type { AppEnv, AuthenticatedApp } from "../http/app-env.ts";
 import type { Services } from "../http/route-context.ts";
 import { bearerToken, hashSecretKey, secretKeyKind, secretsEqual } from "./secret-keys.ts";
 
@@ -63,28 +63,61 @@ export function workspaceAuth(deps: AppDeps, minimumRole: MemberRole): Middlewar
   };
 }
 
-/** Bearer service key of the path's app. A key of another app gets 404. */
+const serviceKeyCacheMaxEntries = 10_000;
+
+interface CachedServiceKey {
+  app: AuthenticatedApp["app"];
+  keyId: string;
+  lastUsedAt: Date | null;
+}
+
+/**
+ * Bearer service key of the path's app. A key of another app gets 404. Verified keys are cached
+ * per middleware for LATCHKEY_SERVICE_KEY_CACHE_SECONDS so the token hot path costs one database
+ * read, not two; a revoked key stops working within that time on every instance.
+ */
 export function serviceKeyAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  const cache = new Map<string, CachedServiceKey>();
   return async (c, next) => {
     const appId = c.req.param("appId") ?? "";
     assertAppIdHeader(c, appId);
     const token = requireBearer(c);
     if (secretKeyKind(token) !== "service") throw unauthenticated("Invalid service key");
-    const row = await deps.db
-      .selectFrom("service_keys as k")
-      .innerJoin("apps as a", "a.id", "k.app_id")
-      .selectAll("a")
-      .select(["k.id as key_id", "k.last_used_at as key_last_used_at"])
-      .where("k.key_hash", "=", hashSecretKey(token))
-      .where("k.revoked_at", "is", null)
-      .executeTakeFirst();
-    if (!row) throw unauthenticated("Invalid or revoked service key");
-    if (row.id !== appId) throw notFound("App");
-    const { key_id, key_last_used_at, ...app } = row;
-    c.set("serviceApp", { app, serviceKeyId: key_id });
-    await touchLastUsed(deps, "service_keys", key_id, key_last_used_at);
+    const hash = hashSecretKey(token);
+    const verified = cache.get(hash) ?? (await lookUpServiceKey(deps, hash, cache, deps.config.serviceKeyCacheMs));
+    if (verified.app.id !== appId) throw notFound("App");
+    c.set("serviceApp", { app: verified.app, serviceKeyId: verified.keyId });
+    if (await touchLastUsed(deps, "service_keys", verified.keyId, verified.lastUsedAt)) {
+      verified.lastUsedAt = deps.clock.now();
+    }
     await next();
   };
+}
+
+async function lookUpServiceKey(
+  deps: AppDeps,
+  hash: string,
+  cache: Map<string, CachedServiceKey>,
+  ttlMs: number,
+): Promise<CachedServiceKey> {
+  const row = await deps.db
+    .selectFrom("service_keys as k")
+    .innerJoin("apps as a", "a.id", "k.app_id")
+    .selectAll("a")
+    .select(["k.id as key_id", "k.last_used_at as key_last_used_at"])
+    .where("k.key_hash", "=", hash)
+    .where("k.revoked_at", "is", null)
+    .executeTakeFirst();
+  if (!row) throw unauthenticated("Invalid or revoked service key");
+  const { key_id, key_last_used_at, ...app } = row;
+  const entry = { app, keyId: key_id, lastUsedAt: key_last_used_at };
+  if (ttlMs <= 0) return entry;
+  if (cache.size >= serviceKeyCacheMaxEntries) cache.clear();
+  cache.set(hash, entry);
+  setTimeout(() => {
+    if (cache.get(hash) === entry) cache.delete(hash);
+  }, ttlMs).unref();
+  return entry;
 }
 
 /** Bearer app-user token, verified per the path app's identity config. */
@@ -115,17 +148,20 @@ export function onBehalfOfAuth(services: Services): MiddlewareHandler<AppEnv> {
   };
 }
 
+/** Records key use at most once a minute; returns whether it wrote. */
 async function touchLastUsed(
   deps: AppDeps,
   table: "admin_api_keys" | "service_keys",
   id: string,
   lastUsedAt: Date | null,
-): Promise<void> {
+): Promise<boolean> {
   const now = deps.clock.now();
-  if (lastUsedAt && now.getTime() - lastUsedAt.getTime() < lastUsedWriteIntervalMs) return;
+  if (lastUsedAt && now.getTime() - lastUsedAt.getTime() < lastUsedWriteIntervalMs) return false;
   try {
     await deps.db.updateTable(table).set({ last_used_at: now }).where("id", "=", id).execute();
+    return true;
   } catch (error) {
     deps.logger.warn({ err: error, table }, "could not record key use");
+    return false;
   }
 }

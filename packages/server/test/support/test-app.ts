@@ -62,6 +62,8 @@ export function testConfig(env: Record<string, string> = {}): Config {
     LATCHKEY_OPERATOR_KEY: testOperatorKey,
     LATCHKEY_PUBLIC_URL: "http://latchkey.test",
     LOG_LEVEL: "debug",
+    // Tests see revocations at once; the cache has its own test.
+    LATCHKEY_SERVICE_KEY_CACHE_SECONDS: "0",
     ...env,
   });
 }
