@@ -1,0 +1,25 @@
+export { createClient } from "./client.ts";
+export { createClientFromRequest } from "./from-request.ts";
+export { LatchkeyError } from "./errors.ts";
+export type {
+  ClientErrorCode,
+  HttpStatusErrorCode,
+  LatchkeyErrorCode,
+  LatchkeyErrorInit,
+  ServerErrorCode,
+} from "./errors.ts";
+export type { EnvSource } from "./env.ts";
+export type { FetchRequestLike, FromRequestOptions, NodeRequestLike, RequestLike } from "./from-request.ts";
+export type {
+  AppUserConnection,
+  AppUserConnectors,
+  ClientOptions,
+  ConnectAppUserOptions,
+  ConnectionStatus,
+  ConnectionToken,
+  FetchLike,
+  LatchkeyClient,
+  ProviderAccount,
+  ServiceRoleConnectors,
+  TokenSource,
+} from "./types.ts";
