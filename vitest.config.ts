@@ -16,6 +16,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     projects: [
       {
+        extends: true,
         test: {
           name: "embedded",
           include: ["packages/*/src/**/*.test.ts", "packages/*/test/**/*.test.ts"],
@@ -26,6 +27,7 @@ export default defineConfig({
       ...(postgresUrl
         ? [
             {
+              extends: true,
               test: {
                 name: "postgres",
                 include: serverSuite,
