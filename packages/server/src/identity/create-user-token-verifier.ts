@@ -1,10 +1,134 @@
+import { errors, jwtVerify, type JWSAlgorithm, type JWTPayload, type JWTVerifyOptions } from "jose";
 import { AppError } from "../errors/app-error.ts";
+import type { AppRow } from "../db/schema.ts";
 import type { AppDeps } from "../http/app.ts";
+import { VaultError } from "../vault/vault.ts";
+import { AppVersionCache } from "./app-version-cache.ts";
+import { IdentityConfigProblem, identityConfigOf, identitySecretOf } from "./identity-settings.ts";
+import { JwksKeyResolver } from "./jwks-key-resolver.ts";
+import { latchkeyIssuer, latchkeyTokenAlgorithm, maxUserTokenLifetimeSeconds } from "./latchkey-user-tokens.ts";
+import { describeTokenFailure, invalidUserToken, SigningKeysUnavailable } from "./token-failure.ts";
+import { isValidUserId } from "./user-id.ts";
 import type { UserTokenVerifier } from "./user-token-verifier.ts";
 
-/** Placeholder until identity verification lands: rejects every token. */
-export function createUserTokenVerifier(_deps: AppDeps): UserTokenVerifier {
+/** Asymmetric only: an HS* token can never be checked against a public key taken for a secret. */
+export const jwksAlgorithms: JWSAlgorithm[] = [
+  "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519",
+];
+export const clockToleranceSeconds = 30;
+/** Real user tokens are a few KiB; a longer bearer is refused before any parsing. */
+export const maxUserTokenLength = 16 * 1024;
+export const defaultMaxCachedApps = 1000;
+
+export interface UserTokenVerifierOptions {
+  /** Apps whose JWKS resolver / decrypted secret are kept in memory at once. */
+  maxCachedApps?: number;
+}
+
+/**
+ * Verifies app users' bearer tokens per the app's identity type (jwks / hs256 / latchkey). Every
+ * reason a token is not accepted becomes 401 INVALID_USER_TOKEN; a broken vault stays a 500.
+ */
+export function createUserTokenVerifier(deps: AppDeps, options: UserTokenVerifierOptions = {}): UserTokenVerifier {
+  const capacity = options.maxCachedApps ?? defaultMaxCachedApps;
+  const jwksResolvers = new AppVersionCache<JwksKeyResolver>(capacity);
+  const secrets = new AppVersionCache<Uint8Array>(capacity);
+
+  const commonChecks = (): JWTVerifyOptions => ({
+    clockTolerance: clockToleranceSeconds,
+    currentDate: deps.clock.now(),
+    requiredClaims: ["exp", "sub"],
+  });
+
+  function verifyJwks(app: AppRow, token: string) {
+    const config = identityConfigOf(app);
+    const issuer = config.issuer;
+    if (issuer === undefined) throw new IdentityConfigProblem(`jwks app ${app.id} has no issuer`);
+    const resolver = jwksResolvers.getOrCreate(
+      app,
+      () =>
+        new JwksKeyResolver(
+          { issuer, jwksUrl: config.jwks_url },
+          {
+            fetch: deps.fetch,
+            clock: deps.clock,
+            logger: deps.logger.child({ app_id: app.id }),
+            production: deps.config.production,
+          },
+        ),
+    );
+    return jwtVerify(token, resolver.getKey, {
+      ...commonChecks(),
+      algorithms: jwksAlgorithms,
+      issuer,
+      ...(config.audience !== undefined && { audience: config.audience }),
+    });
+  }
+
+  function verifyHs256(app: AppRow, token: string) {
+    const config = identityConfigOf(app);
+    return jwtVerify(token, secretOf(app), {
+      ...commonChecks(),
+      algorithms: ["HS256"],
+      ...(config.issuer !== undefined && { issuer: config.issuer }),
+      ...(config.audience !== undefined && { audience: config.audience }),
+    });
+  }
+
+  function verifyLatchkey(app: AppRow, token: string) {
+    return jwtVerify(token, secretOf(app), {
+      ...commonChecks(),
+      algorithms: [latchkeyTokenAlgorithm],
+      issuer: latchkeyIssuer(deps),
+      audience: app.id,
+      // Minting caps the lifetime; this also bounds a token whose exp was set further out.
+      maxTokenAge: maxUserTokenLifetimeSeconds,
+    });
+  }
+
+  function secretOf(app: AppRow): Uint8Array {
+    return secrets.getOrCreate(app, () => identitySecretOf(deps, app));
+  }
+
+  async function verifiedPayload(app: AppRow, token: string): Promise<JWTPayload> {
+    switch (app.identity_type) {
+      case "jwks":
+        return (await verifyJwks(app, token)).payload;
+      case "hs256":
+        return (await verifyHs256(app, token)).payload;
+      case "latchkey":
+        return (await verifyLatchkey(app, token)).payload;
+      default:
+        throw new IdentityConfigProblem(`app ${app.id} has an unknown identity type`);
+    }
+  }
+
+  function toRejection(app: AppRow, error: unknown): Error {
+    if (error instanceof AppError || error instanceof VaultError) return error;
+    if (error instanceof IdentityConfigProblem) {
+      deps.logger.error({ app_id: app.id, reason: error.message }, "app identity settings cannot verify user tokens");
+      return invalidUserToken("This app's identity settings cannot verify user tokens");
+    }
+    if (!(error instanceof errors.JOSEError) && !(error instanceof SigningKeysUnavailable)) {
+      // jose throws TypeError for some unusable inputs (e.g. a JWK of the wrong shape).
+      deps.logger.warn({ app_id: app.id, err_name: error instanceof Error ? error.name : typeof error }, "user token check failed");
+    }
+    return invalidUserToken(describeTokenFailure(error));
+  }
+
   return {
-    verify: () => Promise.reject(new AppError("INVALID_USER_TOKEN", "User token verification is not available")),
+    async verify(app, token) {
+      if (token.length > maxUserTokenLength) throw invalidUserToken("The user token is too long");
+      let payload: JWTPayload;
+      try {
+        payload = await verifiedPayload(app, token);
+      } catch (error) {
+        throw toRejection(app, error);
+      }
+      if (!isValidUserId(payload.sub)) {
+        throw invalidUserToken("The user token's subject (sub) is not a valid user id");
+      }
+      return { userId: payload.sub };
+    },
   };
 }

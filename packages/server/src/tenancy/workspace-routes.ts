@@ -1,3 +1,41 @@
+import { z } from "zod";
+import { notFound } from "../errors/app-error.ts";
 import type { RouteContext } from "../http/route-context.ts";
+import { registerApiKeyRoutes } from "./api-key-routes.ts";
+import { registerAppRoutes } from "./app-routes.ts";
+import { workspaceAuth } from "./auth.ts";
+import { registerMemberRoutes } from "./member-routes.ts";
+import { registerServiceKeyRoutes } from "./service-key-routes.ts";
+import { errorDocs, WorkspaceSchema } from "./wire-schemas.ts";
+import { workspaceToWire } from "./workspaces.ts";
 
-export function registerWorkspaceRoutes(_ctx: RouteContext): void {}
+/**
+ * The workspace API: bearer admin API key of a member. Reads need the `member` role, changes
+ * `admin`. Ids of another workspace answer 404, exactly like ids that do not exist.
+ */
+export function registerWorkspaceRoutes(ctx: RouteContext): void {
+  const { app, deps, docs } = ctx;
+
+  app.get("/api/workspaces/:workspaceId", workspaceAuth(deps, "member"), async (c) => {
+    const row = await deps.db
+      .selectFrom("workspaces")
+      .selectAll()
+      .where("id", "=", c.get("member").workspaceId)
+      .executeTakeFirst();
+    if (!row) throw notFound("Workspace");
+    return c.json({ workspace: workspaceToWire(row) });
+  });
+  docs.add({
+    method: "get",
+    path: "/api/workspaces/{workspaceId}",
+    summary: "Get the workspace",
+    tag: "Workspace",
+    auth: "workspace",
+    responses: { 200: { description: "OK", schema: z.object({ workspace: WorkspaceSchema }) }, ...errorDocs(401, 404) },
+  });
+
+  registerMemberRoutes(ctx);
+  registerApiKeyRoutes(ctx);
+  registerAppRoutes(ctx);
+  registerServiceKeyRoutes(ctx);
+}
