@@ -50,6 +50,8 @@ export async function openEmbedded(
     kind: "embedded",
     close: async () => {
       await db.destroy();
+      // Kysely only destroys a driver it has initialised (on the first query); close PGlite either way.
+      if (!pglite.closed) await pglite.close();
     },
   };
 }

@@ -17,6 +17,8 @@ import { registerConnectorRoutes } from "../connectors/routes.ts";
 import { registerConnectionRoutes } from "../connections/routes.ts";
 import { registerOAuthRoutes } from "../oauth/routes.ts";
 import { registerIdentityRoutes } from "../identity/routes.ts";
+import { httpMetrics } from "../ops/http-metrics.ts";
+import { Metrics } from "../ops/metrics.ts";
 import { registerOpsRoutes } from "../ops/routes.ts";
 import { registerOperatorRoutes } from "../tenancy/operator-routes.ts";
 import { registerWorkspaceRoutes } from "../tenancy/workspace-routes.ts";
@@ -35,14 +37,17 @@ export interface AppDeps {
 export interface LatchkeyApp {
   app: Hono<AppEnv>;
   docs: ApiDocs;
+  metrics: Metrics;
 }
 
 export function createApp(deps: AppDeps): LatchkeyApp {
   const docs = new ApiDocs();
   const app = new Hono<AppEnv>();
+  const metrics = new Metrics();
   app.use(requestContext(deps.logger));
+  app.use(httpMetrics(metrics));
+  // Every route, not only /api: an OAuth form_post callback or a console route reads bodies too.
   app.use(
-    "/api/*",
     bodyLimit({
       maxSize: deps.config.bodyLimitBytes,
       onError: () => {
@@ -51,7 +56,7 @@ export function createApp(deps: AppDeps): LatchkeyApp {
     }),
   );
 
-  const services = { userTokens: createUserTokenVerifier(deps), providers: createProviderResolver(deps) };
+  const services = { userTokens: createUserTokenVerifier(deps), providers: createProviderResolver(deps), metrics };
   const ctx: RouteContext = { app, deps, docs, services };
   registerOpsRoutes(ctx);
   registerOperatorRoutes(ctx);
@@ -61,9 +66,9 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   registerOAuthRoutes(ctx);
   registerConnectionRoutes(ctx);
 
-  app.notFound((c) => {
-    throw new AppError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}`);
-  });
-  app.onError(createErrorHandler(deps.logger));
-  return { app, docs };
+  const onError = createErrorHandler(deps.logger);
+  // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().
+  app.notFound((c) => onError(new AppError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}`), c));
+  app.onError(onError);
+  return { app, docs, metrics };
 }

@@ -1,6 +1,7 @@
 import type { Hono } from "hono";
 import type { ProviderResolver } from "../connectors/provider.ts";
 import type { UserTokenVerifier } from "../identity/user-token-verifier.ts";
+import type { Metrics } from "../ops/metrics.ts";
 import type { ApiDocs } from "./api-docs.ts";
 import type { AppDeps } from "./app.ts";
 import type { AppEnv } from "./app-env.ts";
@@ -9,6 +10,8 @@ import type { AppEnv } from "./app-env.ts";
 export interface Services {
   userTokens: UserTokenVerifier;
   providers: ProviderResolver;
+  /** This instance's Prometheus registry: `metrics.counter({...})` / `histogram` / `gauge` (idempotent by name). */
+  metrics: Metrics;
 }
 
 /** What every feature's `register…Routes(ctx)` receives. */

@@ -1,0 +1,57 @@
+import type { Context, MiddlewareHandler } from "hono";
+import { matchedRoutes } from "hono/route";
+import { AppError } from "../errors/app-error.ts";
+import type { AppEnv } from "../http/app-env.ts";
+import type { Metrics } from "./metrics.ts";
+
+/** Route label of requests no route answered (kept as one series so scanners cannot add series). */
+export const unmatchedRoute = "unmatched";
+
+const knownMethods = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+/**
+ * Counts requests and their durations by method, route pattern and status. The route pattern
+ * (`/api/apps/:appId/...`), not the path, keeps the number of series bounded.
+ */
+export function httpMetrics(metrics: Metrics): MiddlewareHandler<AppEnv> {
+  const requests = metrics.counter({
+    name: "latchkey_http_requests_total",
+    help: "HTTP requests by method, matched route pattern and status",
+    labelNames: ["method", "route", "status"],
+  });
+  const durations = metrics.histogram({
+    name: "latchkey_http_request_duration_seconds",
+    help: "HTTP request duration in seconds by method and matched route pattern",
+    labelNames: ["method", "route"],
+  });
+  return async (c, next) => {
+    const started = performance.now();
+    const record = (status: number) => {
+      const method = knownMethods.has(c.req.method) ? c.req.method : "OTHER";
+      const route = matchedRoutePattern(c);
+      requests.inc({ method, route, status });
+      durations.observe({ method, route }, (performance.now() - started) / 1000);
+    };
+    try {
+      await next();
+    } catch (error) {
+      // Hono hands errors to onError below this middleware; only a throwing notFound handler gets here.
+      record(error instanceof AppError ? error.status : 500);
+      throw error;
+    }
+    record(c.res.status);
+  };
+}
+
+/**
+ * The pattern of the route that handles this request: the last matched route registered for a
+ * method (middleware is registered with `use`, i.e. for every method). None → "unmatched".
+ */
+function matchedRoutePattern(c: Context): string {
+  const routes = matchedRoutes(c);
+  for (let index = routes.length - 1; index >= 0; index--) {
+    const route = routes[index];
+    if (route && route.method !== "ALL") return route.path;
+  }
+  return unmatchedRoute;
+}
