@@ -1,3 +1,249 @@
+import { catalog, clientAuthMethods, findProvider, providerIds } from "@latchkey/catalog";
+import type { Connector } from "@latchkey/contracts";
+import type { Context } from "hono";
+import { z } from "zod";
+import type { ConnectorRow } from "../db/schema.ts";
+import { AppError } from "../errors/app-error.ts";
+import type { AppEnv } from "../http/app-env.ts";
+import { parseOrThrow, readJson } from "../http/read-json.ts";
 import type { RouteContext } from "../http/route-context.ts";
+import { workspaceAuth } from "../tenancy/auth.ts";
+import { bodyRouteErrors, errorDocs } from "../tenancy/wire-schemas.ts";
+import {
+  ClientIdSchema,
+  ClientSecretSchema,
+  clientSecretProblem,
+  compactOptions,
+  ConnectorNameSchema,
+  connectorOptionsSchema,
+  ConnectorStatusSchema,
+  connectorStatuses,
+  createConnectorBodySchema,
+  effectiveAuthMethod,
+  mergeOptions,
+  ScopesSchema,
+  splitCreateBody,
+  type ConnectorOptions,
+} from "./connector-options.ts";
+import {
+  connectorToWire,
+  deleteConnector,
+  insertConnector,
+  listConnectors,
+  requireConnector,
+  updateConnector,
+  type ConnectorChanges,
+} from "./connectors.ts";
+import type { ProviderUrlPolicy } from "./provider-urls.ts";
 
-export function registerConnectorRoutes(_ctx: RouteContext): void {}
+const connectorsPath = "/api/workspaces/:workspaceId/connectors";
+const connectorPath = `${connectorsPath}/:connectorId`;
+const docsPath = "/api/workspaces/{workspaceId}/connectors";
+const tag = "Connectors";
+
+/** Read first on its own, so an unknown provider gets an answer that lists the valid ones. */
+const ProviderChoice = z.object({
+  provider: z.enum(providerIds as [string, ...string[]], {
+    error: `provider must be one of: ${providerIds.join(", ")}`,
+  }),
+});
+
+const UpdateConnectorBody = z
+  .strictObject({
+    name: ConnectorNameSchema.optional(),
+    client_id: ClientIdSchema.optional(),
+    client_secret: ClientSecretSchema.nullable().optional().describe("A new secret (rotation), or null to remove it"),
+    scopes: ScopesSchema.optional(),
+    status: ConnectorStatusSchema.optional(),
+    options: z
+      .record(z.string().regex(/^[a-z][a-z_]{0,63}$/, "an option name is lowercase letters and _"), z.unknown())
+      .optional()
+      .describe("Provider options to change; null removes one (back to the provider default)"),
+  })
+  .refine((body) => Object.values(body).some((value) => value !== undefined), {
+    message: "Send at least one of name, client_id, client_secret, scopes, status, options",
+  });
+
+const ConnectorSchema: z.ZodType<Connector> = z.object({
+  id: z.string(),
+  workspace_id: z.string(),
+  provider: z.string(),
+  name: z.string(),
+  client_id: z.string(),
+  scopes: z.array(z.string()),
+  status: z.enum(connectorStatuses),
+  callback_url: z.string().describe("The redirect URI to register at the provider"),
+  options: z.record(z.string(), z.unknown()),
+  has_client_secret: z.boolean(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+export function registerConnectorRoutes({ app, deps, docs }: RouteContext): void {
+  const readers = workspaceAuth(deps, "member");
+  const admins = workspaceAuth(deps, "admin");
+  const urlPolicy: ProviderUrlPolicy = { denyPrivateNetwork: deps.config.denyPrivateNetwork };
+  const createSchemas = new Map(
+    [...catalog.values()].map((description) => [description.id, createConnectorBodySchema(description, urlPolicy)]),
+  );
+  const toWire = (row: ConnectorRow) => connectorToWire(row, deps.config.publicUrl);
+
+  app.post(connectorsPath, admins, async (c) => {
+    // The raw value, not ProviderChoice's output: copying would turn a "__proto__" key into a prototype.
+    const raw = await readJson(c, z.unknown());
+    const { provider } = parseOrThrow(ProviderChoice, raw, "body");
+    const description = findProvider(provider);
+    const schema = createSchemas.get(provider);
+    if (!description || !schema) throw new AppError("INVALID_REQUEST", `Unknown provider "${provider}"`);
+    const { fields, options } = splitCreateBody(parseOrThrow(schema, raw, "body"));
+    const workspaceId = c.get("member").workspaceId;
+    const row = await insertConnector(deps.db, deps.vault, {
+      workspaceId,
+      provider,
+      name: fields.name ?? description.display_name,
+      clientId: fields.client_id,
+      clientSecret: fields.client_secret ?? null,
+      scopes: fields.scopes ?? [],
+      options: compactOptions(options),
+      status: fields.status ?? "enabled",
+      now: deps.clock.now(),
+    });
+    logChange(c, row, "connector created");
+    return c.json({ connector: toWire(row) }, 201);
+  });
+  docs.add({
+    method: "post",
+    path: docsPath,
+    summary:
+      "Register a connector: OAuth client credentials for one provider, with the provider's options top-level. The client secret is stored encrypted and never returned (admin)",
+    tag,
+    auth: "workspace",
+    body: z.union([...createSchemas.values()] as [z.ZodType, ...z.ZodType[]]),
+    responses: {
+      201: { description: "Created", schema: z.object({ connector: ConnectorSchema }) },
+      ...errorDocs(...bodyRouteErrors, 403, 404),
+    },
+  });
+
+  app.get(connectorsPath, readers, async (c) => {
+    const rows = await listConnectors(deps.db, c.get("member").workspaceId);
+    return c.json({ connectors: rows.map(toWire) });
+  });
+  docs.add({
+    method: "get",
+    path: docsPath,
+    summary: "List the workspace's connectors (never their secrets)",
+    tag,
+    auth: "workspace",
+    responses: {
+      200: { description: "OK", schema: z.object({ connectors: z.array(ConnectorSchema) }) },
+      ...errorDocs(401, 404),
+    },
+  });
+
+  app.get(connectorPath, readers, async (c) => {
+    const row = await requireConnector(deps.db, c.get("member").workspaceId, c.req.param("connectorId"));
+    return c.json({ connector: toWire(row) });
+  });
+  docs.add({
+    method: "get",
+    path: `${docsPath}/{connectorId}`,
+    summary: "Get a connector (never its secret)",
+    tag,
+    auth: "workspace",
+    responses: { 200: { description: "OK", schema: z.object({ connector: ConnectorSchema }) }, ...errorDocs(401, 404) },
+  });
+
+  app.patch(connectorPath, admins, async (c) => {
+    const body = await readJson(c, UpdateConnectorBody);
+    const workspaceId = c.get("member").workspaceId;
+    const target = { workspaceId, connectorId: c.req.param("connectorId"), now: deps.clock.now() };
+    const row = await updateConnector(deps.db, deps.vault, target, (current) => planUpdate(current, body, urlPolicy));
+    logChange(c, row, "connector updated", { secret_rotated: typeof body.client_secret === "string" });
+    return c.json({ connector: toWire(row) });
+  });
+  docs.add({
+    method: "patch",
+    path: `${docsPath}/{connectorId}`,
+    summary: "Change a connector's name, client id, secret (rotation), scopes, options or status (admin)",
+    tag,
+    auth: "workspace",
+    body: UpdateConnectorBody,
+    responses: {
+      200: { description: "OK", schema: z.object({ connector: ConnectorSchema }) },
+      ...errorDocs(...bodyRouteErrors, 403, 404),
+    },
+  });
+
+  app.delete(connectorPath, admins, async (c) => {
+    const workspaceId = c.get("member").workspaceId;
+    const connectorId = c.req.param("connectorId");
+    await deleteConnector(deps.db, workspaceId, connectorId);
+    c.get("log").info({ workspace_id: workspaceId, connector_id: connectorId }, "connector deleted");
+    return c.body(null, 204);
+  });
+  docs.add({
+    method: "delete",
+    path: `${docsPath}/{connectorId}`,
+    summary: "Delete a connector with all its connections (admin)",
+    tag,
+    auth: "workspace",
+    responses: { 204: { description: "Deleted" }, ...errorDocs(401, 403, 404) },
+  });
+}
+
+type UpdateBody = z.output<typeof UpdateConnectorBody>;
+
+/** The one stored option a PATCH that leaves the options alone still needs, for the client-secret rule. */
+const StoredAuthMethod = z
+  .object({ token_endpoint_auth_method: z.enum(clientAuthMethods).optional() })
+  .catch({ token_endpoint_auth_method: undefined });
+
+/** The changes a PATCH makes, validated against the connector's provider as it will be after them. */
+function planUpdate(current: ConnectorRow, body: UpdateBody, policy: ProviderUrlPolicy): ConnectorChanges {
+  const description = findProvider(current.provider);
+  if (!description) {
+    throw new AppError("CONFLICT", `Connector ${current.id} uses provider "${current.provider}", which this server does not know`);
+  }
+  const options: ConnectorOptions =
+    body.options === undefined
+      ? StoredAuthMethod.parse(current.options)
+      : parseOrThrowAt(connectorOptionsSchema(description, policy), mergeOptions(current.options, body.options), "options");
+  const hasSecret = body.client_secret === undefined ? current.client_secret !== null : body.client_secret !== null;
+  const secretProblem = clientSecretProblem(effectiveAuthMethod(description, options), hasSecret);
+  if (secretProblem) {
+    const hint = hasSecret ? "; send client_secret: null to remove the stored secret" : "";
+    throw new AppError("INVALID_REQUEST", `Invalid body: client_secret: ${secretProblem}${hint}`, {
+      issues: [{ path: "client_secret", message: `${secretProblem}${hint}` }],
+    });
+  }
+  return {
+    name: body.name,
+    clientId: body.client_id,
+    clientSecret: body.client_secret,
+    scopes: body.scopes,
+    status: body.status,
+    options: body.options === undefined ? undefined : compactOptions(options),
+  };
+}
+
+/** parseOrThrow, with issue paths prefixed by the field the value came from. */
+function parseOrThrowAt<T>(schema: z.ZodType<T>, value: unknown, field: string): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => ({
+    path: [field, ...issue.path.map(String)].join("."),
+    message: issue.message,
+  }));
+  const first = issues[0];
+  throw new AppError("INVALID_REQUEST", `Invalid body: ${first ? `${first.path}: ${first.message}` : "invalid"}`, {
+    issues,
+  });
+}
+
+function logChange(c: Context<AppEnv>, row: ConnectorRow, message: string, extra: Record<string, unknown> = {}): void {
+  c.get("log").info(
+    { workspace_id: row.workspace_id, connector_id: row.id, provider: row.provider, status: row.status, ...extra },
+    message,
+  );
+}

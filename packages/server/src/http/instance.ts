@@ -6,6 +6,7 @@ import { loadOrCreateEmbeddedKeys } from "../vault/embedded-keys.ts";
 import { Vault } from "../vault/vault.ts";
 import { createApp, type AppDeps, type LatchkeyApp } from "./app.ts";
 import { systemClock } from "./clock.ts";
+import { createOutboundFetch } from "./outbound-fetch.ts";
 
 export interface Instance extends LatchkeyApp {
   deps: AppDeps;
@@ -39,7 +40,7 @@ export async function startInstance(config: Config, logger: Logger): Promise<Ins
       vault: new Vault(keys),
       logger,
       clock: systemClock,
-      fetch: globalThis.fetch.bind(globalThis),
+      fetch: createOutboundFetch({ fetch: globalThis.fetch.bind(globalThis), denyPrivateNetwork: config.denyPrivateNetwork }),
     };
     return { ...createApp(deps), deps, database, createdKeys, close: () => database.close() };
   } catch (error) {

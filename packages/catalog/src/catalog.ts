@@ -1,0 +1,21 @@
+import { genericOAuth2, genericOidc } from "./generic-providers.ts";
+import type { ProviderDescription } from "./provider-schema.ts";
+
+/** Indexes descriptions by id; two descriptions with one id are a build error, not a silent override. */
+export function buildCatalog(descriptions: readonly ProviderDescription[]): ReadonlyMap<string, ProviderDescription> {
+  const byId = new Map<string, ProviderDescription>();
+  for (const description of descriptions) {
+    if (byId.has(description.id)) throw new Error(`Two provider descriptions have the id "${description.id}"`);
+    byId.set(description.id, description);
+  }
+  return byId;
+}
+
+/** Every provider Latchkey knows, by id. Named providers (google, slack, …) join the generic ones here. */
+export const catalog = buildCatalog([genericOAuth2, genericOidc]);
+
+export const providerIds: readonly string[] = [...catalog.keys()];
+
+export function findProvider(id: string): ProviderDescription | undefined {
+  return catalog.get(id);
+}

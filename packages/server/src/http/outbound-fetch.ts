@@ -1,0 +1,249 @@
+import type { LookupAddress } from "node:dns";
+import { lookup as dnsLookup } from "node:dns/promises";
+import { BlockList, isIP } from "node:net";
+import { AppError } from "../errors/app-error.ts";
+
+export type OutboundFailure = "timeout" | "too_large" | "blocked" | "network";
+
+/** Why a server-to-provider call failed, typed so callers can map it to PROVIDER_UNAVAILABLE or PROVIDER_ERROR. */
+export class OutboundError extends Error {
+  override name = "OutboundError";
+  constructor(
+    readonly reason: OutboundFailure,
+    /** Origin of the request (never its path or query, which may carry codes). */
+    readonly target: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export type LookupAll = (hostname: string) => Promise<LookupAddress[]>;
+
+export interface OutboundFetchOptions {
+  fetch: typeof fetch;
+  /** Refuse loopback, private, link-local and other non-public targets (LATCHKEY_DENY_PRIVATE_NETWORK). */
+  denyPrivateNetwork: boolean;
+  timeoutMs?: number;
+  maxResponseBytes?: number;
+  /** Resolves every address of a host name; tests swap it. */
+  lookup?: LookupAll;
+}
+
+export const defaultOutboundTimeoutMs = 10_000;
+export const defaultMaxResponseBytes = 1024 * 1024;
+
+const lookupAllAddresses: LookupAll = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
+
+/**
+ * The fetch every server-to-provider call goes through: redirects are returned, never followed;
+ * every call has a timeout (also while its body is read) and a response size limit; with
+ * denyPrivateNetwork, hosts that are or resolve to non-public addresses are refused.
+ *
+ * The address check and the connection resolve the name separately, so a DNS server that
+ * answers differently within milliseconds (rebinding) is not stopped by this alone.
+ */
+export function createOutboundFetch(options: OutboundFetchOptions): typeof fetch {
+  const timeoutMs = options.timeoutMs ?? defaultOutboundTimeoutMs;
+  const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
+  const lookup = options.lookup ?? lookupAllAddresses;
+
+  return async function outboundFetch(input, init) {
+    const url = new URL(input instanceof Request ? input.url : input.toString());
+    const target = url.origin;
+    if (url.protocol !== "https:" && url.protocol !== "http:") {
+      throw new OutboundError("blocked", target, `Only http and https requests are allowed (got ${url.protocol})`);
+    }
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const callerSignal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
+    const signal = callerSignal ? AbortSignal.any([callerSignal, timeout]) : timeout;
+    const failure = (error: unknown) => toOutboundError(error, { target, timeout, timeoutMs, callerSignal });
+    try {
+      if (options.denyPrivateNetwork) await abortable(assertPublicHost(url, lookup), signal);
+      const response = await options.fetch(input, { ...init, redirect: "manual", signal });
+      return limitResponseBody(response, { target, maxResponseBytes, failure });
+    } catch (error) {
+      throw failure(error);
+    }
+  };
+}
+
+interface FailureContext {
+  target: string;
+  timeout: AbortSignal;
+  timeoutMs: number;
+  callerSignal: AbortSignal | null | undefined;
+}
+
+function toOutboundError(error: unknown, context: FailureContext): unknown {
+  if (error instanceof OutboundError) return error;
+  // The caller's own abort is theirs to handle; it is not a provider failure.
+  if (context.callerSignal?.aborted && !context.timeout.aborted) return error;
+  if (context.timeout.aborted) {
+    return new OutboundError("timeout", context.target, `Request to ${context.target} timed out after ${context.timeoutMs} ms`, {
+      cause: error,
+    });
+  }
+  const detail = error instanceof Error ? describeNetworkError(error) : String(error);
+  return new OutboundError("network", context.target, `Request to ${context.target} failed: ${detail}`, { cause: error });
+}
+
+function describeNetworkError(error: Error): string {
+  const cause: unknown = error.cause;
+  if (cause instanceof Error) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    return code ? `${code} ${cause.message}` : cause.message;
+  }
+  return error.message;
+}
+
+/** Rejects with the signal's reason when it aborts first (dns.lookup itself cannot be aborted). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+async function assertPublicHost(url: URL, lookup: LookupAll): Promise<void> {
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const addresses = isIP(host) ? [host] : (await lookup(host)).map((entry) => entry.address);
+  if (addresses.length === 0) throw new Error(`${host} did not resolve to any address`);
+  if (addresses.some(isNonPublicAddress)) {
+    throw new OutboundError(
+      "blocked",
+      url.origin,
+      `Requests to ${url.hostname} are refused: it is or resolves to a loopback, private or link-local address (LATCHKEY_DENY_PRIVATE_NETWORK=true)`,
+    );
+  }
+}
+
+const nonPublicRanges = (() => {
+  const list = new BlockList();
+  const ipv4: [string, number][] = [
+    ["0.0.0.0", 8], // "this network", includes 0.0.0.0
+    ["10.0.0.0", 8],
+    ["100.64.0.0", 10], // carrier-grade NAT
+    ["127.0.0.0", 8],
+    ["169.254.0.0", 16], // link-local, cloud metadata services
+    ["172.16.0.0", 12],
+    ["192.0.0.0", 24], // IETF protocol assignments
+    ["192.168.0.0", 16],
+    ["198.18.0.0", 15], // benchmarking
+    ["224.0.0.0", 4], // multicast
+    ["240.0.0.0", 4], // reserved, includes broadcast
+  ];
+  const ipv6: [string, number][] = [
+    ["::", 128],
+    ["::1", 128],
+    ["fc00::", 7], // unique local
+    ["fe80::", 10], // link-local
+    ["fec0::", 10], // deprecated site-local
+    ["ff00::", 8], // multicast
+  ];
+  for (const [network, prefix] of ipv4) list.addSubnet(network, prefix, "ipv4");
+  for (const [network, prefix] of ipv6) list.addSubnet(network, prefix, "ipv6");
+  return list;
+})();
+
+/** True for every address a server should not be made to call when the private network is denied. */
+export function isNonPublicAddress(address: string): boolean {
+  const version = isIP(address);
+  if (version === 4) return nonPublicRanges.check(address, "ipv4");
+  if (version !== 6) return true;
+  const embedded = embeddedIPv4(address);
+  if (embedded !== null) return nonPublicRanges.check(embedded, "ipv4");
+  return nonPublicRanges.check(address, "ipv6");
+}
+
+/** The IPv4 address inside an IPv4-mapped (::ffff:0:0/96) or NAT64 (64:ff9b::/96) IPv6 address. */
+function embeddedIPv4(address: string): string | null {
+  const hextets = expandIPv6(address);
+  if (!hextets) return null;
+  const head = hextets.slice(0, 6).map((part) => part.toString(16)).join(":");
+  if (head !== "0:0:0:0:0:ffff" && head !== "64:ff9b:0:0:0:0") return null;
+  const high = hextets[6] ?? 0;
+  const low = hextets[7] ?? 0;
+  return [high >> 8, high & 0xff, low >> 8, low & 0xff].join(".");
+}
+
+function expandIPv6(address: string): number[] | null {
+  let text = address.toLowerCase().replace(/%.*$/, "");
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted?.[1]) {
+    const [a = 0, b = 0, c = 0, d = 0] = dotted[1].split(".").map(Number);
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [left = "", right] = text.split("::");
+  const head = left ? left.split(":") : [];
+  const tail = right ? right.split(":") : [];
+  const missing = 8 - head.length - tail.length;
+  if (right === undefined ? head.length !== 8 : missing < 0) return null;
+  const parts = [...head, ...Array<string>(right === undefined ? 0 : missing).fill("0"), ...tail];
+  return parts.map((part) => Number.parseInt(part, 16));
+}
+
+interface BodyLimit {
+  target: string;
+  maxResponseBytes: number;
+  failure: (error: unknown) => unknown;
+}
+
+const nullBodyStatuses = new Set([101, 204, 205, 304]);
+
+function limitResponseBody(response: Response, limit: BodyLimit): Response {
+  const tooLarge = () =>
+    new OutboundError("too_large", limit.target, `Response from ${limit.target} is larger than ${limit.maxResponseBytes} bytes`);
+  const declared = Number(response.headers.get("content-length") ?? "NaN");
+  if (declared > limit.maxResponseBytes) {
+    void response.body?.cancel().catch(() => {});
+    throw tooLarge();
+  }
+  if (!response.body || nullBodyStatuses.has(response.status)) return response;
+
+  const reader = response.body.getReader();
+  let received = 0;
+  const limited = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const chunk = await reader.read();
+        if (chunk.done) return controller.close();
+        received += chunk.value.byteLength;
+        if (received > limit.maxResponseBytes) {
+          const error = tooLarge();
+          void reader.cancel(error).catch(() => {});
+          return controller.error(error);
+        }
+        controller.enqueue(chunk.value);
+      } catch (error) {
+        controller.error(limit.failure(error));
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  const wrapped = new Response(limited, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+  Object.defineProperty(wrapped, "url", { value: response.url });
+  return wrapped;
+}
+
+/**
+ * The API error for a failed provider call: the provider being slow or unreachable is
+ * PROVIDER_UNAVAILABLE (503, retry later); a refused target or an oversized answer is PROVIDER_ERROR.
+ */
+export function providerErrorFromOutbound(error: OutboundError, what: string): AppError {
+  switch (error.reason) {
+    case "timeout":
+    case "network":
+      return new AppError("PROVIDER_UNAVAILABLE", `${what}: ${error.message}`, undefined, { "Retry-After": "30" });
+    case "blocked":
+    case "too_large":
+      return new AppError("PROVIDER_ERROR", `${what}: ${error.message}`);
+  }
+}
