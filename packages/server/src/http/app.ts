@@ -9,6 +9,7 @@ import type { Vault } from "../vault/vault.ts";
 import { ApiDocs } from "./api-docs.ts";
 import type { Clock } from "./clock.ts";
 import { requestContext } from "./request-context.ts";
+import { registerCors } from "./cors.ts";
 import type { AppEnv } from "./app-env.ts";
 import type { RouteContext } from "./route-context.ts";
 import { createProviderResolver } from "../connectors/create-provider-resolver.ts";
@@ -47,17 +48,19 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   app.use(requestContext(deps.logger));
   app.use(httpMetrics(metrics));
   // Every route, not only /api: an OAuth form_post callback or a console route reads bodies too.
-  app.use(
-    bodyLimit({
-      maxSize: deps.config.bodyLimitBytes,
-      onError: () => {
-        throw new AppError("PAYLOAD_TOO_LARGE", `Request body is larger than ${deps.config.bodyLimitBytes} bytes`);
-      },
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: deps.config.bodyLimitBytes,
+    onError: () => {
+      throw new AppError("PAYLOAD_TOO_LARGE", `Request body is larger than ${deps.config.bodyLimitBytes} bytes`);
+    },
+  });
+  // GET and HEAD cannot carry a body in Fetch; skipping them spares the token hot path the limiter's
+  // `c.req.raw.body` read, which makes the node adapter build a full Fetch Request.
+  app.use((c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
 
   const services = { userTokens: createUserTokenVerifier(deps), providers: createProviderResolver(deps), metrics };
   const ctx: RouteContext = { app, deps, docs, services };
+  registerCors(app);
   registerOpsRoutes(ctx);
   registerOperatorRoutes(ctx);
   registerWorkspaceRoutes(ctx);
@@ -72,3 +75,4 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   app.onError(onError);
   return { app, docs, metrics };
 }
+

@@ -1,0 +1,371 @@
+/**
+ * Latchkey benchmarks (not tests). Run with `npm run bench` on a machine with PostgreSQL at
+ * BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres). It creates its own
+ * database, starts a real authorization server, Latchkey instances and the baseline as separate
+ * processes, and writes bench/results/<date>-<name>.{json,md}.
+ *
+ *  1. token hot path: autocannon against Latchkey's token routes and against a Hono route doing
+ *     one primary-key select on the same database, measured in the same run; ratio of rps.
+ *  2. refresh storm: 1,000 concurrent callers over 3 instances for one expiring token;
+ *     provider refresh grants (target exactly 1) and caller latency.
+ */
+import { randomBytes } from "node:crypto";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import pg from "pg";
+import { startAuthorizationServer } from "../packages/server/test/support/oidc-provider.ts";
+import { startProcess, type RunningProcess } from "./process.ts";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const adminUrl = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const durationSeconds = Number(process.env.BENCH_DURATION_SECONDS ?? 10);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const stormCallers = Number(process.env.BENCH_STORM_CALLERS ?? 1000);
+const operatorKey = `op_bench_${randomBytes(24).toString("hex")}`;
+const encryptionKeys = `b1:${randomBytes(32).toString("base64")}`;
+const returnOrigin = "http://127.0.0.1:9";
+
+interface LoadResult {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function main(): Promise<void> {
+  const databaseName = `latchkey_bench_${Date.now()}`;
+  const databaseUrl = await createDatabase(databaseName);
+  const provider = await startAuthorizationServer({ accessTokenTtlSeconds: 3600 });
+  const processes: RunningProcess[] = [];
+  try {
+    const latchkeyEnv = {
+      DATABASE_URL: databaseUrl,
+      LATCHKEY_ENCRYPTION_KEYS: encryptionKeys,
+      LATCHKEY_OPERATOR_KEY: operatorKey,
+      LOG_LEVEL: "warn",
+    };
+    const first = await startLatchkey(latchkeyEnv, undefined);
+    processes.push(first);
+    const publicUrl = first.url;
+    const others = await Promise.all([startLatchkey(latchkeyEnv, publicUrl), startLatchkey(latchkeyEnv, publicUrl)]);
+    processes.push(...others);
+    const instances = [first, ...others];
+    const baseline = await startProcess("baseline", ["--import", "tsx", path.join(here, "baseline-server.ts")], {
+      DATABASE_URL: databaseUrl,
+      PORT: "0",
+    });
+    processes.push(baseline);
+
+    const setup = await connectOneUser(publicUrl, provider);
+    const connectionId = await connectionIdOf(databaseUrl, setup.appId);
+    console.log(`[bench] connected ${setup.userId}; connection ${connectionId}`);
+
+    if (process.env.BENCH_HOLD) {
+      await holdForManualRuns(first, baseline, setup, connectionId);
+      return;
+    }
+    const hotPath = await benchmarkHotPath(first, baseline, setup, connectionId);
+    const storm = await benchmarkRefreshStorm(instances, provider, setup, databaseUrl);
+    const memory = { latchkeyRssMb: await rssMb(first.pid), baselineRssMb: await rssMb(baseline.pid) };
+    await writeResults({ hotPath, storm, memory });
+  } finally {
+    await Promise.all(processes.map((p) => p.stop()));
+    await provider.close();
+    await dropDatabase(databaseName);
+  }
+}
+
+async function startLatchkey(env: Record<string, string>, publicUrl: string | undefined): Promise<RunningProcess> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const running = await startProcess(
+    `latchkey:${port}`,
+    [...profileArgs(), path.join(here, "../packages/server/bin/latchkey.js"), "serve"],
+    { ...env, PORT: String(port), HOST: "127.0.0.1", LATCHKEY_PUBLIC_URL: publicUrl ?? url },
+    `${url}/readyz`,
+  );
+  return { ...running, url };
+}
+
+/** BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each Latchkey instance there. */
+function profileArgs(): string[] {
+  const dir = process.env.BENCH_CPU_PROF;
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(dir)}`] : [];
+}
+
+interface ConnectedUser {
+  appId: string;
+  connectorId: string;
+  serviceKey: string;
+  userId: string;
+  userToken: string;
+}
+
+/** The real flow: workspace → app → connector → user token → initiate → provider login → callback. */
+async function connectOneUser(
+  publicUrl: string,
+  provider: Awaited<ReturnType<typeof startAuthorizationServer>>,
+): Promise<ConnectedUser> {
+  const created = await api(publicUrl, "POST", "/api/operator/workspaces", operatorKey, {
+    name: "bench",
+    plan: "builder",
+    admin_email: "bench@example.test",
+  });
+  const workspaceId = str(created, "workspace.id");
+  const adminKey = str(created, "admin_api_key");
+  const app = await api(publicUrl, "POST", `/api/workspaces/${workspaceId}/apps`, adminKey, {
+    name: "bench app",
+    allowed_return_origins: [returnOrigin],
+    identity: { type: "latchkey" },
+  });
+  const appId = str(app, "app.id");
+  const serviceKey = str(app, "service_key");
+  const clientSecret = randomBytes(24).toString("base64url");
+  provider.addClient({
+    clientId: "bench-client",
+    clientSecret,
+    redirectUris: [`${publicUrl}/oauth/callback`],
+    tokenEndpointAuthMethod: "client_secret_basic",
+  });
+  const connector = await api(publicUrl, "POST", `/api/workspaces/${workspaceId}/connectors`, adminKey, {
+    provider: "oidc",
+    issuer: provider.issuer,
+    client_id: "bench-client",
+    client_secret: clientSecret,
+    scopes: ["openid", "email", "offline_access"],
+  });
+  const connectorId = str(connector, "connector.id");
+  const userId = "bench-user";
+  const minted = await api(publicUrl, "POST", `/api/apps/${appId}/users/${userId}/token`, serviceKey, {});
+  const userToken = str(minted, "token");
+  const initiated = await api(
+    publicUrl,
+    "POST",
+    `/api/apps/${appId}/app-user-auth/connectors/${connectorId}/initiate`,
+    userToken,
+    { return_to: `${returnOrigin}/done` },
+  );
+  const callback = await provider.authorize(str(initiated, "redirect_url"), { login: userId });
+  const finished = await fetch(callback, { redirect: "manual" });
+  const location = finished.headers.get("location") ?? "";
+  if (!location.includes("latchkey_status=connected")) throw new Error(`connect failed: ${location}`);
+  return { appId, connectorId, serviceKey, userId, userToken };
+}
+
+/** BENCH_HOLD=1: set everything up, print the targets, and wait for Ctrl-C (for profiling by hand). */
+async function holdForManualRuns(latchkey: RunningProcess, baseline: RunningProcess, user: ConnectedUser, connectionId: string) {
+  console.log(`[bench] baseline:   ${baseline.url}/connections/${connectionId}  (pid ${baseline.pid})`);
+  console.log(
+    `[bench] latchkey:   ${latchkey.url}/api/apps/${user.appId}/app-user-auth/connectors/${user.connectorId}/users/${user.userId}/token  (pid ${latchkey.pid})`,
+  );
+  console.log(`[bench] service key: ${user.serviceKey}`);
+  await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
+}
+
+async function benchmarkHotPath(
+  latchkey: RunningProcess,
+  baseline: RunningProcess,
+  user: ConnectedUser,
+  connectionId: string,
+) {
+  const baselineUrl = `${baseline.url}/connections/${connectionId}`;
+  const namedUserUrl = `${latchkey.url}/api/apps/${user.appId}/app-user-auth/connectors/${user.connectorId}/users/${user.userId}/token`;
+  const currentUserUrl = `${latchkey.url}/api/apps/${user.appId}/app-user-auth/connectors/${user.connectorId}/token`;
+  const serviceHeaders = { authorization: `Bearer ${user.serviceKey}` };
+  const onBehalfHeaders = { ...serviceHeaders, "on-behalf-of": `Bearer ${user.userToken}` };
+  await expectOk(baselineUrl, {});
+  await expectOk(namedUserUrl, serviceHeaders);
+  await expectOk(currentUserUrl, onBehalfHeaders);
+
+  const runs: Record<string, LoadResult[]> = { baseline: [], namedUser: [], currentUser: [] };
+  for (let round = 0; round < rounds; round++) {
+    // Warm each target briefly, then measure; alternating order spreads machine noise evenly.
+    runs.baseline!.push(await load("baseline", baselineUrl, {}));
+    runs.namedUser!.push(await load("latchkey named-user token", namedUserUrl, serviceHeaders));
+    runs.currentUser!.push(await load("latchkey on-behalf-of token", currentUserUrl, onBehalfHeaders));
+  }
+  const best = (results: LoadResult[]) => results.reduce((a, b) => (b.rps > a.rps ? b : a));
+  const baselineBest = best(runs.baseline!);
+  const namedBest = best(runs.namedUser!);
+  const currentBest = best(runs.currentUser!);
+  return {
+    connections,
+    durationSeconds,
+    rounds,
+    baseline: baselineBest,
+    namedUser: namedBest,
+    currentUser: currentBest,
+    ratioNamedUser: round2(namedBest.rps / baselineBest.rps),
+    ratioCurrentUser: round2(currentBest.rps / baselineBest.rps),
+    allRuns: runs,
+  };
+}
+
+async function load(title: string, url: string, headers: Record<string, string>): Promise<LoadResult> {
+  await autocannon({ url, headers, connections, duration: 2 });
+  const result = await autocannon({ url, headers, connections, duration: durationSeconds });
+  const summary: LoadResult = {
+    rps: Math.round(result.requests.average),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
+  console.log(`[bench] ${title}: ${summary.rps} rps, p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms, non-2xx ${summary.non2xx}`);
+  return summary;
+}
+
+async function benchmarkRefreshStorm(
+  instances: RunningProcess[],
+  provider: Awaited<ReturnType<typeof startAuthorizationServer>>,
+  user: ConnectedUser,
+  databaseUrl: string,
+) {
+  await expireSoon(databaseUrl, user.appId);
+  provider.resetCounters();
+  provider.setTokenDelay(100);
+  const started = performance.now();
+  const results = await Promise.all(
+    Array.from({ length: stormCallers }, async (_, index) => {
+      const instance = instances[index % instances.length]!;
+      const begin = performance.now();
+      const response = await fetch(
+        `${instance.url}/api/apps/${user.appId}/app-user-auth/connectors/${user.connectorId}/users/${user.userId}/token`,
+        { headers: { authorization: `Bearer ${user.serviceKey}` } },
+      );
+      const body = (await response.json()) as { access_token?: string };
+      return { status: response.status, token: body.access_token ?? null, ms: performance.now() - begin };
+    }),
+  );
+  const wallMs = performance.now() - started;
+  provider.setTokenDelay(0);
+  const latencies = results.map((r) => r.ms).sort((a, b) => a - b);
+  const storm = {
+    callers: stormCallers,
+    instances: instances.length,
+    providerTokenDelayMs: 100,
+    providerRefreshGrants: provider.counters.refreshGrants,
+    failedRefreshGrants: provider.counters.failedRefreshGrants,
+    statusCounts: countBy(results.map((r) => String(r.status))),
+    distinctTokens: new Set(results.map((r) => r.token)).size,
+    p50Ms: round2(percentile(latencies, 0.5)),
+    p99Ms: round2(percentile(latencies, 0.99)),
+    maxMs: round2(latencies.at(-1) ?? 0),
+    wallMs: Math.round(wallMs),
+  };
+  console.log(
+    `[bench] refresh storm: ${storm.callers} callers / ${storm.instances} instances → ${storm.providerRefreshGrants} refresh grant(s), ${storm.distinctTokens} distinct token(s), p99 ${storm.p99Ms} ms`,
+  );
+  return storm;
+}
+
+/** Moves the stored expiry inside the refresh window so the next token request refreshes. */
+async function expireSoon(databaseUrl: string, appId: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query("update connections set expires_at = now() + interval '30 seconds' where app_id = $1", [appId]);
+  } finally {
+    await client.end();
+  }
+}
+
+async function connectionIdOf(databaseUrl: string, appId: string): Promise<string> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const result = await client.query<{ id: string }>("select id from connections where app_id = $1", [appId]);
+    const id = result.rows[0]?.id;
+    if (!id) throw new Error("no connection row");
+    return id;
+  } finally {
+    await client.end();
+  }
+}
+
+async function api(base: string, method: string, pathname: string, token: string, body: unknown) {
+  const response = await fetch(`${base}${pathname}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${pathname} → ${response.status} ${text}`);
+  return JSON.parse(text) as unknown;
+}
+
+/** A string at a dot path of a JSON value, or an error naming the path. */
+function str(value: unknown, dotPath: string): string {
+  let current = value;
+  for (const key of dotPath.split(".")) {
+    current = current !== null && typeof current === "object" ? (current as Record<string, unknown>)[key] : undefined;
+  }
+  if (typeof current !== "string") throw new Error(`expected a string at ${dotPath}`);
+  return current;
+}
+
+async function expectOk(url: string, headers: Record<string, string>): Promise<void> {
+  const response = await fetch(url, { headers });
+  if (!response.ok) throw new Error(`${url} → ${response.status} ${await response.text()}`);
+}
+
+async function createDatabase(name: string): Promise<string> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  await client.query(`create database "${name}"`);
+  await client.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function dropDatabase(name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  await client.query(`drop database if exists "${name}" with (force)`);
+  await client.end();
+}
+
+async function freePort(): Promise<number> {
+  const net = await import("node:net");
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+async function rssMb(pid: number): Promise<number> {
+  const status = await fs.readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return Math.round(kb / 1024);
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+}
+
+function countBy(values: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
+async function writeResults(results: Record<string, unknown>): Promise<void> {
+  const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "?", node: process.version };
+  const stamp = new Date().toISOString().slice(0, 10);
+  const file = path.join(here, "results", `${stamp}-token-hot-path-and-refresh-storm.json`);
+  await fs.writeFile(file, `${JSON.stringify({ date: new Date().toISOString(), machine, ...results }, null, 2)}\n`);
+  console.log(`[bench] wrote ${path.relative(process.cwd(), file)}`);
+}
+
+await main();
