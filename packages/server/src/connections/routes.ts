@@ -1,3 +1,266 @@
+import type { Context } from "hono";
+import { z } from "zod";
+import { AppError } from "../errors/app-error.ts";
+import type { AppEnv } from "../http/app-env.ts";
+import { parseOrThrow } from "../http/read-json.ts";
 import type { RouteContext } from "../http/route-context.ts";
+import { UserIdSchema } from "../identity/user-id.ts";
+import { providerClients, type ProviderClientFactory } from "../oauth/provider-client.ts";
+import { TokenRefresher } from "../refresh/refresh.ts";
+import { requireAppRow } from "../tenancy/apps.ts";
+import { appUserAuth, assertAppIdHeader, onBehalfOfAuth, serviceKeyAuth, workspaceAuth } from "../tenancy/auth.ts";
+import { errorDocs } from "../tenancy/wire-schemas.ts";
+import {
+  decryptAccessToken,
+  findConnection,
+  findSharedConnectionByProvider,
+  type ConnectionWithProvider,
+} from "./connection-store.ts";
+import {
+  AppUserConnectionSchema,
+  ConnectionInfoSchema,
+  toAppUserConnection,
+  toConnectionInfo,
+  toTokenResponse,
+  TokenResponseSchema,
+} from "./connection-wire.ts";
+import { disconnect } from "./disconnect.ts";
 
-export function registerConnectionRoutes(_ctx: RouteContext): void {}
+const tag = "Connections";
+
+const tokenErrors = {
+  ...errorDocs(400, 401, 404),
+  404: { description: "Unknown app (NOT_FOUND), or no such connection (CONNECTION_NOT_FOUND)" },
+  409: { description: "The user must connect again (CONNECTION_NEEDS_REAUTH)" },
+  502: { description: "The provider refused to refresh an expired token (PROVIDER_ERROR)" },
+  503: { description: "The provider is unavailable and the token has expired; see Retry-After (PROVIDER_UNAVAILABLE)" },
+};
+
+export function registerConnectionRoutes(ctx: RouteContext): void {
+  const clients = providerClients(ctx.deps);
+  const refresher = new TokenRefresher(ctx.deps, ctx.services.providers, clients, ctx.services.metrics);
+  registerAppUserRoutes(ctx, clients);
+  registerTokenRoutes(ctx, refresher);
+  registerWorkspaceRoutes(ctx, clients);
+}
+
+/** Hands out a connection's access token, refreshed first when it is about to expire. */
+async function tokenAnswer(
+  c: Context<AppEnv>,
+  ctx: RouteContext,
+  refresher: TokenRefresher,
+  found: ConnectionWithProvider | null,
+): Promise<Response> {
+  if (!found || found.connector_status !== "enabled") {
+    throw new AppError("CONNECTION_NOT_FOUND", found ? "The connector is disabled" : "No such connection");
+  }
+  const row = await refresher.usable(found);
+  c.header("Cache-Control", "no-store");
+  return c.json(toTokenResponse(row, found.provider, decryptAccessToken(ctx.deps.vault, row)), 200);
+}
+
+function registerAppUserRoutes(ctx: RouteContext, clients: ProviderClientFactory): void {
+  const { app, deps, docs, services } = ctx;
+  const userAuth = appUserAuth(deps, services);
+
+  app.delete("/api/apps/:appId/app-user-auth/connectors/:connectorId", userAuth, async (c) => {
+    await disconnect(
+      ctx,
+      clients,
+      {
+        appId: c.get("serviceApp").app.id,
+        connectorId: c.req.param("connectorId"),
+        ownerType: "user",
+        userId: c.get("appUser").userId,
+      },
+      c.get("log"),
+    );
+    return c.body(null, 204);
+  });
+  docs.add({
+    method: "delete",
+    path: "/api/apps/{appId}/app-user-auth/connectors/{connectorId}",
+    summary:
+      "Disconnect the signed-in app user (Base44 disconnectAppUser): revokes the grant at the provider where it can, then forgets the tokens. 204 also when there was no connection.",
+    tag,
+    auth: "user",
+    responses: { 204: { description: "Disconnected (or was not connected)" }, ...errorDocs(400, 401, 404) },
+  });
+
+  app.get("/api/apps/:appId/app-user-auth/connections", userAuth, async (c) => {
+    const rows = await deps.db
+      .selectFrom("connections as c")
+      .innerJoin("connectors as k", "k.id", "c.connector_id")
+      .selectAll("c")
+      .select("k.provider")
+      .where("c.app_id", "=", c.get("serviceApp").app.id)
+      .where("c.owner_type", "=", "user")
+      .where("c.user_id", "=", c.get("appUser").userId)
+      .orderBy("c.created_at")
+      .orderBy("c.id")
+      .execute();
+    return c.json({ connections: rows.map((row) => toAppUserConnection(row, row.provider)) }, 200);
+  });
+  docs.add({
+    method: "get",
+    path: "/api/apps/{appId}/app-user-auth/connections",
+    summary: "The signed-in app user's connections: metadata only, never tokens",
+    tag,
+    auth: "user",
+    responses: {
+      200: { description: "OK", schema: z.object({ connections: z.array(AppUserConnectionSchema) }) },
+      ...errorDocs(400, 401, 404),
+    },
+  });
+}
+
+function registerTokenRoutes(ctx: RouteContext, refresher: TokenRefresher): void {
+  const { app, deps, docs, services } = ctx;
+  const serviceAuth = serviceKeyAuth(deps);
+  const tokenDoc = (path: string, summary: string, auth: "service" | "service+user") =>
+    docs.add({
+      method: "get",
+      path,
+      summary,
+      tag,
+      auth,
+      responses: { 200: { description: "OK", schema: TokenResponseSchema }, ...tokenErrors },
+    });
+
+  app.get("/api/apps/:appId/app-user-auth/connectors/:connectorId/token", serviceAuth, onBehalfOfAuth(services), async (c) => {
+    const found = await findConnection(deps, {
+      appId: c.get("serviceApp").app.id,
+      connectorId: c.req.param("connectorId"),
+      ownerType: "user",
+      userId: c.get("appUser").userId,
+    });
+    return tokenAnswer(c, ctx, refresher, found);
+  });
+  tokenDoc(
+    "/api/apps/{appId}/app-user-auth/connectors/{connectorId}/token",
+    "The access token of the `on-behalf-of` user's connection (Base44 getCurrentAppUserConnection)",
+    "service+user",
+  );
+
+  app.get("/api/apps/:appId/app-user-auth/connectors/:connectorId/users/:userId/token", serviceAuth, async (c) => {
+    const userId = parseOrThrow(UserIdSchema, c.req.param("userId"), "userId");
+    const found = await findConnection(deps, {
+      appId: c.get("serviceApp").app.id,
+      connectorId: c.req.param("connectorId"),
+      ownerType: "user",
+      userId,
+    });
+    return tokenAnswer(c, ctx, refresher, found);
+  });
+  tokenDoc(
+    "/api/apps/{appId}/app-user-auth/connectors/{connectorId}/users/{userId}/token",
+    "The access token of a named app user's connection (extension)",
+    "service",
+  );
+
+  // Shared connections ignore `on-behalf-of`: the Base44 SDK sends it whenever its client has a user token.
+  app.get("/api/apps/:appId/external-auth/tokens/connectors/:connectorId", serviceAuth, async (c) => {
+    const found = await findConnection(deps, {
+      appId: c.get("serviceApp").app.id,
+      connectorId: c.req.param("connectorId"),
+      ownerType: "app",
+      userId: "",
+    });
+    return tokenAnswer(c, ctx, refresher, found);
+  });
+  tokenDoc(
+    "/api/apps/{appId}/external-auth/tokens/connectors/{connectorId}",
+    "The access token of the app's shared connection of a connector (Base44 getWorkspaceConnection)",
+    "service",
+  );
+
+  app.get("/api/apps/:appId/external-auth/tokens/:provider", serviceAuth, async (c) => {
+    const found = await findSharedConnectionByProvider(deps, c.get("serviceApp").app.id, c.req.param("provider"));
+    return tokenAnswer(c, ctx, refresher, found);
+  });
+  tokenDoc(
+    "/api/apps/{appId}/external-auth/tokens/{provider}",
+    "The access token of the app's shared connection of a provider (Base44 getConnection). When several enabled connectors of that provider have a shared connection, the oldest connection is used.",
+    "service",
+  );
+}
+
+const ListConnectionsQuery = z.strictObject({
+  app_id: z.string().min(1).max(64).optional(),
+  connector_id: z.string().min(1).max(64).optional(),
+  owner_type: z.enum(["user", "app"]).optional(),
+  user_id: UserIdSchema.optional(),
+  status: z.enum(["active", "needs_reauth"]).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: z.string().min(1).max(64).optional().describe("next_cursor of the previous page"),
+});
+
+function registerWorkspaceRoutes(ctx: RouteContext, clients: ProviderClientFactory): void {
+  const { app, deps, docs } = ctx;
+
+  app.get("/api/workspaces/:workspaceId/connections", workspaceAuth(deps, "member"), async (c) => {
+    const query = parseOrThrow(ListConnectionsQuery, c.req.query(), "query");
+    let select = deps.db
+      .selectFrom("connections as c")
+      .innerJoin("connectors as k", "k.id", "c.connector_id")
+      .selectAll("c")
+      .select("k.provider")
+      .where("c.workspace_id", "=", c.get("member").workspaceId);
+    if (query.app_id !== undefined) select = select.where("c.app_id", "=", query.app_id);
+    if (query.connector_id !== undefined) select = select.where("c.connector_id", "=", query.connector_id);
+    if (query.owner_type !== undefined) select = select.where("c.owner_type", "=", query.owner_type);
+    if (query.user_id !== undefined) select = select.where("c.user_id", "=", query.user_id);
+    if (query.status !== undefined) select = select.where("c.status", "=", query.status);
+    if (query.cursor !== undefined) select = select.where("c.id", ">", query.cursor);
+    const rows = await select.orderBy("c.id").limit(query.limit + 1).execute();
+    const page = rows.slice(0, query.limit);
+    const last = page.at(-1);
+    return c.json(
+      {
+        connections: page.map((row) => toConnectionInfo(row, row.provider)),
+        next_cursor: rows.length > query.limit && last ? last.id : null,
+      },
+      200,
+    );
+  });
+  docs.add({
+    method: "get",
+    path: "/api/workspaces/{workspaceId}/connections",
+    summary: "The workspace's connections, filtered and paged by id: metadata only, never tokens",
+    tag,
+    auth: "workspace",
+    query: ListConnectionsQuery,
+    responses: {
+      200: {
+        description: "OK",
+        schema: z.object({ connections: z.array(ConnectionInfoSchema), next_cursor: z.string().nullable() }),
+      },
+      ...errorDocs(400, 401, 404),
+    },
+  });
+
+  app.delete(
+    "/api/workspaces/:workspaceId/apps/:appId/connectors/:connectorId/connection",
+    workspaceAuth(deps, "admin"),
+    async (c) => {
+      const appId = c.req.param("appId");
+      assertAppIdHeader(c, appId);
+      const appRow = await requireAppRow(deps.db, c.get("member").workspaceId, appId);
+      await disconnect(
+        ctx,
+        clients,
+        { appId: appRow.id, connectorId: c.req.param("connectorId"), ownerType: "app", userId: "" },
+        c.get("log"),
+      );
+      return c.body(null, 204);
+    },
+  );
+  docs.add({
+    method: "delete",
+    path: "/api/workspaces/{workspaceId}/apps/{appId}/connectors/{connectorId}/connection",
+    summary: "Disconnect the app's shared connection of a connector (admin): revokes at the provider where it can. 204 also when there was none.",
+    tag,
+    auth: "workspace",
+    responses: { 204: { description: "Disconnected (or was not connected)" }, ...errorDocs(400, 401, 403, 404) },
+  });
+}

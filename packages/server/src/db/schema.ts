@@ -115,6 +115,8 @@ export interface ConnectionsTable {
   needs_reauth_at: Timestamp | null;
   refresh_cooldown_until: Timestamp | null;
   refreshed_at: Timestamp | null;
+  /** When the user (re)connected: set at the first connect and again on every reconnect. */
+  connected_at: Timestamp;
   version: Generated<number>;
   created_at: CreatedAt;
   updated_at: Timestamp;

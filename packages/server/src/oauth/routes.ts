@@ -1,3 +1,154 @@
+import { z } from "zod";
+import { readJson } from "../http/read-json.ts";
 import type { RouteContext } from "../http/route-context.ts";
+import { requireAppRow } from "../tenancy/apps.ts";
+import { appUserAuth, assertAppIdHeader, workspaceAuth } from "../tenancy/auth.ts";
+import { bodyRouteErrors, errorDocs } from "../tenancy/wire-schemas.ts";
+import { callbackErrorPage } from "./callback-page.ts";
+import { completeConnectFlow, ProviderStopwatch, type CallbackResult } from "./callback.ts";
+import { startConnectFlow } from "./initiate.ts";
+import { providerClients } from "./provider-client.ts";
 
-export function registerOAuthRoutes(_ctx: RouteContext): void {}
+/** `return_to` only: scopes and everything else come from the connector, so unknown fields are refused. */
+export const InitiateBody = z.strictObject({
+  return_to: z
+    .string()
+    .max(2048)
+    .optional()
+    .describe("Where the browser returns after the provider; must be on one of the app's allowed return origins"),
+});
+
+const InitiateResponse = z.object({ redirect_url: z.string().describe("Send the user's browser here") });
+
+const CallbackQuery = z.object({
+  state: z.string().optional(),
+  code: z.string().optional(),
+  iss: z.string().optional(),
+  error: z.string().optional(),
+});
+
+const initiateErrors = {
+  402: { description: "The workspace plan does not include app-user connectors (PLAN_REQUIRED)" },
+  503: { description: "The provider's discovery document could not be fetched (PROVIDER_UNAVAILABLE)" },
+};
+
+export function registerOAuthRoutes(ctx: RouteContext): void {
+  registerAppUserInitiate(ctx);
+  registerSharedInitiate(ctx);
+  registerCallback(ctx);
+}
+
+function registerAppUserInitiate(ctx: RouteContext): void {
+  const { app, deps, docs, services } = ctx;
+  app.post("/api/apps/:appId/app-user-auth/connectors/:connectorId/initiate", appUserAuth(deps, services), async (c) => {
+    const body = await readJson(c, InitiateBody);
+    const flow = await startConnectFlow(ctx, {
+      app: c.get("serviceApp").app,
+      connectorId: c.req.param("connectorId"),
+      owner: { type: "user", userId: c.get("appUser").userId },
+      returnTo: body.return_to,
+      origin: c.req.header("origin"),
+    });
+    c.header("Cache-Control", "no-store");
+    return c.json(flow, 200);
+  });
+  docs.add({
+    method: "post",
+    path: "/api/apps/{appId}/app-user-auth/connectors/{connectorId}/initiate",
+    summary:
+      "Start connecting the signed-in app user's account (Base44 connectAppUser). An empty body is valid: return_to defaults to the request's Origin when allowed, else the app's first allowed origin.",
+    tag: "Connections",
+    auth: "user",
+    body: InitiateBody,
+    responses: {
+      200: { description: "The provider's authorization URL", schema: InitiateResponse },
+      ...errorDocs(...bodyRouteErrors, 404),
+      ...initiateErrors,
+    },
+  });
+}
+
+function registerSharedInitiate(ctx: RouteContext): void {
+  const { app, deps, docs } = ctx;
+  app.post(
+    "/api/workspaces/:workspaceId/apps/:appId/connectors/:connectorId/initiate",
+    workspaceAuth(deps, "admin"),
+    async (c) => {
+      const appId = c.req.param("appId");
+      assertAppIdHeader(c, appId);
+      const body = await readJson(c, InitiateBody);
+      const flow = await startConnectFlow(ctx, {
+        app: await requireAppRow(deps.db, c.get("member").workspaceId, appId),
+        connectorId: c.req.param("connectorId"),
+        owner: { type: "app" },
+        returnTo: body.return_to,
+        origin: c.req.header("origin"),
+      });
+      c.header("Cache-Control", "no-store");
+      return c.json(flow, 200);
+    },
+  );
+  docs.add({
+    method: "post",
+    path: "/api/workspaces/{workspaceId}/apps/{appId}/connectors/{connectorId}/initiate",
+    summary: "Start connecting the app's shared connection of a connector (admin; every plan)",
+    tag: "Connections",
+    auth: "workspace",
+    body: InitiateBody,
+    responses: {
+      200: { description: "The provider's authorization URL", schema: InitiateResponse },
+      ...errorDocs(...bodyRouteErrors, 403, 404),
+      503: initiateErrors[503],
+    },
+  });
+}
+
+function registerCallback(ctx: RouteContext): void {
+  const { app, deps, docs, services } = ctx;
+  const clients = providerClients(deps);
+  const duration = services.metrics.histogram<"outcome">({
+    name: "latchkey_oauth_callback_duration_seconds",
+    help: "Time the OAuth callback spends on its own work (excluding waiting for the provider), by outcome",
+    labelNames: ["outcome"],
+  });
+  app.get("/oauth/callback", async (c) => {
+    // Hono answers HEAD with the GET handler; a link checker's HEAD must not use up the state.
+    if (c.req.method === "HEAD") return c.body(null, 405, { Allow: "GET" });
+    const started = performance.now();
+    const stopwatch = new ProviderStopwatch();
+    const result = await completeConnectFlow(ctx, clients, new URL(c.req.url).searchParams, stopwatch);
+    const ownMs = performance.now() - started - stopwatch.ms;
+    duration.observe({ outcome: outcomeOf(result) }, ownMs / 1000);
+    c.get("log").info(
+      {
+        outcome: outcomeOf(result),
+        ...(result.kind === "redirect" && { connector_id: result.connectorId, error: result.error }),
+        own_ms: Math.round(ownMs),
+        provider_ms: Math.round(stopwatch.ms),
+      },
+      "oauth callback",
+    );
+    if (result.kind === "page") return callbackErrorPage(c, result.reason);
+    // The callback URL carries the code: keep it out of the Referer the app's page would receive.
+    c.header("Referrer-Policy", "no-referrer");
+    c.header("Cache-Control", "no-store");
+    return c.redirect(result.location, 302);
+  });
+  docs.add({
+    method: "get",
+    path: "/oauth/callback",
+    summary:
+      "The redirect URI every connector registers at its provider. Redirects the browser to return_to with latchkey_connector, latchkey_status (connected | error) and, on error, latchkey_error: the provider's OAuth error code (access_denied, …) or one of invalid_state (expired), invalid_response (e.g. an `iss` that is not the connector's provider), token_exchange_failed, provider_unavailable, connector_unavailable.",
+    tag: "OAuth",
+    auth: "none",
+    query: CallbackQuery,
+    responses: {
+      302: { description: "Back to the app's return_to" },
+      400: { description: "No usable state (missing, unknown or already used): a small HTML page" },
+    },
+  });
+}
+
+function outcomeOf(result: CallbackResult): string {
+  return result.kind === "page" ? "invalid_state" : result.outcome;
+}

@@ -114,12 +114,16 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn("needs_reauth_at", "timestamptz")
     .addColumn("refresh_cooldown_until", "timestamptz")
     .addColumn("refreshed_at", "timestamptz")
+    .addColumn("connected_at", "timestamptz", (c) => c.notNull().defaultTo(now))
     .addColumn("version", "integer", (c) => c.notNull().defaultTo(0))
     .addColumn("created_at", "timestamptz", (c) => c.notNull().defaultTo(now))
     .addColumn("updated_at", "timestamptz", (c) => c.notNull().defaultTo(now))
     .addUniqueConstraint("connections_owner_unique", ["app_id", "connector_id", "owner_type", "user_id"])
     .execute();
   await db.schema.createIndex("connections_connector_idx").on("connections").column("connector_id").execute();
+  // An app user's connection list, and the workspace's listing (paged by id).
+  await db.schema.createIndex("connections_app_user_idx").on("connections").columns(["app_id", "user_id"]).execute();
+  await db.schema.createIndex("connections_workspace_idx").on("connections").columns(["workspace_id", "id"]).execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {

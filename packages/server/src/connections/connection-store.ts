@@ -1,0 +1,184 @@
+import type { ConnectionRow } from "../db/schema.ts";
+import type { AppDeps } from "../http/app.ts";
+import { newId } from "../http/ids.ts";
+import type { Vault } from "../vault/vault.ts";
+
+/** Identifies one connection: the app's shared one (userId "") or one app user's. */
+export interface ConnectionKey {
+  appId: string;
+  connectorId: string;
+  ownerType: "user" | "app";
+  userId: string;
+}
+
+export interface ProviderTokens {
+  accessToken: string;
+  refreshToken: string | null;
+  tokenType: string;
+  expiresAt: Date | null;
+  scopes: string[];
+}
+
+export interface NewConnection extends ConnectionKey {
+  workspaceId: string;
+  tokens: ProviderTokens;
+  account: Record<string, unknown> | null;
+  connectionConfig: Record<string, string> | null;
+}
+
+/** A connection with what the token routes need from its connector, read in one query. */
+export interface ConnectionWithProvider extends ConnectionRow {
+  provider: string;
+  connector_status: "enabled" | "disabled";
+}
+
+export const accessTokenContext = (connectionId: string) => ({
+  table: "connections",
+  column: "access_token",
+  rowId: connectionId,
+});
+
+export const refreshTokenContext = (connectionId: string) => ({
+  table: "connections",
+  column: "refresh_token",
+  rowId: connectionId,
+});
+
+export function decryptAccessToken(vault: Vault, row: ConnectionRow): string {
+  return vault.decrypt(row.access_token, accessTokenContext(row.id));
+}
+
+export function decryptRefreshToken(vault: Vault, row: ConnectionRow): string | null {
+  return vault.decryptNullable(row.refresh_token, refreshTokenContext(row.id));
+}
+
+/** The hot path: one read by the (app, connector, owner) unique index, joined to the connector by key. */
+export async function findConnection(deps: AppDeps, key: ConnectionKey): Promise<ConnectionWithProvider | null> {
+  const row = await deps.db
+    .selectFrom("connections as c")
+    .innerJoin("connectors as k", "k.id", "c.connector_id")
+    .selectAll("c")
+    .select(["k.provider", "k.status as connector_status"])
+    .where("c.app_id", "=", key.appId)
+    .where("c.connector_id", "=", key.connectorId)
+    .where("c.owner_type", "=", key.ownerType)
+    .where("c.user_id", "=", key.userId)
+    .executeTakeFirst();
+  return row ?? null;
+}
+
+/**
+ * The app's shared connection of a provider. When several connectors of that provider have one,
+ * the oldest connection wins (then the smaller id), so the answer is stable until it is removed.
+ */
+export async function findSharedConnectionByProvider(
+  deps: AppDeps,
+  appId: string,
+  provider: string,
+): Promise<ConnectionWithProvider | null> {
+  const row = await deps.db
+    .selectFrom("connections as c")
+    .innerJoin("connectors as k", "k.id", "c.connector_id")
+    .selectAll("c")
+    .select(["k.provider", "k.status as connector_status"])
+    .where("c.app_id", "=", appId)
+    .where("c.owner_type", "=", "app")
+    .where("c.user_id", "=", "")
+    .where("k.provider", "=", provider)
+    .where("k.status", "=", "enabled")
+    .orderBy("c.created_at", "asc")
+    .orderBy("c.id", "asc")
+    .limit(1)
+    .executeTakeFirst();
+  return row ?? null;
+}
+
+/**
+ * Creates the connection, or replaces the tokens of the existing one (a reconnect: status back
+ * to active). Ciphertexts are bound to the row id, so the id is settled before encrypting; a
+ * concurrent insert or delete of the same key makes the loop go round once more.
+ */
+export async function saveConnection(deps: AppDeps, input: NewConnection): Promise<ConnectionRow> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const existing = await deps.db
+      .selectFrom("connections")
+      .select("id")
+      .where("app_id", "=", input.appId)
+      .where("connector_id", "=", input.connectorId)
+      .where("owner_type", "=", input.ownerType)
+      .where("user_id", "=", input.userId)
+      .executeTakeFirst();
+    const saved = existing ? await replaceTokens(deps, existing.id, input) : await insertConnection(deps, input);
+    if (saved) return saved;
+  }
+  throw new Error("Could not save the connection: it kept changing concurrently");
+}
+
+async function insertConnection(deps: AppDeps, input: NewConnection): Promise<ConnectionRow | undefined> {
+  const id = newId("conn");
+  const now = deps.clock.now();
+  return deps.db
+    .insertInto("connections")
+    .values({
+      id,
+      workspace_id: input.workspaceId,
+      app_id: input.appId,
+      connector_id: input.connectorId,
+      owner_type: input.ownerType,
+      user_id: input.userId,
+      status: "active",
+      ...tokenColumns(deps, id, input.tokens),
+      account: JSON.stringify(input.account),
+      connection_config: JSON.stringify(input.connectionConfig),
+      connected_at: now,
+      created_at: now,
+      updated_at: now,
+    })
+    .onConflict((conflict) => conflict.columns(["app_id", "connector_id", "owner_type", "user_id"]).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+}
+
+async function replaceTokens(deps: AppDeps, id: string, input: NewConnection): Promise<ConnectionRow | undefined> {
+  const now = deps.clock.now();
+  return deps.db
+    .updateTable("connections")
+    .set((eb) => ({
+      status: "active",
+      ...tokenColumns(deps, id, input.tokens),
+      account: JSON.stringify(input.account),
+      connection_config: JSON.stringify(input.connectionConfig),
+      needs_reauth_reason: null,
+      needs_reauth_at: null,
+      refresh_cooldown_until: null,
+      connected_at: now,
+      updated_at: now,
+      version: eb("version", "+", 1),
+    }))
+    .where("id", "=", id)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+function tokenColumns(deps: AppDeps, id: string, tokens: ProviderTokens) {
+  return {
+    access_token: deps.vault.encrypt(tokens.accessToken, accessTokenContext(id)),
+    refresh_token: deps.vault.encryptNullable(tokens.refreshToken, refreshTokenContext(id)),
+    token_type: tokens.tokenType,
+    expires_at: tokens.expiresAt,
+    scopes: JSON.stringify(tokens.scopes),
+  };
+}
+
+/** Removes the connection and hands back its row, so exactly one caller revokes its tokens. */
+export async function deleteConnection(deps: AppDeps, key: ConnectionKey): Promise<ConnectionRow | null> {
+  const row = await deps.db
+    .deleteFrom("connections")
+    .where("app_id", "=", key.appId)
+    .where("connector_id", "=", key.connectorId)
+    .where("owner_type", "=", key.ownerType)
+    .where("user_id", "=", key.userId)
+    .returningAll()
+    .executeTakeFirst();
+  return row ?? null;
+}

@@ -1,0 +1,58 @@
+import * as oauth from "oauth4webapi";
+import type { ConnectionRow } from "../db/schema.ts";
+import type { RouteContext } from "../http/route-context.ts";
+import type { Logger } from "../log/logger.ts";
+import type { ProviderClientFactory } from "../oauth/provider-client.ts";
+import { classifyProviderFailure, failureLogFields } from "../oauth/provider-failure.ts";
+import {
+  decryptAccessToken,
+  decryptRefreshToken,
+  deleteConnection,
+  type ConnectionKey,
+} from "./connection-store.ts";
+
+/**
+ * Removes a connection and revokes its grant at the provider (RFC 7009) where the provider has a
+ * revocation endpoint. The row is deleted first, atomically, so exactly one of two concurrent
+ * disconnects revokes, and the tokens are gone from the database whatever the provider answers.
+ * Removing a connection that does not exist is not an error (DELETE is idempotent).
+ */
+export async function disconnect(
+  ctx: RouteContext,
+  clients: ProviderClientFactory,
+  key: ConnectionKey,
+  log: Logger,
+): Promise<void> {
+  const removed = await deleteConnection(ctx.deps, key);
+  if (!removed) return;
+  log.info({ connection_id: removed.id, connector_id: removed.connector_id }, "connection removed");
+  await revokeAtProvider(ctx, clients, removed, log);
+}
+
+async function revokeAtProvider(
+  ctx: RouteContext,
+  clients: ProviderClientFactory,
+  row: ConnectionRow,
+  log: Logger,
+): Promise<void> {
+  try {
+    const connector = await ctx.deps.db.selectFrom("connectors").selectAll().where("id", "=", row.connector_id).executeTakeFirst();
+    if (!connector) return;
+    const provider = await ctx.services.providers.resolve(connector);
+    if (provider.revocationEndpoint === null) return;
+    const client = clients(connector, provider);
+    // Revoking the refresh token ends the whole grant at most providers (RFC 7009 section 2.1).
+    const refreshToken = decryptRefreshToken(ctx.deps.vault, row);
+    const token = refreshToken ?? decryptAccessToken(ctx.deps.vault, row);
+    const response = await oauth.revocationRequest(client.as, client.client, client.clientAuth, token, {
+      ...client.http(),
+      additionalParameters: { token_type_hint: refreshToken !== null ? "refresh_token" : "access_token" },
+    });
+    await oauth.processRevocationResponse(response);
+  } catch (error) {
+    log.warn(
+      { connection_id: row.id, connector_id: row.connector_id, ...failureLogFields(classifyProviderFailure(error)) },
+      "revocation at the provider failed; the connection is removed anyway",
+    );
+  }
+}

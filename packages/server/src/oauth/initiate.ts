@@ -1,0 +1,101 @@
+import { appUserConnectorsMinimumPlan, planAtLeast } from "@latchkey/contracts";
+import type { ResolvedProvider } from "../connectors/provider.ts";
+import type { AppRow } from "../db/schema.ts";
+import { AppError, notFound } from "../errors/app-error.ts";
+import type { RouteContext } from "../http/route-context.ts";
+import { allowedReturnToUrl } from "../tenancy/return-origins.ts";
+import { createOAuthState, type ConnectionOwner, type StartedFlow } from "./oauth-states.ts";
+import { redirectUri } from "./provider-client.ts";
+
+export interface ConnectRequest {
+  app: AppRow;
+  connectorId: string;
+  owner: ConnectionOwner;
+  /** From the body; absent → the request's Origin when allowed, else the app's first allowed origin. */
+  returnTo: string | undefined;
+  origin: string | undefined;
+}
+
+/**
+ * Starts a connect flow: checks the connector and plan, stores a state bound to this app,
+ * connector, owner and return_to, and returns the provider's authorization URL.
+ */
+export async function startConnectFlow(ctx: RouteContext, request: ConnectRequest): Promise<{ redirect_url: string }> {
+  const { deps, services } = ctx;
+  const returnTo = chooseReturnTo(request.app, request.returnTo, request.origin);
+  const connector = await deps.db
+    .selectFrom("connectors as c")
+    .innerJoin("workspaces as w", "w.id", "c.workspace_id")
+    .selectAll("c")
+    .select("w.plan")
+    .where("c.id", "=", request.connectorId)
+    .where("c.workspace_id", "=", request.app.workspace_id)
+    .where("c.status", "=", "enabled")
+    .executeTakeFirst();
+  if (!connector) throw notFound("Connector");
+  const { plan, ...connectorRow } = connector;
+  if (request.owner.type === "user" && !planAtLeast(plan, appUserConnectorsMinimumPlan)) {
+    throw new AppError(
+      "PLAN_REQUIRED",
+      `App-user connections need the "${appUserConnectorsMinimumPlan}" plan or higher`,
+      { required_plan: appUserConnectorsMinimumPlan, current_plan: plan },
+    );
+  }
+  const provider = await services.providers.resolve(connectorRow);
+  const flow = await createOAuthState(
+    deps,
+    {
+      workspaceId: request.app.workspace_id,
+      appId: request.app.id,
+      connectorId: connectorRow.id,
+      owner: request.owner,
+      returnTo,
+    },
+    { pkce: provider.pkce, nonce: provider.scopes.includes("openid") },
+  );
+  return { redirect_url: authorizationUrl(provider, connectorRow.client_id, redirectUri(deps), flow) };
+}
+
+function chooseReturnTo(app: AppRow, requested: string | undefined, origin: string | undefined): string {
+  const origins = app.allowed_return_origins;
+  if (requested !== undefined) {
+    const url = allowedReturnToUrl(origins, requested);
+    if (!url) {
+      throw new AppError("RETURN_TO_NOT_ALLOWED", "return_to must be on one of the app's allowed return origins", {
+        allowed_return_origins: origins,
+      });
+    }
+    return url.href;
+  }
+  const fromOrigin = origin === undefined ? null : allowedReturnToUrl(origins, origin);
+  if (fromOrigin) return fromOrigin.href;
+  const first = origins[0];
+  if (first === undefined) {
+    throw new AppError("RETURN_TO_NOT_ALLOWED", "The app has no allowed return origins to send the user back to");
+  }
+  return first;
+}
+
+/**
+ * The provider's authorization URL. The connector's fixed extra parameters go first so none of
+ * them can replace a security parameter; scopes are the connector's own (a caller cannot add any).
+ */
+function authorizationUrl(provider: ResolvedProvider, clientId: string, callback: string, flow: StartedFlow): string {
+  const url = new URL(provider.authorizationEndpoint);
+  for (const [name, value] of Object.entries(provider.extraAuthorizeParams)) url.searchParams.set(name, value);
+  url.searchParams.set("response_type", "code");
+  url.searchParams.set("client_id", clientId);
+  url.searchParams.set("redirect_uri", callback);
+  if (provider.scopes.length > 0) url.searchParams.set("scope", provider.scopes.join(provider.scopeSeparator));
+  else url.searchParams.delete("scope");
+  url.searchParams.set("state", flow.state);
+  if (flow.codeChallenge !== null) {
+    url.searchParams.set("code_challenge", flow.codeChallenge);
+    url.searchParams.set("code_challenge_method", "S256");
+  } else {
+    url.searchParams.delete("code_challenge");
+    url.searchParams.delete("code_challenge_method");
+  }
+  if (flow.nonce !== null) url.searchParams.set("nonce", flow.nonce);
+  return url.href;
+}

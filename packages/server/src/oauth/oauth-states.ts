@@ -1,0 +1,103 @@
+import { createHash } from "node:crypto";
+import * as oauth from "oauth4webapi";
+import type { OAuthStateRow } from "../db/schema.ts";
+import type { AppDeps } from "../http/app.ts";
+
+/** A connect flow must finish within this time. */
+export const stateLifetimeMs = 10 * 60 * 1000;
+
+/** Whose connection the flow creates: an app user's, or the app's shared one. */
+export type ConnectionOwner = { type: "user"; userId: string } | { type: "app" };
+
+export interface FlowBinding {
+  workspaceId: string;
+  appId: string;
+  connectorId: string;
+  owner: ConnectionOwner;
+  /** Already checked against the app's allowed origins. */
+  returnTo: string;
+}
+
+export interface StartedFlow {
+  /** 256 random bits, base64url; sent to the provider, only its hash is stored. */
+  state: string;
+  codeChallenge: string | null;
+  nonce: string | null;
+}
+
+/** The state as it is looked up: sha256, hex. */
+export function hashState(state: string): string {
+  return createHash("sha256").update(state, "utf8").digest("hex");
+}
+
+export function ownerUserId(owner: ConnectionOwner): string {
+  return owner.type === "user" ? owner.userId : "";
+}
+
+/**
+ * Stores a new single-use state bound to app, connector, owner and return_to. The PKCE verifier
+ * is encrypted under the state's row and never leaves the server; only its S256 challenge does.
+ */
+export async function createOAuthState(
+  deps: AppDeps,
+  binding: FlowBinding,
+  options: { pkce: boolean; nonce: boolean },
+): Promise<StartedFlow> {
+  const state = oauth.generateRandomState();
+  const stateHash = hashState(state);
+  const verifier = options.pkce ? oauth.generateRandomCodeVerifier() : null;
+  const nonce = options.nonce ? oauth.generateRandomNonce() : null;
+  const now = deps.clock.now();
+  await deps.db
+    .insertInto("oauth_states")
+    .values({
+      state_hash: stateHash,
+      workspace_id: binding.workspaceId,
+      app_id: binding.appId,
+      connector_id: binding.connectorId,
+      owner_type: binding.owner.type,
+      user_id: ownerUserId(binding.owner),
+      return_to: binding.returnTo,
+      code_verifier: deps.vault.encryptNullable(verifier, verifierContext(stateHash)),
+      nonce,
+      created_at: now,
+      expires_at: new Date(now.getTime() + stateLifetimeMs),
+    })
+    .execute();
+  await deleteSomeExpiredStates(deps, now);
+  return { state, codeChallenge: verifier === null ? null : await oauth.calculatePKCECodeChallenge(verifier), nonce };
+}
+
+/**
+ * Takes the state out of the table in one statement, so of two concurrent callbacks with the same
+ * state only one gets the row. Expired rows are returned too (and thereby removed): the caller
+ * decides, so it can tell "expired" from "unknown".
+ */
+export async function consumeOAuthState(deps: AppDeps, state: string): Promise<OAuthStateRow | null> {
+  const row = await deps.db
+    .deleteFrom("oauth_states")
+    .where("state_hash", "=", hashState(state))
+    .returningAll()
+    .executeTakeFirst();
+  return row ?? null;
+}
+
+export function decryptVerifier(deps: AppDeps, row: OAuthStateRow): string | null {
+  return deps.vault.decryptNullable(row.code_verifier, verifierContext(row.state_hash));
+}
+
+function verifierContext(stateHash: string) {
+  return { table: "oauth_states", column: "code_verifier", rowId: stateHash };
+}
+
+/** Abandoned flows leave rows behind; each new flow sweeps a bounded batch of expired ones. */
+async function deleteSomeExpiredStates(deps: AppDeps, now: Date): Promise<void> {
+  await deps.db
+    .deleteFrom("oauth_states")
+    .where(
+      "state_hash",
+      "in",
+      deps.db.selectFrom("oauth_states").select("state_hash").where("expires_at", "<", now).limit(100),
+    )
+    .execute();
+}

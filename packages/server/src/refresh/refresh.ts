@@ -1,0 +1,255 @@
+import type { Kysely } from "kysely";
+import * as oauth from "oauth4webapi";
+import type { ProviderResolver } from "../connectors/provider.ts";
+import {
+  accessTokenContext,
+  decryptRefreshToken,
+  refreshTokenContext,
+} from "../connections/connection-store.ts";
+import type { ConnectionRow, Database } from "../db/schema.ts";
+import { AppError } from "../errors/app-error.ts";
+import type { AppDeps } from "../http/app.ts";
+import { expiryFrom, splitScopes } from "../oauth/token-values.ts";
+import type { ProviderClient, ProviderClientFactory } from "../oauth/provider-client.ts";
+import {
+  classifyProviderFailure,
+  failureLogFields,
+  isGrantRevoked,
+  type ProviderFailure,
+} from "../oauth/provider-failure.ts";
+import type { Metrics } from "../ops/metrics.ts";
+import { singleFlightFor } from "./single-flight.ts";
+
+/** After a failed refresh, no new attempt for this long: a provider outage must not turn into a storm. */
+export const refreshCooldownMs = 30_000;
+
+/** What one refresh attempt (by whichever caller or instance made it) left behind. */
+export type RefreshOutcome =
+  | { kind: "fresh"; row: ConnectionRow }
+  | { kind: "needs_reauth" }
+  | { kind: "failed"; row: ConnectionRow; code: "PROVIDER_UNAVAILABLE" | "PROVIDER_ERROR"; retryAt: Date }
+  | { kind: "gone" };
+
+type ProviderResult =
+  | { kind: "refreshed"; tokens: oauth.TokenEndpointResponse }
+  | { kind: "failed"; failure: ProviderFailure };
+
+type Executor = Kysely<Database>;
+
+/**
+ * Keeps access tokens fresh. A token within `refreshBeforeSeconds` of expiry is refreshed before
+ * it is handed out, with at most one refresh per connection in flight:
+ *
+ * - in this process, a single-flight map keyed by connection id (shared by every app instance on
+ *   the same database handle), so concurrent callers wait for one provider call and share it;
+ * - across instances (PostgreSQL), the refresh runs in a transaction holding `SELECT … FOR UPDATE`
+ *   on the connection row. Whoever gets the lock second re-reads the row, finds the token already
+ *   fresh and returns it without calling the provider, so a rotated refresh token is spent once.
+ *
+ * On embedded PGlite there is one process and one database connection: a transaction held across
+ * the provider call would stall every other query (the dialect serialises all statements behind
+ * it) for up to the provider timeout. There the single-flight map is the whole guarantee, and the
+ * write is still conditional on the row's version so a concurrent change is never overwritten.
+ */
+export class TokenRefresher {
+  readonly #refreshes;
+
+  constructor(
+    private readonly deps: AppDeps,
+    private readonly providers: ProviderResolver,
+    private readonly clients: ProviderClientFactory,
+    metrics: Metrics,
+  ) {
+    this.#refreshes = metrics.counter<"outcome">({
+      name: "latchkey_token_refreshes_total",
+      help: "Token refresh attempts at providers, by outcome",
+      labelNames: ["outcome"],
+    });
+  }
+
+  /**
+   * The connection, with an access token that can be handed out: as read when it is not about to
+   * expire (the hot path: no query, no write), else after a refresh.
+   */
+  async usable(row: ConnectionRow): Promise<ConnectionRow> {
+    if (row.status === "needs_reauth") throw needsReauth();
+    const now = this.deps.clock.now();
+    if (!this.#isExpiring(row, now)) return row;
+    if (row.refresh_token === null) return this.#withoutRefreshToken(row, now);
+    if (row.refresh_cooldown_until !== null && row.refresh_cooldown_until > now) {
+      return settle({ kind: "failed", row, code: "PROVIDER_UNAVAILABLE", retryAt: row.refresh_cooldown_until }, now);
+    }
+    const outcome = await singleFlightFor<RefreshOutcome>(this.deps.db).run(row.id, () => this.#refresh(row));
+    return settle(outcome, this.deps.clock.now());
+  }
+
+  #isExpiring(row: ConnectionRow, now: Date): boolean {
+    if (row.expires_at === null) return false;
+    return row.expires_at.getTime() - now.getTime() <= this.deps.config.refreshBeforeSeconds * 1000;
+  }
+
+  /** Nothing to refresh with: usable until it expires, then only a new consent helps. */
+  async #withoutRefreshToken(row: ConnectionRow, now: Date): Promise<ConnectionRow> {
+    if (row.expires_at !== null && row.expires_at > now) return row;
+    await this.deps.db
+      .updateTable("connections")
+      .set((eb) => ({
+        status: "needs_reauth",
+        needs_reauth_reason: "expired_without_refresh_token",
+        needs_reauth_at: now,
+        updated_at: now,
+        version: eb("version", "+", 1),
+      }))
+      .where("id", "=", row.id)
+      .where("version", "=", row.version)
+      .execute();
+    throw needsReauth();
+  }
+
+  async #refresh(seen: ConnectionRow): Promise<RefreshOutcome> {
+    const connector = await this.deps.db
+      .selectFrom("connectors")
+      .selectAll()
+      .where("id", "=", seen.connector_id)
+      .executeTakeFirst();
+    if (!connector) return { kind: "gone" };
+    let client: ProviderClient;
+    try {
+      client = this.clients(connector, await this.providers.resolve(connector));
+    } catch (error) {
+      return this.#record(this.deps.db, seen, { kind: "failed", failure: classifyProviderFailure(error) });
+    }
+    if (this.deps.dbKind === "postgres") {
+      return this.deps.db.transaction().execute(async (trx) => {
+        const current = await trx.selectFrom("connections").selectAll().where("id", "=", seen.id).forUpdate().executeTakeFirst();
+        return this.#refreshCurrent(trx, current, client);
+      });
+    }
+    const current = await this.deps.db.selectFrom("connections").selectAll().where("id", "=", seen.id).executeTakeFirst();
+    return this.#refreshCurrent(this.deps.db, current, client);
+  }
+
+  /** With the row as it is now: maybe someone else already refreshed it; else ask the provider. */
+  async #refreshCurrent(db: Executor, current: ConnectionRow | undefined, client: ProviderClient): Promise<RefreshOutcome> {
+    if (!current) return { kind: "gone" };
+    if (current.status === "needs_reauth") return { kind: "needs_reauth" };
+    const now = this.deps.clock.now();
+    if (!this.#isExpiring(current, now)) {
+      this.deps.logger.debug({ connection_id: current.id }, "token already refreshed by another caller; not refreshing");
+      return { kind: "fresh", row: current };
+    }
+    if (current.refresh_cooldown_until !== null && current.refresh_cooldown_until > now) {
+      return { kind: "failed", row: current, code: "PROVIDER_UNAVAILABLE", retryAt: current.refresh_cooldown_until };
+    }
+    const result = await this.#callProvider(client, current);
+    return this.#record(db, current, result);
+  }
+
+  async #callProvider(client: ProviderClient, row: ConnectionRow): Promise<ProviderResult> {
+    const refreshToken = decryptRefreshToken(this.deps.vault, row);
+    if (refreshToken === null) return { kind: "failed", failure: { kind: "rejected", error: "invalid_grant", status: 400 } };
+    try {
+      const response = await oauth.refreshTokenGrantRequest(client.as, client.client, client.clientAuth, refreshToken, client.http());
+      return { kind: "refreshed", tokens: await oauth.processRefreshTokenResponse(client.as, client.client, response) };
+    } catch (error) {
+      return { kind: "failed", failure: classifyProviderFailure(error) };
+    }
+  }
+
+  async #record(db: Executor, row: ConnectionRow, result: ProviderResult): Promise<RefreshOutcome> {
+    const now = this.deps.clock.now();
+    if (result.kind === "refreshed") {
+      this.#refreshes.inc({ outcome: "refreshed" });
+      return this.#storeTokens(db, row, result.tokens, now);
+    }
+    const log = { connection_id: row.id, connector_id: row.connector_id, ...failureLogFields(result.failure) };
+    if (isGrantRevoked(result.failure)) {
+      this.#refreshes.inc({ outcome: "needs_reauth" });
+      this.deps.logger.warn(log, "refresh token rejected by the provider: connection needs reauthorization");
+      const marked = await db
+        .updateTable("connections")
+        .set((eb) => ({
+          status: "needs_reauth",
+          needs_reauth_reason: "invalid_grant",
+          needs_reauth_at: now,
+          updated_at: now,
+          version: eb("version", "+", 1),
+        }))
+        .where("id", "=", row.id)
+        .where("version", "=", row.version)
+        .executeTakeFirst();
+      // The row changed meanwhile (a reconnect): the refresh token we spent was not the current one.
+      if (marked.numUpdatedRows === 0n) return this.#reread(db, row.id);
+      return { kind: "needs_reauth" };
+    }
+    // 5xx, timeouts and anything else unexpected are never the user's fault: cool down, keep the grant.
+    this.#refreshes.inc({ outcome: result.failure.kind });
+    this.deps.logger.warn(log, "token refresh failed; cooling down");
+    const retryAt = new Date(now.getTime() + refreshCooldownMs);
+    await db.updateTable("connections").set({ refresh_cooldown_until: retryAt }).where("id", "=", row.id).execute();
+    const code = result.failure.kind === "unavailable" ? "PROVIDER_UNAVAILABLE" : "PROVIDER_ERROR";
+    return { kind: "failed", row, code, retryAt };
+  }
+
+  /** Writes the new tokens; a provider that did not rotate the refresh token leaves the old one in place. */
+  async #storeTokens(db: Executor, row: ConnectionRow, tokens: oauth.TokenEndpointResponse, now: Date): Promise<RefreshOutcome> {
+    const updated = await db
+      .updateTable("connections")
+      .set((eb) => ({
+        access_token: this.deps.vault.encrypt(tokens.access_token, accessTokenContext(row.id)),
+        ...(tokens.refresh_token !== undefined && {
+          refresh_token: this.deps.vault.encrypt(tokens.refresh_token, refreshTokenContext(row.id)),
+        }),
+        token_type: tokens.token_type,
+        expires_at: expiryFrom(now, tokens.expires_in),
+        ...(tokens.scope !== undefined && { scopes: JSON.stringify(splitScopes(tokens.scope)) }),
+        refresh_cooldown_until: null,
+        refreshed_at: now,
+        updated_at: now,
+        version: eb("version", "+", 1),
+      }))
+      .where("id", "=", row.id)
+      .where("version", "=", row.version)
+      .returningAll()
+      .executeTakeFirst();
+    if (updated) return { kind: "fresh", row: updated };
+    // Changed under us (embedded only: a reconnect or disconnect meanwhile); the row as it is now wins.
+    this.deps.logger.warn({ connection_id: row.id }, "connection changed during refresh; keeping the newer row");
+    return this.#reread(db, row.id);
+  }
+
+  async #reread(db: Executor, id: string): Promise<RefreshOutcome> {
+    const current = await db.selectFrom("connections").selectAll().where("id", "=", id).executeTakeFirst();
+    if (!current) return { kind: "gone" };
+    return current.status === "needs_reauth" ? { kind: "needs_reauth" } : { kind: "fresh", row: current };
+  }
+}
+
+/** Turns an outcome into the connection to serve, or the error the caller gets. */
+function settle(outcome: RefreshOutcome, now: Date): ConnectionRow {
+  switch (outcome.kind) {
+    case "fresh":
+      return outcome.row;
+    case "needs_reauth":
+      throw needsReauth();
+    case "gone":
+      throw new AppError("CONNECTION_NOT_FOUND", "The connection was removed");
+    case "failed": {
+      // The provider could not refresh, but the token we have is still good for a while: serve it.
+      if (outcome.row.expires_at !== null && outcome.row.expires_at > now) return outcome.row;
+      const retryAfter = Math.max(1, Math.ceil((outcome.retryAt.getTime() - now.getTime()) / 1000));
+      const message =
+        outcome.code === "PROVIDER_UNAVAILABLE"
+          ? "The provider is unavailable and the access token has expired; retry later"
+          : "The provider refused to refresh the access token; retry later";
+      throw new AppError(outcome.code, message, { retry_after_seconds: retryAfter }, { "Retry-After": String(retryAfter) });
+    }
+  }
+}
+
+function needsReauth(): AppError {
+  return new AppError(
+    "CONNECTION_NEEDS_REAUTH",
+    "The provider no longer accepts this connection's grant; the user must connect again",
+  );
+}
