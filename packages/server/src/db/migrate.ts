@@ -32,3 +32,10 @@ export async function migrateToLatest<Schema>(db: Kysely<Schema>): Promise<strin
     }
   });
 }
+
+/** Names of the migrations this code knows that the database has not applied. Reads only. */
+export async function pendingMigrations<Schema>(db: Kysely<Schema>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: new StaticMigrationProvider() });
+  const known = await migrator.getMigrations();
+  return known.filter((m) => m.executedAt === undefined).map((m) => m.name);
+}

@@ -1,0 +1,17 @@
+import type { CreatedWorkspace } from "../tenancy/workspaces.ts";
+
+/** How to log in to a workspace just created: its id, the admin API key (shown once) and a first call. */
+export function createdWorkspaceLines(created: CreatedWorkspace, serverUrl: string): string[] {
+  const { workspace, admin, adminApiKey } = created;
+  return [
+    `Workspace created: "${workspace.name}" (plan ${workspace.plan})`,
+    `  Workspace id:   ${workspace.id}`,
+    `  Admin:          ${admin.email}`,
+    "  Admin API key (shown once; only its hash is stored, so save it now):",
+    "",
+    `      ${adminApiKey}`,
+    "",
+    "  Try it:",
+    `      curl -H "Authorization: Bearer ${adminApiKey}" ${serverUrl}/api/workspaces/${workspace.id}`,
+  ];
+}
