@@ -7,4 +7,4 @@ export function printError(...lines: string[]): void {
   process.stderr.write(`${lines.join("\n")}\n`);
 }
 
-export const readmePointer = 'Next steps (register an app and a connector): README.md, "Getting started".';
+export const readmePointer = 'Next steps (register an app and a connector): README.md, "The HTTP API in five calls".';
