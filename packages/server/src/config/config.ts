@@ -8,6 +8,17 @@ const booleanFlag = z
   .default("false")
   .transform((value) => value === "true" || value === "1" || value === "yes");
 
+/** Requests (or failures) per minute; 0 turns the limit off. */
+const perMinute = (fallback: number) => z.coerce.number().int().min(0).max(1_000_000).default(fallback);
+
+/** `true` is one proxy hop, `false` none; a number counts the proxies in front of Latchkey. NaN when unreadable. */
+function trustedProxyHops(value: string): number {
+  const normalized = value.trim().toLowerCase();
+  if (normalized === "true" || normalized === "yes") return 1;
+  if (normalized === "false" || normalized === "no" || normalized === "") return 0;
+  return /^\d+$/.test(normalized) ? Number(normalized) : Number.NaN;
+}
+
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4400),
   HOST: z.string().min(1).default("0.0.0.0"),
@@ -20,6 +31,15 @@ const Env = z.object({
   LATCHKEY_DENY_PRIVATE_NETWORK: booleanFlag,
   LATCHKEY_SERVICE_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
   LATCHKEY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),
+  LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE: perMinute(30),
+  LATCHKEY_RATE_LIMIT_IP_PER_MINUTE: perMinute(300),
+  LATCHKEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: perMinute(30),
+  LATCHKEY_RATE_LIMIT_USER_TOKENS_PER_MINUTE: perMinute(600),
+  LATCHKEY_TRUST_PROXY: z
+    .string()
+    .default("false")
+    .transform((value) => trustedProxyHops(value))
+    .pipe(z.int("must be true, false or a number of proxy hops (0-10)").min(0).max(10)),
   LOG_LEVEL: z.enum(logLevels).default("info"),
   NODE_ENV: z.string().optional(),
 });
@@ -43,8 +63,26 @@ export interface Config {
   bodyLimitBytes: number;
   /** How long a verified service key is trusted without a database read (0: always read). */
   serviceKeyCacheMs: number;
+  /** Per minute and per instance; 0 turns a limit off. */
+  rateLimits: RateLimitConfig;
+  /**
+   * How many reverse proxies in front of Latchkey append to X-Forwarded-For (LATCHKEY_TRUST_PROXY).
+   * 0: the header is ignored and the client is the socket's peer.
+   */
+  trustProxyHops: number;
   logLevel: (typeof logLevels)[number];
   production: boolean;
+}
+
+export interface RateLimitConfig {
+  /** Connect flows started per app user (or member, for shared connections) per app. */
+  connectPerMinute: number;
+  /** Requests per client IP to the connect, callback and user-token routes together. */
+  ipPerMinute: number;
+  /** Failed authentications (401) per client IP before that IP is refused on authenticated routes. */
+  authFailuresPerMinute: number;
+  /** User tokens minted per service key. */
+  userTokensPerMinute: number;
 }
 
 export class ConfigError extends Error {
@@ -84,32 +122,42 @@ export function parseEncryptionKeys(raw: string): { keys: EncryptionKeySpec[]; p
   return { keys, problems };
 }
 
+function encryptionKeysFrom(
+  env: Record<string, string | undefined>,
+  problems: string[],
+): EncryptionKeySpec[] | undefined {
+  const raw = env.LATCHKEY_ENCRYPTION_KEYS;
+  if (raw !== undefined && raw.trim() !== "") {
+    const result = parseEncryptionKeys(raw);
+    problems.push(...result.problems);
+    return result.keys;
+  }
+  if (env.DATABASE_URL) {
+    problems.push(
+      "LATCHKEY_ENCRYPTION_KEYS: required when DATABASE_URL is set (comma-separated id:base64 32-byte keys, newest first; generate one with `openssl rand -base64 32`)",
+    );
+  }
+  return undefined;
+}
+
+function productionProblems(env: Record<string, string | undefined>): string[] {
+  if (env.NODE_ENV !== "production") return [];
+  if (!env.LATCHKEY_PUBLIC_URL) {
+    return ["LATCHKEY_PUBLIC_URL: required in production (the URL providers redirect back to)"];
+  }
+  return env.LATCHKEY_PUBLIC_URL.startsWith("http://") ? ["LATCHKEY_PUBLIC_URL: must be https in production"] : [];
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = Env.safeParse(env);
   const problems: string[] = parsed.success
     ? []
     : parsed.error.issues.map((issue) => `${issue.path.join(".") || "env"}: ${issue.message}`);
-  if (!parsed.success) throw new ConfigError(problems);
+  // Checked on the raw strings so they are listed even when another variable failed to parse.
+  const encryptionKeys = encryptionKeysFrom(env, problems);
+  problems.push(...productionProblems(env));
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const values = parsed.data;
-
-  let encryptionKeys: EncryptionKeySpec[] | undefined;
-  if (values.LATCHKEY_ENCRYPTION_KEYS !== undefined && values.LATCHKEY_ENCRYPTION_KEYS.trim() !== "") {
-    const result = parseEncryptionKeys(values.LATCHKEY_ENCRYPTION_KEYS);
-    problems.push(...result.problems);
-    encryptionKeys = result.keys;
-  } else if (values.DATABASE_URL) {
-    problems.push(
-      "LATCHKEY_ENCRYPTION_KEYS: required when DATABASE_URL is set (comma-separated id:base64 32-byte keys, newest first; generate one with `openssl rand -base64 32`)",
-    );
-  }
-  const production = values.NODE_ENV === "production";
-  if (production && !values.LATCHKEY_PUBLIC_URL) {
-    problems.push("LATCHKEY_PUBLIC_URL: required in production (the URL providers redirect back to)");
-  }
-  if (production && values.LATCHKEY_PUBLIC_URL?.startsWith("http://")) {
-    problems.push("LATCHKEY_PUBLIC_URL: must be https in production");
-  }
-  if (problems.length > 0) throw new ConfigError(problems);
 
   return {
     port: values.PORT,
@@ -123,7 +171,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     denyPrivateNetwork: values.LATCHKEY_DENY_PRIVATE_NETWORK,
     bodyLimitBytes: values.LATCHKEY_BODY_LIMIT_BYTES,
     serviceKeyCacheMs: values.LATCHKEY_SERVICE_KEY_CACHE_SECONDS * 1000,
+    rateLimits: {
+      connectPerMinute: values.LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE,
+      ipPerMinute: values.LATCHKEY_RATE_LIMIT_IP_PER_MINUTE,
+      authFailuresPerMinute: values.LATCHKEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE,
+      userTokensPerMinute: values.LATCHKEY_RATE_LIMIT_USER_TOKENS_PER_MINUTE,
+    },
+    trustProxyHops: values.LATCHKEY_TRUST_PROXY,
     logLevel: values.LOG_LEVEL,
-    production,
+    production: values.NODE_ENV === "production",
   };
 }

@@ -1,6 +1,7 @@
 import type { Logger } from "../log/logger.ts";
 import type { AppRow } from "../db/schema.ts";
 import type { MemberRole } from "@latchkey/contracts";
+import type { AuthFailureLimit } from "./rate-limit.ts";
 
 export interface AuthenticatedMember {
   memberId: string;
@@ -29,5 +30,7 @@ export interface AppEnv {
     member: AuthenticatedMember;
     serviceApp: AuthenticatedApp;
     appUser: AuthenticatedAppUser;
+    /** This instance's failed-authentication limit, for the auth middlewares (set by createApp). */
+    authFailures: AuthFailureLimit;
   };
 }

@@ -8,7 +8,9 @@ import type { Logger } from "../log/logger.ts";
 import type { Vault } from "../vault/vault.ts";
 import { ApiDocs } from "./api-docs.ts";
 import type { Clock } from "./clock.ts";
+import { createRateLimits } from "./rate-limit.ts";
 import { requestContext } from "./request-context.ts";
+import { refuseNulInUrl } from "./refuse-nul-in-url.ts";
 import { registerCors } from "./cors.ts";
 import type { AppEnv } from "./app-env.ts";
 import type { RouteContext } from "./route-context.ts";
@@ -47,6 +49,7 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   const metrics = new Metrics();
   app.use(requestContext(deps.logger));
   app.use(httpMetrics(metrics));
+  app.use(refuseNulInUrl);
   // Every route, not only /api: an OAuth form_post callback or a console route reads bodies too.
   const limitBody = bodyLimit({
     maxSize: deps.config.bodyLimitBytes,
@@ -58,7 +61,19 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   // `c.req.raw.body` read, which makes the node adapter build a full Fetch Request.
   app.use((c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
 
-  const services = { userTokens: createUserTokenVerifier(deps), providers: createProviderResolver(deps), metrics };
+  const rateLimits = createRateLimits(deps.config, () => deps.clock.now().getTime());
+  // The auth middlewares are built with deps only; they find this instance's limit on the request.
+  app.use((c, next) => {
+    c.set("authFailures", rateLimits.authFailures);
+    return next();
+  });
+
+  const services = {
+    userTokens: createUserTokenVerifier(deps),
+    providers: createProviderResolver(deps),
+    metrics,
+    rateLimits,
+  };
   const ctx: RouteContext = { app, deps, docs, services };
   registerCors(app);
   registerOpsRoutes(ctx);

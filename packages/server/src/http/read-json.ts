@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { z } from "zod";
+import { findUnstorableText } from "../db/storable-text.ts";
 import { AppError } from "../errors/app-error.ts";
 
 const maxJsonDepth = 32;
@@ -24,6 +25,13 @@ export async function readJson<Schema extends z.ZodType>(c: Context, schema: Sch
   }
   if (depthOf(value) > maxJsonDepth) {
     throw new AppError("INVALID_REQUEST", `The request body is nested deeper than ${maxJsonDepth} levels`);
+  }
+  const unstorable = findUnstorableText(value);
+  if (unstorable !== null) {
+    const message = "must not contain NUL characters or unpaired UTF-16 surrogates";
+    throw new AppError("INVALID_REQUEST", `Invalid body: ${unstorable ? `${unstorable}: ` : ""}${message}`, {
+      issues: [{ path: unstorable, message }],
+    });
   }
   return parseOrThrow(schema, value, "body");
 }

@@ -5,6 +5,7 @@ import type { Metrics } from "../ops/metrics.ts";
 import type { ApiDocs } from "./api-docs.ts";
 import type { AppDeps } from "./app.ts";
 import type { AppEnv } from "./app-env.ts";
+import type { RateLimits } from "./rate-limit.ts";
 
 /** Per-instance services built once in createApp and shared by the route modules. */
 export interface Services {
@@ -12,6 +13,8 @@ export interface Services {
   providers: ProviderResolver;
   /** This instance's Prometheus registry: `metrics.counter({...})` / `histogram` / `gauge` (idempotent by name). */
   metrics: Metrics;
+  /** This instance's rate limits (in memory: per instance). */
+  rateLimits: RateLimits;
 }
 
 /** What every feature's `register…Routes(ctx)` receives. */

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AppError } from "../errors/app-error.ts";
+import { rateLimitedDoc } from "../http/rate-limit.ts";
 import { parseOrThrow, readJson } from "../http/read-json.ts";
 import type { RouteContext } from "../http/route-context.ts";
 import { serviceKeyAuth } from "../tenancy/auth.ts";
@@ -31,11 +32,13 @@ export const MintedUserTokenSchema = z.object({
 export type MintedUserTokenResponse = z.output<typeof MintedUserTokenSchema>;
 
 /** User tokens Latchkey mints for apps whose identity type is `latchkey`. */
-export function registerIdentityRoutes({ app, deps, docs }: RouteContext): void {
-  app.post("/api/apps/:appId/users/:userId/token", serviceKeyAuth(deps), async (c) => {
+export function registerIdentityRoutes({ app, deps, docs, services }: RouteContext): void {
+  const { perIp, userTokens } = services.rateLimits;
+  app.post("/api/apps/:appId/users/:userId/token", perIp, serviceKeyAuth(deps), async (c) => {
+    const { app: serviceApp, serviceKeyId } = c.get("serviceApp");
+    userTokens.take(serviceKeyId ?? serviceApp.id);
     const userId = parseOrThrow(UserIdSchema, c.req.param("userId"), "userId");
     const body = await readJson(c, MintUserTokenBody);
-    const serviceApp = c.get("serviceApp").app;
     if (serviceApp.identity_type !== "latchkey") {
       throw new AppError(
         "CONFLICT",
@@ -68,6 +71,7 @@ export function registerIdentityRoutes({ app, deps, docs }: RouteContext): void 
     responses: {
       201: { description: "Created", schema: MintedUserTokenSchema },
       ...errorDocs(...bodyRouteErrors, 404, 409),
+      ...rateLimitedDoc,
     },
   });
 }

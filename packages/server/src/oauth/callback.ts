@@ -1,6 +1,7 @@
 import * as oauth from "oauth4webapi";
 import type { ResolvedProvider } from "../connectors/provider.ts";
 import type { OAuthStateRow } from "../db/schema.ts";
+import { isStorableText } from "../db/storable-text.ts";
 import type { RouteContext } from "../http/route-context.ts";
 import { saveConnection, type ProviderTokens } from "../connections/connection-store.ts";
 import { consumeOAuthState, decryptVerifier } from "./oauth-states.ts";
@@ -169,7 +170,7 @@ function connectionConfig(
   for (const field of provider.connectionConfigFields) {
     const fromTokens = tokens[field];
     const value = typeof fromTokens === "string" || typeof fromTokens === "number" ? String(fromTokens) : params.get(field);
-    if (value !== null && value.length <= 2048) config[field] = value;
+    if (value !== null && value.length <= 2048 && isStorableText(value)) config[field] = value;
   }
   return Object.keys(config).length > 0 ? config : null;
 }

@@ -1,4 +1,5 @@
 import type { ResolvedProvider } from "../connectors/provider.ts";
+import { isStorableText } from "../db/storable-text.ts";
 
 /** Userinfo documents are small; a larger answer is not read. */
 const maxUserinfoBytes = 64 * 1024;
@@ -50,5 +51,5 @@ function stringAt(profile: Record<string, unknown>, path: string): string | null
     value = (value as Record<string, unknown>)[part];
   }
   if (typeof value === "number" && Number.isFinite(value)) return String(value);
-  return typeof value === "string" && value.length <= 512 ? value : null;
+  return typeof value === "string" && value.length <= 512 && isStorableText(value) ? value : null;
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { connectLimitKey, rateLimitedDoc } from "../http/rate-limit.ts";
 import { readJson } from "../http/read-json.ts";
 import type { RouteContext } from "../http/route-context.ts";
 import { requireAppRow } from "../tenancy/apps.ts";
@@ -40,12 +41,17 @@ export function registerOAuthRoutes(ctx: RouteContext): void {
 
 function registerAppUserInitiate(ctx: RouteContext): void {
   const { app, deps, docs, services } = ctx;
-  app.post("/api/apps/:appId/app-user-auth/connectors/:connectorId/initiate", appUserAuth(deps, services), async (c) => {
+  const { perIp, connects } = services.rateLimits;
+  const path = "/api/apps/:appId/app-user-auth/connectors/:connectorId/initiate";
+  app.post(path, perIp, appUserAuth(deps, services), async (c) => {
+    const appRow = c.get("serviceApp").app;
+    const userId = c.get("appUser").userId;
+    connects.take(connectLimitKey(appRow.id, { userId }));
     const body = await readJson(c, InitiateBody);
     const flow = await startConnectFlow(ctx, {
-      app: c.get("serviceApp").app,
+      app: appRow,
       connectorId: c.req.param("connectorId"),
-      owner: { type: "user", userId: c.get("appUser").userId },
+      owner: { type: "user", userId },
       returnTo: body.return_to,
       origin: c.req.header("origin"),
     });
@@ -64,21 +70,27 @@ function registerAppUserInitiate(ctx: RouteContext): void {
       200: { description: "The provider's authorization URL", schema: InitiateResponse },
       ...errorDocs(...bodyRouteErrors, 404),
       ...initiateErrors,
+      ...rateLimitedDoc,
     },
   });
 }
 
 function registerSharedInitiate(ctx: RouteContext): void {
-  const { app, deps, docs } = ctx;
+  const { app, deps, docs, services } = ctx;
+  const { perIp, connects } = services.rateLimits;
   app.post(
     "/api/workspaces/:workspaceId/apps/:appId/connectors/:connectorId/initiate",
+    perIp,
     workspaceAuth(deps, "admin"),
     async (c) => {
       const appId = c.req.param("appId");
       assertAppIdHeader(c, appId);
+      const member = c.get("member");
+      const appRow = await requireAppRow(deps.db, member.workspaceId, appId);
+      connects.take(connectLimitKey(appRow.id, { memberId: member.memberId }));
       const body = await readJson(c, InitiateBody);
       const flow = await startConnectFlow(ctx, {
-        app: await requireAppRow(deps.db, c.get("member").workspaceId, appId),
+        app: appRow,
         connectorId: c.req.param("connectorId"),
         owner: { type: "app" },
         returnTo: body.return_to,
@@ -99,6 +111,7 @@ function registerSharedInitiate(ctx: RouteContext): void {
       200: { description: "The provider's authorization URL", schema: InitiateResponse },
       ...errorDocs(...bodyRouteErrors, 403, 404),
       503: initiateErrors[503],
+      ...rateLimitedDoc,
     },
   });
 }
@@ -111,7 +124,7 @@ function registerCallback(ctx: RouteContext): void {
     help: "Time the OAuth callback spends on its own work (excluding waiting for the provider), by outcome",
     labelNames: ["outcome"],
   });
-  app.get("/oauth/callback", async (c) => {
+  app.get("/oauth/callback", services.rateLimits.perIp, async (c) => {
     // Hono answers HEAD with the GET handler; a link checker's HEAD must not use up the state.
     if (c.req.method === "HEAD") return c.body(null, 405, { Allow: "GET" });
     const started = performance.now();
@@ -145,6 +158,7 @@ function registerCallback(ctx: RouteContext): void {
     responses: {
       302: { description: "Back to the app's return_to" },
       400: { description: "No usable state (missing, unknown or already used): a small HTML page" },
+      ...rateLimitedDoc,
     },
   });
 }

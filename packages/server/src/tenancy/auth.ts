@@ -15,6 +15,25 @@ function requireBearer(c: Context<AppEnv>): string {
   return token;
 }
 
+/**
+ * An auth middleware from its verification step. An address with too many recent failed
+ * authentications is refused (429) before anything is verified; a 401 from `verify` counts as one
+ * more failure. Errors thrown after verification (by the route) are not the middleware's to count.
+ */
+function authMiddleware(verify: (c: Context<AppEnv>) => Promise<void>): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const failures = c.get("authFailures");
+    failures.refuseIfLockedOut(c);
+    try {
+      await verify(c);
+    } catch (error) {
+      failures.recordFailure(c, error);
+      throw error;
+    }
+    await next();
+  };
+}
+
 /** Every request may carry `X-App-Id`; when present it must name the app in the path. */
 export function assertAppIdHeader(c: Context<AppEnv>, appId: string): void {
   const header = c.req.header("x-app-id");
@@ -25,12 +44,11 @@ export function assertAppIdHeader(c: Context<AppEnv>, appId: string): void {
 
 /** Bearer LATCHKEY_OPERATOR_KEY. With no operator key configured the operator API is closed. */
 export function operatorAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+  return authMiddleware(async (c) => {
     const token = requireBearer(c);
     const expected = deps.config.operatorKey;
     if (!expected || !secretsEqual(token, expected)) throw unauthenticated("Invalid operator key");
-    await next();
-  };
+  });
 }
 
 /**
@@ -38,7 +56,7 @@ export function operatorAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
  * 404 (the workspace id must not be confirmed to outsiders); a member without the role gets 403.
  */
 export function workspaceAuth(deps: AppDeps, minimumRole: MemberRole): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+  return authMiddleware(async (c) => {
     const token = requireBearer(c);
     if (secretKeyKind(token) !== "admin") throw unauthenticated("Invalid admin API key");
     const row = await deps.db
@@ -59,8 +77,7 @@ export function workspaceAuth(deps: AppDeps, minimumRole: MemberRole): Middlewar
       apiKeyId: row.key_id,
     });
     await touchLastUsed(deps, "admin_api_keys", row.key_id, row.last_used_at);
-    await next();
-  };
+  });
 }
 
 const serviceKeyCacheMaxEntries = 10_000;
@@ -78,7 +95,7 @@ interface CachedServiceKey {
  */
 export function serviceKeyAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
   const cache = new Map<string, CachedServiceKey>();
-  return async (c, next) => {
+  return authMiddleware(async (c) => {
     const appId = c.req.param("appId") ?? "";
     assertAppIdHeader(c, appId);
     const token = requireBearer(c);
@@ -90,8 +107,7 @@ export function serviceKeyAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
     if (await touchLastUsed(deps, "service_keys", verified.keyId, verified.lastUsedAt)) {
       verified.lastUsedAt = deps.clock.now();
     }
-    await next();
-  };
+  });
 }
 
 async function lookUpServiceKey(
@@ -121,8 +137,8 @@ async function lookUpServiceKey(
 }
 
 /** Bearer app-user token, verified per the path app's identity config. */
-export function appUserAuth(deps: AppDeps, services: Services): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+export function appUserAuth(deps: AppDeps, services: Pick<Services, "userTokens">): MiddlewareHandler<AppEnv> {
+  return authMiddleware(async (c) => {
     const appId = c.req.param("appId") ?? "";
     assertAppIdHeader(c, appId);
     const token = requireBearer(c);
@@ -131,12 +147,15 @@ export function appUserAuth(deps: AppDeps, services: Services): MiddlewareHandle
     const user = await services.userTokens.verify(app, token);
     c.set("serviceApp", { app, serviceKeyId: null });
     c.set("appUser", user);
-    await next();
-  };
+  });
 }
 
-/** After serviceKeyAuth: the user named by `on-behalf-of: Bearer <user token>`, verified like any user token. */
-export function onBehalfOfAuth(services: Services): MiddlewareHandler<AppEnv> {
+/**
+ * After serviceKeyAuth: the user named by `on-behalf-of: Bearer <user token>`, verified like any user
+ * token. Its 401s are not failed authentications of the caller, who has just proven a service key:
+ * a backend passing an expired user token must not lock its own address out.
+ */
+export function onBehalfOfAuth(services: Pick<Services, "userTokens">): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const token = bearerToken(c.req.header("on-behalf-of"));
     if (!token) {

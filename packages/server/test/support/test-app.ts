@@ -64,6 +64,12 @@ export function testConfig(env: Record<string, string> = {}): Config {
     LOG_LEVEL: "debug",
     // Tests see revocations at once; the cache has its own test.
     LATCHKEY_SERVICE_KEY_CACHE_SECONDS: "0",
+    // Every app.request() shares one client address, so suites full of bad-key cases would lock
+    // themselves out. Rate limits are off here; test/rate-limits.test.ts turns them on.
+    LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE: "0",
+    LATCHKEY_RATE_LIMIT_IP_PER_MINUTE: "0",
+    LATCHKEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: "0",
+    LATCHKEY_RATE_LIMIT_USER_TOKENS_PER_MINUTE: "0",
     ...env,
   });
 }

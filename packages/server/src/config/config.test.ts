@@ -1,0 +1,72 @@
+import { randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "./config.ts";
+
+const goodKey = () => `k1:${randomBytes(32).toString("base64")}`;
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("configuration", () => {
+  it("starts with no environment at all: embedded database, defaults everywhere", () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(4400);
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.encryptionKeys).toBeUndefined();
+    expect(config.publicUrl).toBe("http://localhost:4400");
+    expect(config.refreshBeforeSeconds).toBe(300);
+    expect(config.denyPrivateNetwork).toBe(false);
+  });
+
+  it("lists every problem at once, parse errors and cross-field rules together", () => {
+    const problems = problemsOf({
+      PORT: "abc",
+      LOG_LEVEL: "loud",
+      DATABASE_URL: "postgres://postgres@127.0.0.1:5432/x",
+      LATCHKEY_OPERATOR_KEY: "short",
+    });
+    expect(problems.some((p) => p.startsWith("PORT"))).toBe(true);
+    expect(problems.some((p) => p.startsWith("LOG_LEVEL"))).toBe(true);
+    expect(problems.some((p) => p.startsWith("LATCHKEY_OPERATOR_KEY"))).toBe(true);
+    expect(problems.some((p) => p.startsWith("LATCHKEY_ENCRYPTION_KEYS: required when DATABASE_URL"))).toBe(true);
+  });
+
+  it("refuses malformed, short and duplicate encryption keys, naming each entry", () => {
+    const short = `k2:${randomBytes(16).toString("base64")}`;
+    const problems = problemsOf({ LATCHKEY_ENCRYPTION_KEYS: `${short},nocolon,${goodKey()},${goodKey()}` });
+    expect(problems).toEqual([
+      expect.stringContaining('entry 1 ("k2"): the key must be 32 bytes'),
+      expect.stringContaining("entry 2: expected"),
+      expect.stringContaining('entry 4: key id "k1" appears twice'),
+    ]);
+  });
+
+  it("keeps encryption keys newest first", () => {
+    const newer = `k2:${randomBytes(32).toString("base64")}`;
+    const config = loadConfig({ DATABASE_URL: "postgres://h/db", LATCHKEY_ENCRYPTION_KEYS: `${newer},${goodKey()}` });
+    expect(config.encryptionKeys?.map((k) => k.id)).toEqual(["k2", "k1"]);
+  });
+
+  it("refuses insecure defaults in production", () => {
+    expect(problemsOf({ NODE_ENV: "production" })).toEqual([expect.stringContaining("LATCHKEY_PUBLIC_URL: required")]);
+    expect(problemsOf({ NODE_ENV: "production", LATCHKEY_PUBLIC_URL: "http://lk.example.com" })).toEqual([
+      expect.stringContaining("must be https"),
+    ]);
+    expect(loadConfig({ NODE_ENV: "production", LATCHKEY_PUBLIC_URL: "https://lk.example.com/" }).publicUrl).toBe(
+      "https://lk.example.com",
+    );
+  });
+
+  it("refuses a DATABASE_URL that is not PostgreSQL", () => {
+    expect(problemsOf({ DATABASE_URL: "mysql://h/db", LATCHKEY_ENCRYPTION_KEYS: goodKey() })).toEqual([
+      expect.stringContaining("DATABASE_URL"),
+    ]);
+  });
+});
