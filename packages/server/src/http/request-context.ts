@@ -13,9 +13,10 @@ export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
     const log = logger.child({ request_id: requestId });
     c.set("requestId", requestId);
     c.set("log", log);
+    // Set before the response exists: a header added afterwards makes Hono copy the whole Response.
+    c.header("X-Request-Id", requestId);
     const started = performance.now();
     await next();
-    c.header("X-Request-Id", requestId);
     // The path only: query strings can carry codes and states.
     log.info(
       { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) },
