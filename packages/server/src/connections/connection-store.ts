@@ -52,17 +52,19 @@ export function decryptRefreshToken(vault: Vault, row: ConnectionRow): string | 
   return vault.decryptNullable(row.refresh_token, refreshTokenContext(row.id));
 }
 
-/** The hot path: one read by the (app, connector, owner) unique index, joined to the connector by key. */
-export async function findConnection(deps: AppDeps, key: ConnectionKey): Promise<ConnectionWithProvider | null> {
+/**
+ * The hot path: one read by the (app, connector, owner) unique index. The connector's provider
+ * and status come from ConnectorSummaries (cached), not from a join: the join cost ~20% of the
+ * token route's time in the benchmark.
+ */
+export async function findConnection(deps: AppDeps, key: ConnectionKey): Promise<ConnectionRow | null> {
   const row = await deps.db
-    .selectFrom("connections as c")
-    .innerJoin("connectors as k", "k.id", "c.connector_id")
-    .selectAll("c")
-    .select(["k.provider", "k.status as connector_status"])
-    .where("c.app_id", "=", key.appId)
-    .where("c.connector_id", "=", key.connectorId)
-    .where("c.owner_type", "=", key.ownerType)
-    .where("c.user_id", "=", key.userId)
+    .selectFrom("connections")
+    .selectAll()
+    .where("app_id", "=", key.appId)
+    .where("connector_id", "=", key.connectorId)
+    .where("owner_type", "=", key.ownerType)
+    .where("user_id", "=", key.userId)
     .executeTakeFirst();
   return row ?? null;
 }

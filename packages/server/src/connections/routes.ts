@@ -10,12 +10,9 @@ import { TokenRefresher } from "../refresh/refresh.ts";
 import { requireAppRow } from "../tenancy/apps.ts";
 import { appUserAuth, assertAppIdHeader, onBehalfOfAuth, serviceKeyAuth, workspaceAuth } from "../tenancy/auth.ts";
 import { errorDocs } from "../tenancy/wire-schemas.ts";
-import {
-  decryptAccessToken,
-  findConnection,
-  findSharedConnectionByProvider,
-  type ConnectionWithProvider,
-} from "./connection-store.ts";
+import type { ConnectionRow } from "../db/schema.ts";
+import { decryptAccessToken, findConnection, findSharedConnectionByProvider } from "./connection-store.ts";
+import { ConnectorSummaries, type ConnectorSummary } from "./connector-summaries.ts";
 import {
   AppUserConnectionSchema,
   ConnectionInfoSchema,
@@ -40,7 +37,7 @@ export function registerConnectionRoutes(ctx: RouteContext): void {
   const clients = providerClients(ctx.deps);
   const refresher = new TokenRefresher(ctx.deps, ctx.services.providers, clients, ctx.services.metrics);
   registerAppUserRoutes(ctx, clients);
-  registerTokenRoutes(ctx, refresher);
+  registerTokenRoutes(ctx, refresher, new ConnectorSummaries(ctx.deps));
   registerWorkspaceRoutes(ctx, clients);
 }
 
@@ -49,14 +46,25 @@ async function tokenAnswer(
   c: Context<AppEnv>,
   ctx: RouteContext,
   refresher: TokenRefresher,
-  found: ConnectionWithProvider | null,
+  found: ConnectionRow | null,
+  connector: ConnectorSummary | null,
 ): Promise<Response> {
-  if (!found || found.connector_status !== "enabled") {
-    throw new AppError("CONNECTION_NOT_FOUND", found ? "The connector is disabled" : "No such connection");
+  if (!found || !connector || connector.status !== "enabled") {
+    throw new AppError("CONNECTION_NOT_FOUND", found && connector ? "The connector is disabled" : "No such connection");
   }
   const row = await refresher.usable(found);
   c.header("Cache-Control", "no-store");
-  return c.json(toTokenResponse(row, found.provider, decryptAccessToken(ctx.deps.vault, row)), 200);
+  return c.json(toTokenResponse(row, connector.provider, decryptAccessToken(ctx.deps.vault, row)), 200);
+}
+
+/** The connection of a key and its connector's summary (only read when there is a connection). */
+async function connectionAndConnector(
+  ctx: RouteContext,
+  connectors: ConnectorSummaries,
+  key: Parameters<typeof findConnection>[1],
+): Promise<[ConnectionRow | null, ConnectorSummary | null]> {
+  const found = await findConnection(ctx.deps, key);
+  return [found, found ? await connectors.get(found.connector_id) : null];
 }
 
 function registerAppUserRoutes(ctx: RouteContext, clients: ProviderClientFactory): void {
@@ -114,7 +122,7 @@ function registerAppUserRoutes(ctx: RouteContext, clients: ProviderClientFactory
   });
 }
 
-function registerTokenRoutes(ctx: RouteContext, refresher: TokenRefresher): void {
+function registerTokenRoutes(ctx: RouteContext, refresher: TokenRefresher, connectors: ConnectorSummaries): void {
   const { app, deps, docs, services } = ctx;
   const serviceAuth = serviceKeyAuth(deps);
   const tokenDoc = (path: string, summary: string, auth: "service" | "service+user") =>
@@ -128,13 +136,13 @@ function registerTokenRoutes(ctx: RouteContext, refresher: TokenRefresher): void
     });
 
   app.get("/api/apps/:appId/app-user-auth/connectors/:connectorId/token", serviceAuth, onBehalfOfAuth(services), async (c) => {
-    const found = await findConnection(deps, {
+    const [found, connector] = await connectionAndConnector(ctx, connectors, {
       appId: c.get("serviceApp").app.id,
       connectorId: c.req.param("connectorId"),
       ownerType: "user",
       userId: c.get("appUser").userId,
     });
-    return tokenAnswer(c, ctx, refresher, found);
+    return tokenAnswer(c, ctx, refresher, found, connector);
   });
   tokenDoc(
     "/api/apps/{appId}/app-user-auth/connectors/{connectorId}/token",
@@ -144,13 +152,13 @@ function registerTokenRoutes(ctx: RouteContext, refresher: TokenRefresher): void
 
   app.get("/api/apps/:appId/app-user-auth/connectors/:connectorId/users/:userId/token", serviceAuth, async (c) => {
     const userId = parseOrThrow(UserIdSchema, c.req.param("userId"), "userId");
-    const found = await findConnection(deps, {
+    const [found, connector] = await connectionAndConnector(ctx, connectors, {
       appId: c.get("serviceApp").app.id,
       connectorId: c.req.param("connectorId"),
       ownerType: "user",
       userId,
     });
-    return tokenAnswer(c, ctx, refresher, found);
+    return tokenAnswer(c, ctx, refresher, found, connector);
   });
   tokenDoc(
     "/api/apps/{appId}/app-user-auth/connectors/{connectorId}/users/{userId}/token",
@@ -160,13 +168,13 @@ function registerTokenRoutes(ctx: RouteContext, refresher: TokenRefresher): void
 
   // Shared connections ignore `on-behalf-of`: the Base44 SDK sends it whenever its client has a user token.
   app.get("/api/apps/:appId/external-auth/tokens/connectors/:connectorId", serviceAuth, async (c) => {
-    const found = await findConnection(deps, {
+    const [found, connector] = await connectionAndConnector(ctx, connectors, {
       appId: c.get("serviceApp").app.id,
       connectorId: c.req.param("connectorId"),
       ownerType: "app",
       userId: "",
     });
-    return tokenAnswer(c, ctx, refresher, found);
+    return tokenAnswer(c, ctx, refresher, found, connector);
   });
   tokenDoc(
     "/api/apps/{appId}/external-auth/tokens/connectors/{connectorId}",
@@ -176,7 +184,8 @@ function registerTokenRoutes(ctx: RouteContext, refresher: TokenRefresher): void
 
   app.get("/api/apps/:appId/external-auth/tokens/:provider", serviceAuth, async (c) => {
     const found = await findSharedConnectionByProvider(deps, c.get("serviceApp").app.id, c.req.param("provider"));
-    return tokenAnswer(c, ctx, refresher, found);
+    const connector = found ? { provider: found.provider, status: found.connector_status } : null;
+    return tokenAnswer(c, ctx, refresher, found, connector);
   });
   tokenDoc(
     "/api/apps/{appId}/external-auth/tokens/{provider}",

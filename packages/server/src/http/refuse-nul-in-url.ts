@@ -13,6 +13,7 @@ const problem = "must not contain NUL characters";
  * UTF-8, such as an encoded lone surrogate, is left undecoded.)
  */
 export const refuseNulInUrl: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (!nul.test(c.req.url)) return next();
   const url = new URL(c.req.url);
   const where = nul.test(url.search) ? "query" : nul.test(url.pathname) ? pathParameterWithNul(url.pathname, routePath(c, -1)) : null;
   if (where !== null) {

@@ -1,0 +1,38 @@
+import type { ConnectorsTable } from "../db/schema.ts";
+import type { AppDeps } from "../http/app.ts";
+
+export interface ConnectorSummary {
+  provider: string;
+  status: ConnectorsTable["status"];
+}
+
+const maxEntries = 10_000;
+
+/**
+ * A connector's provider and status for the token routes, cached for the same few seconds as
+ * verified service keys (LATCHKEY_SERVICE_KEY_CACHE_SECONDS): disabling a connector stops its
+ * tokens being served within that time on every instance. A provider never changes after a
+ * connector is created. With the cache off (0), every call reads the database.
+ */
+export class ConnectorSummaries {
+  readonly #cache = new Map<string, { summary: ConnectorSummary | null; expiresAt: number }>();
+
+  constructor(private readonly deps: AppDeps) {}
+
+  async get(connectorId: string): Promise<ConnectorSummary | null> {
+    const ttlMs = this.deps.config.serviceKeyCacheMs;
+    const cached = this.#cache.get(connectorId);
+    if (cached && cached.expiresAt > Date.now()) return cached.summary;
+    const row = await this.deps.db
+      .selectFrom("connectors")
+      .select(["provider", "status"])
+      .where("id", "=", connectorId)
+      .executeTakeFirst();
+    const summary = row ?? null;
+    if (ttlMs > 0) {
+      if (this.#cache.size >= maxEntries) this.#cache.clear();
+      this.#cache.set(connectorId, { summary, expiresAt: Date.now() + ttlMs });
+    }
+    return summary;
+  }
+}
