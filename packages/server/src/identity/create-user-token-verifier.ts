@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { errors, jwtVerify, type JWSAlgorithm, type JWTPayload, type JWTVerifyOptions } from "jose";
 import { AppError } from "../errors/app-error.ts";
 import type { AppRow } from "../db/schema.ts";
@@ -19,6 +20,9 @@ export const clockToleranceSeconds = 30;
 /** Real user tokens are a few KiB; a longer bearer is refused before any parsing. */
 export const maxUserTokenLength = 16 * 1024;
 export const defaultMaxCachedApps = 1000;
+/** How long a verified token is remembered (never past its own expiry). */
+export const verifiedTokenTtlMs = 60_000;
+const maxVerifiedTokens = 10_000;
 
 export interface UserTokenVerifierOptions {
   /** Apps whose JWKS resolver / decrypted secret are kept in memory at once. */
@@ -116,9 +120,31 @@ export function createUserTokenVerifier(deps: AppDeps, options: UserTokenVerifie
     return invalidUserToken(describeTokenFailure(error));
   }
 
+  // A backend presents the same user token for every call of a request or session; verifying its
+  // signature again each time (an async WebCrypto call) dominated the current-user token route.
+  const verifiedTokens = new Map<string, { userId: string; notAfterMs: number }>();
+
+  function rememberVerified(key: string, userId: string, payload: JWTPayload, app: AppRow): void {
+    const nowMs = deps.clock.now().getTime();
+    let notAfterMs = Math.min(nowMs + verifiedTokenTtlMs, (payload.exp ?? 0) * 1000);
+    if (app.identity_type === "latchkey" && payload.iat !== undefined) {
+      notAfterMs = Math.min(notAfterMs, (payload.iat + maxUserTokenLifetimeSeconds) * 1000);
+    }
+    if (notAfterMs <= nowMs) return;
+    if (verifiedTokens.size >= maxVerifiedTokens) {
+      const oldest = verifiedTokens.keys().next();
+      if (!oldest.done) verifiedTokens.delete(oldest.value);
+    }
+    verifiedTokens.set(key, { userId, notAfterMs });
+  }
+
   return {
     async verify(app, token) {
       if (token.length > maxUserTokenLength) throw invalidUserToken("The user token is too long");
+      // Bound to the app's identity settings version: changing them forgets earlier verifications.
+      const key = `${app.id}:${app.updated_at.getTime()}:${createHash("sha256").update(token).digest("base64url")}`;
+      const remembered = verifiedTokens.get(key);
+      if (remembered && remembered.notAfterMs > deps.clock.now().getTime()) return { userId: remembered.userId };
       let payload: JWTPayload;
       try {
         payload = await verifiedPayload(app, token);
@@ -128,6 +154,7 @@ export function createUserTokenVerifier(deps: AppDeps, options: UserTokenVerifie
       if (!isValidUserId(payload.sub)) {
         throw invalidUserToken("The user token's subject (sub) is not a valid user id");
       }
+      rememberVerified(key, payload.sub, payload, app);
       return { userId: payload.sub };
     },
   };

@@ -121,4 +121,36 @@ describe("user tokens of an hs256 app", { timeout: 30_000 }, () => {
     const swapped = { ...other, identity_secret: app.identity_secret };
     await expect(verify(await hs({ sub: "u" }), swapped)).rejects.toBeInstanceOf(VaultError);
   });
+
+  describe("remembering verified tokens", () => {
+    it("serves a repeated token from memory, but never past its expiry", async () => {
+      const verifier = createUserTokenVerifier(t.deps);
+      const token = await hs(good("user-cached"), secret, "HS256", 40);
+      await expect(verifier.verify(app, token)).resolves.toEqual({ userId: "user-cached" });
+      await expect(verifier.verify(app, token)).resolves.toEqual({ userId: "user-cached" });
+      clock.advance(75_000); // past exp (40 s) and the 30 s clock tolerance
+      await expectRejected(verifier.verify(app, token), /expired/);
+      clock.advance(-75_000);
+    });
+
+    it("forgets earlier verifications when the app's identity settings change", async () => {
+      const own = await insertApp(t.deps, workspaceId, { type: "hs256", config: { issuer, audience }, secret });
+      const verifier = createUserTokenVerifier(t.deps);
+      const token = await hs(good("user-rotated"));
+      await expect(verifier.verify(own, token)).resolves.toEqual({ userId: "user-rotated" });
+      const rotated = await updateApp(t.deps, own, {
+        type: "hs256",
+        config: { issuer, audience },
+        secret: "a-brand-new-secret-of-at-least-32-bytes-987654",
+      });
+      await expectRejected(verifier.verify(rotated, token), /signature/);
+    });
+
+    it("does not remember rejected tokens", async () => {
+      const verifier = createUserTokenVerifier(t.deps);
+      const forged = await hs(good("user-forged"), "another-secret-of-at-least-32-bytes-000000");
+      await expectRejected(verifier.verify(app, forged), /signature/);
+      await expectRejected(verifier.verify(app, forged), /signature/);
+    });
+  });
 });
