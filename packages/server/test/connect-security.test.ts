@@ -5,6 +5,7 @@ import { createTestApp, TestClock } from "./support/test-app.ts";
 import { testDbKind } from "./support/test-database.ts";
 import {
   appOrigin,
+  otherOrigin,
   callback,
   connectionsSnapshot,
   createLatchkeyApp,
@@ -260,6 +261,26 @@ describe(`connect flow threats (${testDbKind()})`, () => {
         }),
         200,
       );
+    }
+  });
+
+  it("does not send the user back to an origin removed from the app while the flow was pending", async () => {
+    const dave = await tokenOf("dave-removed-origin");
+    const redirect = await providerRedirect(dave, "dave-login"); // return_to: the first allowed origin
+    const grants = harness.counters.authorizationCodeGrants;
+    const setOrigins = (origins: string[]) =>
+      t.call("PATCH", `/api/workspaces/${tenant.workspaceId}/apps/${tenant.appId}`, {
+        token: tenant.adminKey,
+        body: { allowed_return_origins: origins },
+      });
+    expect((await setOrigins([otherOrigin])).status).toBe(200);
+    try {
+      await expectErrorPage(await callback(t, redirect), [appOrigin]);
+      expect(harness.counters.authorizationCodeGrants).toBe(grants);
+      const stored = await t.deps.db.selectFrom("connections").select("id").where("user_id", "=", "dave-removed-origin").execute();
+      expect(stored).toEqual([]);
+    } finally {
+      expect((await setOrigins([appOrigin, otherOrigin])).status).toBe(200);
     }
   });
 

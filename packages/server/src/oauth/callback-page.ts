@@ -3,6 +3,8 @@ import type { Context } from "hono";
 const messages = {
   missing_state: "This page expects a sign-in response from a provider, and this request does not carry one.",
   unknown_state: "This sign-in link is invalid, or it was already used. Go back to the app and connect again.",
+  return_to_not_allowed:
+    "The app no longer accepts returns to the address this sign-in started from. Go back to the app and connect again.",
 } as const;
 
 /**

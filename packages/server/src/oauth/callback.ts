@@ -9,11 +9,12 @@ import { redirectUri, type ProviderClient, type ProviderClientFactory } from "./
 import { classifyProviderFailure, failureLogFields, safeErrorCode } from "./provider-failure.ts";
 import { accountFromProfile, readUserinfo } from "./provider-account.ts";
 import { expiryFrom, splitScopes } from "./token-values.ts";
+import { isAllowedReturnTo } from "../tenancy/return-origins.ts";
 
 /** How the callback ends: back to the app (return_to), or a page when no usable state says where that is. */
 export type CallbackResult =
   | { kind: "redirect"; location: string; outcome: "connected" | "error"; error: string | null; connectorId: string }
-  | { kind: "page"; reason: "missing_state" | "unknown_state" };
+  | { kind: "page"; reason: "missing_state" | "unknown_state" | "return_to_not_allowed" };
 
 /** Time spent waiting for the provider, so the callback can report its own work without it. */
 export class ProviderStopwatch {
@@ -46,8 +47,19 @@ export async function completeConnectFlow(
   if (state === null || !statePattern.test(state)) return { kind: "page", reason: "missing_state" };
   const flow = await consumeOAuthState(ctx.deps, state);
   if (!flow) return { kind: "page", reason: "unknown_state" };
+  // The allowlist may have changed since the flow started: never redirect to a removed origin.
+  if (!(await returnToStillAllowed(ctx, flow))) return { kind: "page", reason: "return_to_not_allowed" };
   if (flow.expires_at.getTime() <= ctx.deps.clock.now().getTime()) return backToApp(flow, "invalid_state");
   return backToApp(flow, await connectWithProvider(ctx, clients, flow, state, params, stopwatch));
+}
+
+async function returnToStillAllowed(ctx: RouteContext, flow: OAuthStateRow): Promise<boolean> {
+  const app = await ctx.deps.db
+    .selectFrom("apps")
+    .select("allowed_return_origins")
+    .where("id", "=", flow.app_id)
+    .executeTakeFirst();
+  return app !== undefined && isAllowedReturnTo(app.allowed_return_origins, flow.return_to);
 }
 
 /** The provider half of the callback, for a valid state. Resolves to null when connected, else the latchkey_error. */
