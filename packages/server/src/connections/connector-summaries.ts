@@ -1,5 +1,6 @@
 import type { ConnectorsTable } from "../db/schema.ts";
 import type { AppDeps } from "../http/app.ts";
+import { TtlCache } from "../http/ttl-cache.ts";
 
 export interface ConnectorSummary {
   provider: string;
@@ -15,24 +16,20 @@ const maxEntries = 10_000;
  * connector is created. With the cache off (0), every call reads the database.
  */
 export class ConnectorSummaries {
-  readonly #cache = new Map<string, { summary: ConnectorSummary | null; expiresAt: number }>();
+  readonly #cache = new TtlCache<ConnectorSummary | null>(maxEntries);
 
   constructor(private readonly deps: AppDeps) {}
 
   async get(connectorId: string): Promise<ConnectorSummary | null> {
-    const ttlMs = this.deps.config.serviceKeyCacheMs;
     const cached = this.#cache.get(connectorId);
-    if (cached && cached.expiresAt > Date.now()) return cached.summary;
+    if (cached !== undefined) return cached;
     const row = await this.deps.db
       .selectFrom("connectors")
       .select(["provider", "status"])
       .where("id", "=", connectorId)
       .executeTakeFirst();
     const summary = row ?? null;
-    if (ttlMs > 0) {
-      if (this.#cache.size >= maxEntries) this.#cache.clear();
-      this.#cache.set(connectorId, { summary, expiresAt: Date.now() + ttlMs });
-    }
+    this.#cache.set(connectorId, summary, this.deps.config.serviceKeyCacheMs);
     return summary;
   }
 }

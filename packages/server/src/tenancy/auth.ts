@@ -5,6 +5,7 @@ import type { AppDeps } from "../http/app.ts";
 import type { AppEnv, AuthenticatedApp } from "../http/app-env.ts";
 import type { Services } from "../http/route-context.ts";
 import { bearerToken, hashSecretKey, secretKeyKind, secretsEqual } from "./secret-keys.ts";
+import { TtlCache } from "../http/ttl-cache.ts";
 
 /** last_used_at is written at most this often per key, so authentication stays read-mostly. */
 const lastUsedWriteIntervalMs = 60_000;
@@ -94,7 +95,7 @@ interface CachedServiceKey {
  * read, not two; a revoked key stops working within that time on every instance.
  */
 export function serviceKeyAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
-  const cache = new Map<string, CachedServiceKey>();
+  const cache = new TtlCache<CachedServiceKey>(serviceKeyCacheMaxEntries);
   return authMiddleware(async (c) => {
     const appId = c.req.param("appId") ?? "";
     assertAppIdHeader(c, appId);
@@ -113,7 +114,7 @@ export function serviceKeyAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
 async function lookUpServiceKey(
   deps: AppDeps,
   hash: string,
-  cache: Map<string, CachedServiceKey>,
+  cache: TtlCache<CachedServiceKey>,
   ttlMs: number,
 ): Promise<CachedServiceKey> {
   const row = await deps.db
@@ -127,12 +128,7 @@ async function lookUpServiceKey(
   if (!row) throw unauthenticated("Invalid or revoked service key");
   const { key_id, key_last_used_at, ...app } = row;
   const entry = { app, keyId: key_id, lastUsedAt: key_last_used_at };
-  if (ttlMs <= 0) return entry;
-  if (cache.size >= serviceKeyCacheMaxEntries) cache.clear();
-  cache.set(hash, entry);
-  setTimeout(() => {
-    if (cache.get(hash) === entry) cache.delete(hash);
-  }, ttlMs).unref();
+  cache.set(hash, entry, ttlMs);
   return entry;
 }
 

@@ -3,7 +3,7 @@ import type { Db } from "../db/open-database.ts";
 import type { MemberRow, WorkspaceRow } from "../db/schema.ts";
 import type { Clock } from "../http/clock.ts";
 import { newId } from "../http/ids.ts";
-import { issueSecretKey } from "./secret-keys.ts";
+import { issueAdminApiKey } from "./keys.ts";
 
 export interface NewWorkspace {
   name: string;
@@ -21,7 +21,6 @@ export interface CreatedWorkspace {
 /** Creates a workspace, its first admin member and that admin's API key, in one transaction. */
 export async function createWorkspace(db: Db, clock: Clock, input: NewWorkspace): Promise<CreatedWorkspace> {
   const now = clock.now();
-  const key = issueSecretKey("admin");
   return db.transaction().execute(async (trx) => {
     const workspace = await trx
       .insertInto("workspaces")
@@ -33,19 +32,13 @@ export async function createWorkspace(db: Db, clock: Clock, input: NewWorkspace)
       .values({ id: newId("mem"), workspace_id: workspace.id, email: input.adminEmail, role: "admin", created_at: now })
       .returningAll()
       .executeTakeFirstOrThrow();
-    await trx
-      .insertInto("admin_api_keys")
-      .values({
-        id: newId("key"),
-        workspace_id: workspace.id,
-        member_id: admin.id,
-        name: "initial admin key",
-        prefix: key.prefix,
-        key_hash: key.hash,
-        created_at: now,
-      })
-      .execute();
-    return { workspace: workspaceToWire(workspace), admin: memberToWire(admin), adminApiKey: key.key };
+    const key = await issueAdminApiKey(trx, {
+      workspaceId: workspace.id,
+      memberId: admin.id,
+      name: "initial admin key",
+      now,
+    });
+    return { workspace: workspaceToWire(workspace), admin: memberToWire(admin), adminApiKey: key.apiKey };
   });
 }
 

@@ -62,7 +62,7 @@ export function testConfig(env: Record<string, string> = {}): Config {
     LATCHKEY_OPERATOR_KEY: testOperatorKey,
     LATCHKEY_PUBLIC_URL: "http://latchkey.test",
     LOG_LEVEL: "debug",
-    // Tests see revocations at once; the cache has its own test.
+    // Tests see revocations at once; the cache itself is tested in src/http/ttl-cache.test.ts.
     LATCHKEY_SERVICE_KEY_CACHE_SECONDS: "0",
     // Every app.request() shares one client address, so suites full of bad-key cases would lock
     // themselves out. Rate limits are off here; test/rate-limits.test.ts turns them on.
