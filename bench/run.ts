@@ -66,6 +66,7 @@ async function main(): Promise<void> {
     console.log(`[bench] connected ${setup.userId}; connection ${connectionId}`);
 
     if (process.env.BENCH_HOLD) {
+      console.log(`[bench] env for more instances: DATABASE_URL=${databaseUrl} LATCHKEY_ENCRYPTION_KEYS=${encryptionKeys}`);
       await holdForManualRuns(first, baseline, setup, connectionId);
       return;
     }

@@ -151,6 +151,14 @@ describe(`connection routes refuse bad input (${testDbKind()})`, () => {
       await expectRefused("GET", byProvider("oidc"), { token: tenant.serviceKey }, 404, "CONNECTION_NOT_FOUND");
       await expectRefused("GET", byProvider("no-such-provider"), { token: tenant.serviceKey }, 404, "CONNECTION_NOT_FOUND");
     });
+    it("has no route for two segments other than connectors/{connectorId}", async () => {
+      const path = `/api/apps/${tenant.appId}/external-auth/tokens/oidc/${tenant.connectorId}`;
+      for (const token of [undefined, tenant.serviceKey]) {
+        const response = await t.call("GET", path, token === undefined ? {} : { token });
+        expect(response.status).toBe(404);
+        expect(await response.json()).toMatchObject({ error: { code: "NOT_FOUND", message: `No route for GET ${path}` } });
+      }
+    });
   });
 
   describe("GET /api/workspaces/{workspaceId}/connections", () => {

@@ -71,7 +71,11 @@ export function toConnectionInfo(row: ConnectionRow, provider: string): Connecti
   };
 }
 
-export function toTokenResponse(row: ConnectionRow, provider: string, accessToken: string): TokenResponse {
+export function toTokenResponse(
+  row: Pick<ConnectionRow, "connection_config" | "token_type" | "expires_at" | "scopes" | "account">,
+  provider: string,
+  accessToken: string,
+): TokenResponse {
   return {
     access_token: accessToken,
     integration_type: provider,

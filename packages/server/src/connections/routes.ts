@@ -1,6 +1,6 @@
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { z } from "zod";
-import { AppError } from "../errors/app-error.ts";
+import { AppError, noRoute } from "../errors/app-error.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { parseOrThrow } from "../http/read-json.ts";
 import type { RouteContext } from "../http/route-context.ts";
@@ -10,8 +10,14 @@ import { TokenRefresher } from "../refresh/refresh.ts";
 import { requireAppRow } from "../tenancy/apps.ts";
 import { appUserAuth, assertAppIdHeader, onBehalfOfAuth, serviceKeyAuth, workspaceAuth } from "../tenancy/auth.ts";
 import { errorDocs } from "../tenancy/wire-schemas.ts";
-import type { ConnectionRow } from "../db/schema.ts";
-import { decryptAccessToken, findConnection, findSharedConnectionByProvider } from "./connection-store.ts";
+import {
+  connectionReader,
+  decryptAccessToken,
+  findSharedConnectionByProvider,
+  type ConnectionKey,
+  type ConnectionReader,
+  type TokenRow,
+} from "./connection-store.ts";
 import { ConnectorSummaries, type ConnectorSummary } from "./connector-summaries.ts";
 import {
   AppUserConnectionSchema,
@@ -37,7 +43,7 @@ export function registerConnectionRoutes(ctx: RouteContext): void {
   const clients = providerClients(ctx.deps);
   const refresher = new TokenRefresher(ctx.deps, ctx.services.providers, clients, ctx.services.metrics);
   registerAppUserRoutes(ctx, clients);
-  registerTokenRoutes(ctx, refresher, new ConnectorSummaries(ctx.deps));
+  registerTokenRoutes(ctx, refresher, connectionReader(ctx.deps.db), new ConnectorSummaries(ctx.deps));
   registerWorkspaceRoutes(ctx, clients);
 }
 
@@ -46,7 +52,7 @@ async function tokenAnswer(
   c: Context<AppEnv>,
   ctx: RouteContext,
   refresher: TokenRefresher,
-  found: ConnectionRow | null,
+  found: TokenRow | null,
   connector: ConnectorSummary | null,
 ): Promise<Response> {
   if (!found || !connector || connector.status !== "enabled") {
@@ -59,11 +65,11 @@ async function tokenAnswer(
 
 /** The connection of a key and its connector's summary (only read when there is a connection). */
 async function connectionAndConnector(
-  ctx: RouteContext,
+  read: ConnectionReader,
   connectors: ConnectorSummaries,
-  key: Parameters<typeof findConnection>[1],
-): Promise<[ConnectionRow | null, ConnectorSummary | null]> {
-  const found = await findConnection(ctx.deps, key);
+  key: ConnectionKey,
+): Promise<[TokenRow | null, ConnectorSummary | null]> {
+  const found = await read(key);
   return [found, found ? await connectors.get(found.connector_id) : null];
 }
 
@@ -122,7 +128,12 @@ function registerAppUserRoutes(ctx: RouteContext, clients: ProviderClientFactory
   });
 }
 
-function registerTokenRoutes(ctx: RouteContext, refresher: TokenRefresher, connectors: ConnectorSummaries): void {
+function registerTokenRoutes(
+  ctx: RouteContext,
+  refresher: TokenRefresher,
+  read: ConnectionReader,
+  connectors: ConnectorSummaries,
+): void {
   const { app, deps, docs, services } = ctx;
   const serviceAuth = serviceKeyAuth(deps);
   const tokenDoc = (path: string, summary: string, auth: "service" | "service+user") =>
@@ -136,7 +147,7 @@ function registerTokenRoutes(ctx: RouteContext, refresher: TokenRefresher, conne
     });
 
   app.get("/api/apps/:appId/app-user-auth/connectors/:connectorId/token", serviceAuth, onBehalfOfAuth(services), async (c) => {
-    const [found, connector] = await connectionAndConnector(ctx, connectors, {
+    const [found, connector] = await connectionAndConnector(read, connectors, {
       appId: c.get("serviceApp").app.id,
       connectorId: c.req.param("connectorId"),
       ownerType: "user",
@@ -152,7 +163,7 @@ function registerTokenRoutes(ctx: RouteContext, refresher: TokenRefresher, conne
 
   app.get("/api/apps/:appId/app-user-auth/connectors/:connectorId/users/:userId/token", serviceAuth, async (c) => {
     const userId = parseOrThrow(UserIdSchema, c.req.param("userId"), "userId");
-    const [found, connector] = await connectionAndConnector(ctx, connectors, {
+    const [found, connector] = await connectionAndConnector(read, connectors, {
       appId: c.get("serviceApp").app.id,
       connectorId: c.req.param("connectorId"),
       ownerType: "user",
@@ -167,8 +178,11 @@ function registerTokenRoutes(ctx: RouteContext, refresher: TokenRefresher, conne
   );
 
   // Shared connections ignore `on-behalf-of`: the Base44 SDK sends it whenever its client has a user token.
-  app.get("/api/apps/:appId/external-auth/tokens/connectors/:connectorId", serviceAuth, async (c) => {
-    const [found, connector] = await connectionAndConnector(ctx, connectors, {
+  // `…/tokens/connectors/:connectorId` is matched as `…/tokens/:segment/:connectorId`: a literal
+  // beside the `:provider` parameter of the route below would push Hono from its RegExpRouter to the
+  // slower TrieRouter for every request (app.test.ts checks which router serves).
+  app.get("/api/apps/:appId/external-auth/tokens/:segment/:connectorId", onlySegment("connectors"), serviceAuth, async (c) => {
+    const [found, connector] = await connectionAndConnector(read, connectors, {
       appId: c.get("serviceApp").app.id,
       connectorId: c.req.param("connectorId"),
       ownerType: "app",
@@ -192,6 +206,14 @@ function registerTokenRoutes(ctx: RouteContext, refresher: TokenRefresher, conne
     "The access token of the app's shared connection of a provider (Base44 getConnection). When several enabled connectors of that provider have a shared connection, the oldest connection is used.",
     "service",
   );
+}
+
+/** Lets a request through only when its `:segment` path parameter is `literal`; else no such route. */
+function onlySegment(literal: string): MiddlewareHandler<AppEnv> {
+  return (c, next) => {
+    if (c.req.param("segment") !== literal) throw noRoute(c.req.method, c.req.path);
+    return next();
+  };
 }
 
 const ListConnectionsQuery = z.strictObject({

@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import type { Database } from "./schema.ts";
 import { PGliteDialect } from "./pglite-dialect.ts";
+import { withPreparedStatements } from "./prepared-statements.ts";
 
 export type Db = Kysely<Database>;
 
@@ -28,7 +29,7 @@ export function openPostgres(
   // An idle client whose server went away emits "error"; unhandled, that would end the process.
   // The pool drops that client and opens a new one on the next query.
   pool.on("error", (error) => options.onIdleClientError?.(error));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: withPreparedStatements(pool) }) });
   return { db, kind: "postgres", close: () => db.destroy() };
 }
 

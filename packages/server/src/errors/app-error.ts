@@ -21,3 +21,4 @@ export const notFound = (what = "Resource") => new AppError("NOT_FOUND", `${what
 export const forbidden = (message = "You do not have permission to do this") => new AppError("FORBIDDEN", message);
 export const unauthenticated = (message = "Missing or invalid credentials") =>
   new AppError("UNAUTHENTICATED", message);
+export const noRoute = (method: string, path: string) => new AppError("NOT_FOUND", `No route for ${method} ${path}`);

@@ -86,6 +86,13 @@ describe("HTTP core: routing, JSON bodies, limits, errors, request ids", () => {
     it("answers a known path with the wrong method with 404 NOT_FOUND", async () => {
       await expectError(await t.call("DELETE", "/api/test/widgets"), 404, "NOT_FOUND");
     });
+
+    it("matches every route with Hono's RegExpRouter, not the slower TrieRouter fallback", async () => {
+      // A literal segment beside a parameter at the same place (`/a/static`, `/a/:id`) makes Hono
+      // fall back to TrieRouter for every request, at a measurable cost on the token hot path.
+      await t.call("GET", "/healthz");
+      expect(t.app.router.name).toBe("SmartRouter + RegExpRouter");
+    });
   });
 
   describe("JSON bodies", () => {

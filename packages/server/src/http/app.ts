@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Config } from "../config/config.ts";
 import type { Db } from "../db/open-database.ts";
-import { AppError } from "../errors/app-error.ts";
+import { AppError, noRoute } from "../errors/app-error.ts";
 import { createErrorHandler } from "../errors/on-error.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Vault } from "../vault/vault.ts";
@@ -86,7 +86,7 @@ export function createApp(deps: AppDeps): LatchkeyApp {
 
   const onError = createErrorHandler(deps.logger);
   // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().
-  app.notFound((c) => onError(new AppError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}`), c));
+  app.notFound((c) => onError(noRoute(c.req.method, c.req.path), c));
   app.onError(onError);
   return { app, docs, metrics };
 }

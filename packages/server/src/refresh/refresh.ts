@@ -5,6 +5,7 @@ import {
   accessTokenContext,
   decryptRefreshToken,
   refreshTokenContext,
+  type TokenRow,
 } from "../connections/connection-store.ts";
 import type { ConnectionRow, Database } from "../db/schema.ts";
 import { AppError } from "../errors/app-error.ts";
@@ -25,9 +26,9 @@ export const refreshCooldownMs = 30_000;
 
 /** What one refresh attempt (by whichever caller or instance made it) left behind. */
 export type RefreshOutcome =
-  | { kind: "fresh"; row: ConnectionRow }
+  | { kind: "fresh"; row: TokenRow }
   | { kind: "needs_reauth" }
-  | { kind: "failed"; row: ConnectionRow; code: "PROVIDER_UNAVAILABLE" | "PROVIDER_ERROR"; retryAt: Date }
+  | { kind: "failed"; row: TokenRow; code: "PROVIDER_UNAVAILABLE" | "PROVIDER_ERROR"; retryAt: Date }
   | { kind: "gone" };
 
 type ProviderResult =
@@ -71,7 +72,7 @@ export class TokenRefresher {
    * The connection, with an access token that can be handed out: as read when it is not about to
    * expire (the hot path: no query, no write), else after a refresh.
    */
-  async usable(row: ConnectionRow): Promise<ConnectionRow> {
+  async usable(row: TokenRow): Promise<TokenRow> {
     if (row.status === "needs_reauth") throw needsReauth();
     const now = this.deps.clock.now();
     if (!this.#isExpiring(row, now)) return row;
@@ -83,13 +84,13 @@ export class TokenRefresher {
     return settle(outcome, this.deps.clock.now());
   }
 
-  #isExpiring(row: ConnectionRow, now: Date): boolean {
+  #isExpiring(row: TokenRow, now: Date): boolean {
     if (row.expires_at === null) return false;
     return row.expires_at.getTime() - now.getTime() <= this.deps.config.refreshBeforeSeconds * 1000;
   }
 
   /** Nothing to refresh with: usable until it expires, then only a new consent helps. */
-  async #withoutRefreshToken(row: ConnectionRow, now: Date): Promise<ConnectionRow> {
+  async #withoutRefreshToken(row: TokenRow, now: Date): Promise<TokenRow> {
     if (row.expires_at !== null && row.expires_at > now) return row;
     await this.deps.db
       .updateTable("connections")
@@ -106,7 +107,7 @@ export class TokenRefresher {
     throw needsReauth();
   }
 
-  async #refresh(seen: ConnectionRow): Promise<RefreshOutcome> {
+  async #refresh(seen: TokenRow): Promise<RefreshOutcome> {
     const connector = await this.deps.db
       .selectFrom("connectors")
       .selectAll()
@@ -145,7 +146,7 @@ export class TokenRefresher {
     return this.#record(db, current, result);
   }
 
-  async #callProvider(client: ProviderClient, row: ConnectionRow): Promise<ProviderResult> {
+  async #callProvider(client: ProviderClient, row: TokenRow): Promise<ProviderResult> {
     const refreshToken = decryptRefreshToken(this.deps.vault, row);
     if (refreshToken === null) return { kind: "failed", failure: { kind: "rejected", error: "invalid_grant", status: 400 } };
     try {
@@ -156,7 +157,7 @@ export class TokenRefresher {
     }
   }
 
-  async #record(db: Executor, row: ConnectionRow, result: ProviderResult): Promise<RefreshOutcome> {
+  async #record(db: Executor, row: TokenRow, result: ProviderResult): Promise<RefreshOutcome> {
     const now = this.deps.clock.now();
     if (result.kind === "refreshed") {
       this.#refreshes.inc({ outcome: "refreshed" });
@@ -192,7 +193,7 @@ export class TokenRefresher {
   }
 
   /** Writes the new tokens; a provider that did not rotate the refresh token leaves the old one in place. */
-  async #storeTokens(db: Executor, row: ConnectionRow, tokens: oauth.TokenEndpointResponse, now: Date): Promise<RefreshOutcome> {
+  async #storeTokens(db: Executor, row: TokenRow, tokens: oauth.TokenEndpointResponse, now: Date): Promise<RefreshOutcome> {
     const updated = await db
       .updateTable("connections")
       .set((eb) => ({
@@ -226,7 +227,7 @@ export class TokenRefresher {
 }
 
 /** Turns an outcome into the connection to serve, or the error the caller gets. */
-function settle(outcome: RefreshOutcome, now: Date): ConnectionRow {
+function settle(outcome: RefreshOutcome, now: Date): TokenRow {
   switch (outcome.kind) {
     case "fresh":
       return outcome.row;
