@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { EncryptionKeySpec } from "../config/config.ts";
 import { addEmbeddedKey, embeddedKeysFile, loadOrCreateEmbeddedKeys, readEmbeddedKeys } from "./embedded-keys.ts";
 import { Vault, VaultError, type VaultContext } from "./vault.ts";
@@ -87,6 +87,36 @@ describe("Vault", () => {
       const ofB = vault.encrypt("token of b", rowB).split(".");
       const spliced = [...ofB.slice(0, 4), ...ofA.slice(4)].join(".");
       expect(() => vault.decrypt(spliced, rowB)).toThrow(VaultError);
+    });
+  });
+
+  describe("after a value was read once (its data key is remembered)", () => {
+    const vault = new Vault([k2, k1]);
+    const ciphertext = vault.encrypt(secret, place);
+    beforeAll(() => {
+      expect(vault.decrypt(ciphertext, place)).toBe(secret);
+    });
+
+    it("still reads it, and still refuses it under another row, column or table", () => {
+      expect(vault.decrypt(ciphertext, place)).toBe(secret);
+      for (const elsewhere of [{ ...place, rowId: "cxn_2" }, { ...place, column: "refresh_token" }, { ...place, table: "apps" }]) {
+        expect(() => vault.decrypt(ciphertext, elsewhere)).toThrow(VaultError);
+      }
+    });
+
+    it.each([
+      [2, "wrap iv"],
+      [3, "wrapped data key"],
+      [4, "payload iv"],
+      [5, "payload"],
+    ])("still refuses part %i (%s) with one bit flipped", (index) => {
+      expect(() => vault.decrypt(withPart(ciphertext, index, flipBit), place)).toThrow(VaultError);
+    });
+
+    it("still refuses another payload spliced under the remembered wrapped key", () => {
+      const other = vault.encrypt("another secret", place).split(".");
+      const spliced = [...ciphertext.split(".").slice(0, 4), ...other.slice(4)].join(".");
+      expect(() => vault.decrypt(spliced, place)).toThrow(VaultError);
     });
   });
 

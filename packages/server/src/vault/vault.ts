@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import type { EncryptionKeySpec } from "../config/config.ts";
+import { TtlCache } from "../http/ttl-cache.ts";
 
 /** Where a ciphertext lives. It is bound to exactly this place: copied elsewhere it fails to decrypt. */
 export interface VaultContext {
@@ -15,6 +16,8 @@ export class VaultError extends Error {
 const format = "lk1";
 const ivLength = 12;
 const tagLength = 16;
+const dataKeyMemoryEntries = 10_000;
+const dataKeyMemoryMs = 10 * 60_000;
 
 /**
  * AES-256-GCM envelope encryption. Each value gets its own random data key; the data key is
@@ -25,6 +28,7 @@ const tagLength = 16;
  */
 export class Vault {
   readonly #keys: Map<string, Buffer>;
+  readonly #dataKeys = new TtlCache<Buffer>(dataKeyMemoryEntries);
   readonly currentKeyId: string;
 
   constructor(keys: EncryptionKeySpec[]) {
@@ -48,14 +52,9 @@ export class Vault {
   }
 
   decrypt(ciphertext: string, context: VaultContext): string {
-    const parts = parse(ciphertext);
+    const parts = split(ciphertext);
     const aad = associatedData(context);
-    const dataKey = open(this.#key(parts.keyId), parts.wrapIv, parts.wrappedKey, wrapAad(parts.keyId, aad));
-    try {
-      return open(dataKey, parts.iv, parts.payload, aad).toString("utf8");
-    } finally {
-      dataKey.fill(0);
-    }
+    return open(this.#dataKey(parts, aad), decode(parts.iv), decode(parts.payload), aad).toString("utf8");
   }
 
   encryptNullable(plaintext: string | null | undefined, context: VaultContext): string | null {
@@ -89,6 +88,22 @@ export class Vault {
     } finally {
       dataKey.fill(0);
     }
+  }
+
+  /**
+   * The unwrapped data key of a ciphertext. Unwrapped keys are remembered by wrapped key and place
+   * (the wrap is authenticated with both), so reading the same value again costs one AES-GCM
+   * operation, not two: the token hot path reads the same few ciphertexts over and over. They
+   * protect nothing the master keys, held in this same process, do not already open.
+   */
+  #dataKey(parts: CiphertextParts, aad: Buffer): Buffer {
+    const cacheKey = `${parts.keyId}.${parts.wrapIv}.${parts.wrappedKey}.${aad.toString("base64url")}`;
+    const remembered = this.#dataKeys.get(cacheKey);
+    if (remembered) return remembered;
+    const wrapAadBytes = wrapAad(parts.keyId, aad);
+    const dataKey = open(this.#key(parts.keyId), decode(parts.wrapIv), decode(parts.wrappedKey), wrapAadBytes);
+    this.#dataKeys.set(cacheKey, dataKey, dataKeyMemoryMs);
+    return dataKey;
   }
 
   #key(keyId: string): Buffer {
@@ -126,6 +141,23 @@ function open(key: Buffer, iv: Buffer, sealed: Buffer, aad: Buffer): Buffer {
   }
 }
 
+interface CiphertextParts {
+  keyId: string;
+  wrapIv: string;
+  wrappedKey: string;
+  iv: string;
+  payload: string;
+}
+
+function split(ciphertext: string): CiphertextParts {
+  const parts = ciphertext.split(".");
+  const [version, keyId, wrapIv, wrappedKey, iv, payload] = parts;
+  if (parts.length !== 6 || version !== format || !keyId || !wrapIv || !wrappedKey || !iv || payload === undefined) {
+    throw new VaultError("Not a Latchkey ciphertext");
+  }
+  return { keyId, wrapIv, wrappedKey, iv, payload };
+}
+
 interface ParsedCiphertext {
   keyId: string;
   wrapIv: Buffer;
@@ -135,11 +167,7 @@ interface ParsedCiphertext {
 }
 
 function parse(ciphertext: string): ParsedCiphertext {
-  const parts = ciphertext.split(".");
-  const [version, keyId, wrapIv, wrappedKey, iv, payload] = parts;
-  if (parts.length !== 6 || version !== format || !keyId || !wrapIv || !wrappedKey || !iv || payload === undefined) {
-    throw new VaultError("Not a Latchkey ciphertext");
-  }
+  const { keyId, wrapIv, wrappedKey, iv, payload } = split(ciphertext);
   return { keyId, wrapIv: decode(wrapIv), wrappedKey: decode(wrappedKey), iv: decode(iv), payload: decode(payload) };
 }
 
