@@ -55,17 +55,17 @@ export function decryptRefreshToken(vault: Vault, row: Pick<ConnectionRow, "id" 
   return vault.decryptNullable(row.refresh_token, refreshTokenContext(row.id));
 }
 
-/** What the token routes read of a connection: enough to decide on a refresh and to answer. */
+/**
+ * What the token routes read of a connection: enough to answer and to see whether the token is
+ * about to expire (the refresher then reads the whole row). Every column costs the driver a
+ * parser and a property per query, a timestamp a date parse.
+ */
 export const tokenRowColumns = [
   "id",
-  "connector_id",
-  "version",
   "status",
   "access_token",
-  "refresh_token",
   "token_type",
   "expires_at",
-  "refresh_cooldown_until",
   "scopes",
   "account",
   "connection_config",

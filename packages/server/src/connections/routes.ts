@@ -70,7 +70,7 @@ async function connectionAndConnector(
   key: ConnectionKey,
 ): Promise<[TokenRow | null, ConnectorSummary | null]> {
   const found = await read(key);
-  return [found, found ? await connectors.get(found.connector_id) : null];
+  return [found, found ? await connectors.get(key.connectorId) : null];
 }
 
 function registerAppUserRoutes(ctx: RouteContext, clients: ProviderClientFactory): void {

@@ -1,5 +1,5 @@
 import type { PostgresCursor, PostgresPool, PostgresPoolClient, PostgresQueryResult } from "kysely";
-import type pg from "pg";
+import pg from "pg";
 
 /**
  * SQL texts that run as named prepared statements on PostgreSQL: each pooled connection parses
@@ -15,6 +15,19 @@ export function preparedStatement(sql: string): string {
   return sql;
 }
 
+/**
+ * A named query built from its text, not from a config object: pg copies every config object it is
+ * given, property descriptors and all, which costs more than the rest of sending the query.
+ */
+function namedQuery(
+  name: string,
+  text: string,
+  values: unknown[],
+  callback: (error: Error | undefined, result: pg.ResultBuilder) => void,
+): pg.Query {
+  return Object.assign(new pg.Query(text, values, callback), { name });
+}
+
 /** The pool Kysely sees: the same connections, with registered texts sent as named statements. */
 export function withPreparedStatements(pool: pg.Pool): PostgresPool {
   const clients = new WeakMap<pg.PoolClient, PostgresPoolClient>();
@@ -26,9 +39,11 @@ export function withPreparedStatements(pool: pg.Pool): PostgresPool {
       if (typeof sql !== "string") throw new Error("Query streaming is not configured");
       const name = statementNames.get(sql);
       const values = [...(parameters ?? [])];
-      const result = name === undefined ? client.query(sql, values) : client.query({ name, text: sql, values });
       // pg types `command` as any string; Kysely narrows it to the commands it reads.
-      return result as Promise<PostgresQueryResult<R>>;
+      if (name === undefined) return client.query<R & pg.QueryResultRow>(sql, values) as Promise<PostgresQueryResult<R>>;
+      return new Promise<PostgresQueryResult<R>>((resolve, reject) => {
+        client.query(namedQuery(name, sql, values, (error, result) => (error ? reject(error) : resolve(result as PostgresQueryResult<R>))));
+      });
     }
     const wrapped: PostgresPoolClient = { query, release: (destroy?: boolean) => client.release(destroy) };
     clients.set(client, wrapped);

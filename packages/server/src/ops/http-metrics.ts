@@ -11,7 +11,8 @@ const knownMethods = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "
 
 /**
  * Counts requests and their durations by method, route pattern and status. The route pattern
- * (`/api/apps/:appId/...`), not the path, keeps the number of series bounded.
+ * (`/api/apps/:appId/...`), not the path, keeps the number of series bounded, so the series of
+ * each (method, route, status) are resolved once and kept.
  */
 export function httpMetrics(metrics: Metrics): MiddlewareHandler<AppEnv> {
   const requests = metrics.counter({
@@ -24,22 +25,31 @@ export function httpMetrics(metrics: Metrics): MiddlewareHandler<AppEnv> {
     help: "HTTP request duration in seconds by method and matched route pattern",
     labelNames: ["method", "route"],
   });
+  const seriesByKey = new Map<string, { requests: { add(by: number): void }; durations: { observe(value: number): void } }>();
+  const seriesOf = (method: string, route: string, status: number) => {
+    const key = `${method} ${status} ${route}`;
+    let series = seriesByKey.get(key);
+    if (!series) {
+      series = { requests: requests.series({ method, route, status }), durations: durations.series({ method, route }) };
+      seriesByKey.set(key, series);
+    }
+    return series;
+  };
+  function record(c: Context<AppEnv>, started: number, status: number): void {
+    const series = seriesOf(knownMethods.has(c.req.method) ? c.req.method : "OTHER", matchedRoutePattern(c), status);
+    series.requests.add(1);
+    series.durations.observe((performance.now() - started) / 1000);
+  }
   return async (c, next) => {
     const started = performance.now();
-    const record = (status: number) => {
-      const method = knownMethods.has(c.req.method) ? c.req.method : "OTHER";
-      const route = matchedRoutePattern(c);
-      requests.inc({ method, route, status });
-      durations.observe({ method, route }, (performance.now() - started) / 1000);
-    };
     try {
       await next();
     } catch (error) {
       // Hono hands errors to onError below this middleware; only a throwing notFound handler gets here.
-      record(error instanceof AppError ? error.status : 500);
+      record(c, started, error instanceof AppError ? error.status : 500);
       throw error;
     }
-    record(c.res.status);
+    record(c, started, c.res.status);
   };
 }
 

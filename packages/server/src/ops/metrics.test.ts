@@ -62,6 +62,25 @@ describe("metrics registry", () => {
     expect(families.get("latchkey_callback_duration_seconds")?.type).toBe("histogram");
   });
 
+  it("counts through a resolved series handle into the same series as inc and observe", () => {
+    const metrics = new Metrics();
+    const requests = metrics.counter({ name: "latchkey_calls_total", help: "Calls", labelNames: ["route"] });
+    const durations = metrics.histogram({ name: "latchkey_call_seconds", help: "Call time", labelNames: ["route"], buckets: [1] });
+    const counted = requests.series({ route: "/a" });
+    const timed = durations.series({ route: "/a" });
+    counted.add(2);
+    requests.inc({ route: "/a" });
+    timed.observe(0.5);
+    timed.observe(Number.NaN);
+    durations.observe({ route: "/a" }, 3);
+    expect(requests.get({ route: "/a" })).toBe(3);
+    expect(durations.count({ route: "/a" })).toBe(2);
+    expect(() => counted.add(-1)).toThrow("can only increase");
+    const families = parseExposition(metrics.render());
+    assertHistogramsConsistent(families);
+    expect(sampleValue(families, "latchkey_call_seconds_bucket", { route: "/a", le: "1" })).toBe(1);
+  });
+
   it("times with startTimer", async () => {
     const metrics = new Metrics();
     const histogram = metrics.histogram({ name: "latchkey_wait_seconds", help: "Wait" });

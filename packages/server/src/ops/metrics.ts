@@ -96,11 +96,25 @@ export class Counter<Label extends string = never> extends Metric<Label> {
 
   add(labels: LabelValues<Label> | undefined, by: number): void {
     if (!(by >= 0)) throw new Error(`Counter ${this.name} can only increase (got ${by})`);
+    this.series(labels).add(by);
+  }
+
+  /** One series, resolved once: for callers that count the same labels again and again. */
+  series(labels: LabelValues<Label> | undefined): { add(by: number): void } {
     const values = this.seriesValues(labels);
     const key = JSON.stringify(values);
-    const series = this.#series.get(key);
-    if (series) series.count += by;
-    else this.#series.set(key, { values, count: by });
+    let series = this.#series.get(key);
+    if (!series) {
+      series = { values, count: 0 };
+      this.#series.set(key, series);
+    }
+    const counted = series;
+    return {
+      add: (by) => {
+        if (!(by >= 0)) throw new Error(`Counter ${this.name} can only increase (got ${by})`);
+        counted.count += by;
+      },
+    };
   }
 
   /** The current value of one series (0 when never incremented). */
@@ -169,6 +183,11 @@ export class Histogram<Label extends string = never> extends Metric<Label> {
 
   observe(labels: LabelValues<Label> | undefined, value: number): void {
     if (Number.isNaN(value)) return;
+    this.series(labels).observe(value);
+  }
+
+  /** One series, resolved once: for callers that observe the same labels again and again. */
+  series(labels: LabelValues<Label> | undefined): { observe(value: number): void } {
     const values = this.seriesValues(labels);
     const key = JSON.stringify(values);
     let series = this.#series.get(key);
@@ -176,11 +195,17 @@ export class Histogram<Label extends string = never> extends Metric<Label> {
       series = { values, bucketCounts: new Array<number>(this.buckets.length + 1).fill(0), sum: 0, count: 0 };
       this.#series.set(key, series);
     }
-    const index = this.buckets.findIndex((bound) => value <= bound);
-    const slot = index === -1 ? this.buckets.length : index;
-    series.bucketCounts[slot] = (series.bucketCounts[slot] ?? 0) + 1;
-    series.sum += value;
-    series.count += 1;
+    const observed = series;
+    return {
+      observe: (value) => {
+        if (Number.isNaN(value)) return;
+        const index = this.buckets.findIndex((bound) => value <= bound);
+        const slot = index === -1 ? this.buckets.length : index;
+        observed.bucketCounts[slot] = (observed.bucketCounts[slot] ?? 0) + 1;
+        observed.sum += value;
+        observed.count += 1;
+      },
+    };
   }
 
   /** Starts a timer; calling the returned function observes the elapsed seconds and returns them. */

@@ -26,9 +26,9 @@ export const refreshCooldownMs = 30_000;
 
 /** What one refresh attempt (by whichever caller or instance made it) left behind. */
 export type RefreshOutcome =
-  | { kind: "fresh"; row: TokenRow }
+  | { kind: "fresh"; row: ConnectionRow }
   | { kind: "needs_reauth" }
-  | { kind: "failed"; row: TokenRow; code: "PROVIDER_UNAVAILABLE" | "PROVIDER_ERROR"; retryAt: Date }
+  | { kind: "failed"; row: ConnectionRow; code: "PROVIDER_UNAVAILABLE" | "PROVIDER_ERROR"; retryAt: Date }
   | { kind: "gone" };
 
 type ProviderResult =
@@ -74,24 +74,33 @@ export class TokenRefresher {
    */
   async usable(row: TokenRow): Promise<TokenRow> {
     if (row.status === "needs_reauth") throw needsReauth();
-    const now = this.deps.clock.now();
-    if (!this.#isExpiring(row, now)) return row;
-    if (row.refresh_token === null) return this.#withoutRefreshToken(row, now);
-    if (row.refresh_cooldown_until !== null && row.refresh_cooldown_until > now) {
-      return settle({ kind: "failed", row, code: "PROVIDER_UNAVAILABLE", retryAt: row.refresh_cooldown_until }, now);
-    }
-    const outcome = await singleFlightFor<RefreshOutcome>(this.deps.db).run(row.id, () => this.#refresh(row));
+    if (!this.#isExpiring(row, this.deps.clock.now())) return row;
+    const outcome = await singleFlightFor<RefreshOutcome>(this.deps.db).run(row.id, () => this.#renew(row.id));
     return settle(outcome, this.deps.clock.now());
   }
 
-  #isExpiring(row: TokenRow, now: Date): boolean {
+  #isExpiring(row: Pick<ConnectionRow, "expires_at">, now: Date): boolean {
     if (row.expires_at === null) return false;
     return row.expires_at.getTime() - now.getTime() <= this.deps.config.refreshBeforeSeconds * 1000;
   }
 
+  /** The slow path, run once at a time per connection: the whole row, then what it calls for. */
+  async #renew(id: string): Promise<RefreshOutcome> {
+    const seen = await this.deps.db.selectFrom("connections").selectAll().where("id", "=", id).executeTakeFirst();
+    if (!seen) return { kind: "gone" };
+    if (seen.status === "needs_reauth") return { kind: "needs_reauth" };
+    const now = this.deps.clock.now();
+    if (!this.#isExpiring(seen, now)) return { kind: "fresh", row: seen };
+    if (seen.refresh_token === null) return this.#withoutRefreshToken(seen, now);
+    if (seen.refresh_cooldown_until !== null && seen.refresh_cooldown_until > now) {
+      return { kind: "failed", row: seen, code: "PROVIDER_UNAVAILABLE", retryAt: seen.refresh_cooldown_until };
+    }
+    return this.#refresh(seen);
+  }
+
   /** Nothing to refresh with: usable until it expires, then only a new consent helps. */
-  async #withoutRefreshToken(row: TokenRow, now: Date): Promise<TokenRow> {
-    if (row.expires_at !== null && row.expires_at > now) return row;
+  async #withoutRefreshToken(row: ConnectionRow, now: Date): Promise<RefreshOutcome> {
+    if (row.expires_at !== null && row.expires_at > now) return { kind: "fresh", row };
     await this.deps.db
       .updateTable("connections")
       .set((eb) => ({
@@ -104,10 +113,10 @@ export class TokenRefresher {
       .where("id", "=", row.id)
       .where("version", "=", row.version)
       .execute();
-    throw needsReauth();
+    return { kind: "needs_reauth" };
   }
 
-  async #refresh(seen: TokenRow): Promise<RefreshOutcome> {
+  async #refresh(seen: ConnectionRow): Promise<RefreshOutcome> {
     const connector = await this.deps.db
       .selectFrom("connectors")
       .selectAll()
@@ -146,7 +155,7 @@ export class TokenRefresher {
     return this.#record(db, current, result);
   }
 
-  async #callProvider(client: ProviderClient, row: TokenRow): Promise<ProviderResult> {
+  async #callProvider(client: ProviderClient, row: ConnectionRow): Promise<ProviderResult> {
     const refreshToken = decryptRefreshToken(this.deps.vault, row);
     if (refreshToken === null) return { kind: "failed", failure: { kind: "rejected", error: "invalid_grant", status: 400 } };
     try {
@@ -157,7 +166,7 @@ export class TokenRefresher {
     }
   }
 
-  async #record(db: Executor, row: TokenRow, result: ProviderResult): Promise<RefreshOutcome> {
+  async #record(db: Executor, row: ConnectionRow, result: ProviderResult): Promise<RefreshOutcome> {
     const now = this.deps.clock.now();
     if (result.kind === "refreshed") {
       this.#refreshes.inc({ outcome: "refreshed" });
@@ -193,7 +202,7 @@ export class TokenRefresher {
   }
 
   /** Writes the new tokens; a provider that did not rotate the refresh token leaves the old one in place. */
-  async #storeTokens(db: Executor, row: TokenRow, tokens: oauth.TokenEndpointResponse, now: Date): Promise<RefreshOutcome> {
+  async #storeTokens(db: Executor, row: ConnectionRow, tokens: oauth.TokenEndpointResponse, now: Date): Promise<RefreshOutcome> {
     const updated = await db
       .updateTable("connections")
       .set((eb) => ({
@@ -227,7 +236,7 @@ export class TokenRefresher {
 }
 
 /** Turns an outcome into the connection to serve, or the error the caller gets. */
-function settle(outcome: RefreshOutcome, now: Date): TokenRow {
+function settle(outcome: RefreshOutcome, now: Date): ConnectionRow {
   switch (outcome.kind) {
     case "fresh":
       return outcome.row;
