@@ -73,12 +73,20 @@ describe(`connect flow (${testDbKind()})`, () => {
     expect(aliceToken).toMatchObject({ integration_type: "oidc", token_type: "Bearer" });
     expect(aliceToken.scopes).toEqual(expect.arrayContaining(["openid", "api:read"]));
 
-    const named = await json<{ access_token: string }>(
-      await t.call("GET", `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/users/bob/token`, {
-        token: tenant.serviceKey,
-      }),
-      200,
+    const namedResponse = await t.call(
+      "GET",
+      `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/users/bob/token`,
+      { token: tenant.serviceKey, headers: { "x-request-id": "token-read-1" } },
     );
+    // The hot path writes its headers itself (http/response-headers.ts): all of them must be there.
+    expect(Object.fromEntries(namedResponse.headers)).toMatchObject({
+      "content-type": "application/json",
+      "cache-control": "no-store",
+      "x-request-id": "token-read-1",
+      "access-control-allow-origin": "*",
+      "access-control-expose-headers": "X-Request-Id,Retry-After",
+    });
+    const named = await json<{ access_token: string }>(namedResponse, 200);
     expect(named.access_token).toBe(bobToken.access_token);
   });
 

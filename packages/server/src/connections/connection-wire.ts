@@ -90,6 +90,7 @@ export function toTokenResponse(
 
 function toAccount(value: Record<string, unknown> | null): ProviderAccount | null {
   if (value === null) return null;
-  const text = (field: unknown) => (typeof field === "string" ? field : null);
-  return { id: text(value.id), email: text(value.email), name: text(value.name) };
+  return { id: textOrNull(value.id), email: textOrNull(value.email), name: textOrNull(value.name) };
 }
+
+const textOrNull = (field: unknown): string | null => (typeof field === "string" ? field : null);

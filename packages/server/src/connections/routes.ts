@@ -3,8 +3,9 @@ import { z } from "zod";
 import { AppError, noRoute } from "../errors/app-error.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { parseOrThrow } from "../http/read-json.ts";
+import { jsonWithResponseHeaders } from "../http/response-headers.ts";
 import type { RouteContext } from "../http/route-context.ts";
-import { UserIdSchema } from "../identity/user-id.ts";
+import { isPlainUserId, UserIdSchema } from "../identity/user-id.ts";
 import { providerClients, type ProviderClientFactory } from "../oauth/provider-client.ts";
 import { TokenRefresher } from "../refresh/refresh.ts";
 import { requireAppRow } from "../tenancy/apps.ts";
@@ -59,8 +60,8 @@ async function tokenAnswer(
     throw new AppError("CONNECTION_NOT_FOUND", found && connector ? "The connector is disabled" : "No such connection");
   }
   const row = await refresher.usable(found);
-  c.header("Cache-Control", "no-store");
-  return c.json(toTokenResponse(row, connector.provider, decryptAccessToken(ctx.deps.vault, row)), 200);
+  const body = toTokenResponse(row, connector.provider, decryptAccessToken(ctx.deps.vault, row));
+  return jsonWithResponseHeaders(c, body, 200, { "Cache-Control": "no-store" });
 }
 
 /** The connection of a key and its connector's summary (only read when there is a connection). */
@@ -162,7 +163,8 @@ function registerTokenRoutes(
   );
 
   app.get("/api/apps/:appId/app-user-auth/connectors/:connectorId/users/:userId/token", serviceAuth, async (c) => {
-    const userId = parseOrThrow(UserIdSchema, c.req.param("userId"), "userId");
+    const raw = c.req.param("userId");
+    const userId = isPlainUserId(raw) ? raw : parseOrThrow(UserIdSchema, raw, "userId");
     const [found, connector] = await connectionAndConnector(read, connectors, {
       appId: c.get("serviceApp").app.id,
       connectorId: c.req.param("connectorId"),

@@ -27,6 +27,10 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     log: Logger;
+    /** Headers every answer to this request carries (see http/response-headers.ts). */
+    responseHeaders: Record<string, string>;
+    /** Set when the route's response already carries `responseHeaders`. */
+    responseHeadersApplied: boolean;
     member: AuthenticatedMember;
     serviceApp: AuthenticatedApp;
     appUser: AuthenticatedAppUser;

@@ -47,9 +47,8 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   const docs = new ApiDocs();
   const app = new Hono<AppEnv>();
   const metrics = new Metrics();
-  app.use(requestContext(deps.logger));
-  app.use(httpMetrics(metrics));
-  app.use(refuseNulInUrl);
+  const rateLimits = createRateLimits(deps.config, () => deps.clock.now().getTime());
+  app.use(requestContext({ logger: deps.logger, metrics: httpMetrics(metrics), authFailures: rateLimits.authFailures }));
   // Every route, not only /api: an OAuth form_post callback or a console route reads bodies too.
   const limitBody = bodyLimit({
     maxSize: deps.config.bodyLimitBytes,
@@ -57,15 +56,11 @@ export function createApp(deps: AppDeps): LatchkeyApp {
       throw new AppError("PAYLOAD_TOO_LARGE", `Request body is larger than ${deps.config.bodyLimitBytes} bytes`);
     },
   });
-  // GET and HEAD cannot carry a body in Fetch; skipping them spares the token hot path the limiter's
-  // `c.req.raw.body` read, which makes the node adapter build a full Fetch Request.
-  app.use((c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
-
-  const rateLimits = createRateLimits(deps.config, () => deps.clock.now().getTime());
-  // The auth middlewares are built with deps only; they find this instance's limit on the request.
   app.use((c, next) => {
-    c.set("authFailures", rateLimits.authFailures);
-    return next();
+    refuseNulInUrl(c);
+    // GET and HEAD cannot carry a body in Fetch; skipping them spares the token hot path the
+    // limiter's `c.req.raw.body` read, which makes the node adapter build a full Fetch Request.
+    return c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next);
   });
 
   const services = {

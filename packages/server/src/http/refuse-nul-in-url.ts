@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { routePath } from "hono/route";
 import { AppError } from "../errors/app-error.ts";
 import type { AppEnv } from "./app-env.ts";
@@ -12,15 +12,14 @@ const problem = "must not contain NUL characters";
  * parameter when a route matched. (Percent-decoding yields no other unstorable text: invalid
  * UTF-8, such as an encoded lone surrogate, is left undecoded.)
  */
-export const refuseNulInUrl: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (!nul.test(c.req.url)) return next();
+export function refuseNulInUrl(c: Context<AppEnv>): void {
+  if (!nul.test(c.req.url)) return;
   const url = new URL(c.req.url);
   const where = nul.test(url.search) ? "query" : nul.test(url.pathname) ? pathParameterWithNul(url.pathname, routePath(c, -1)) : null;
   if (where !== null) {
     throw new AppError("INVALID_REQUEST", `Invalid ${where}: ${problem}`, { issues: [{ path: where, message: problem }] });
   }
-  await next();
-};
+}
 
 /** The name of the route parameter whose segment holds the NUL (`/a/:userId` → userId), else "URL". */
 function pathParameterWithNul(path: string, pattern: string): string {

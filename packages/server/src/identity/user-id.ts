@@ -18,3 +18,11 @@ export const UserIdSchema = z
 export function isValidUserId(value: unknown): value is string {
   return UserIdSchema.safeParse(value).success;
 }
+
+/** Printable ASCII, the shape of nearly every user id: valid without running the schema. */
+const plainUserId = new RegExp(`^[\\x20-\\x7e]{1,${maxUserIdLength}}$`);
+
+/** A cheap sufficient check for the hot path: true means valid; false means ask UserIdSchema. */
+export function isPlainUserId(value: string): boolean {
+  return plainUserId.test(value);
+}

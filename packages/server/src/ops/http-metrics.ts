@@ -1,4 +1,4 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { matchedRoutes } from "hono/route";
 import { AppError } from "../errors/app-error.ts";
 import type { AppEnv } from "../http/app-env.ts";
@@ -9,12 +9,17 @@ export const unmatchedRoute = "unmatched";
 
 const knownMethods = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 
+export interface HttpMetrics {
+  /** Runs the rest of the request and counts it with its duration since `started`. */
+  measure(c: Context<AppEnv>, started: number, next: () => Promise<void>): Promise<void>;
+}
+
 /**
  * Counts requests and their durations by method, route pattern and status. The route pattern
  * (`/api/apps/:appId/...`), not the path, keeps the number of series bounded, so the series of
  * each (method, route, status) are resolved once and kept.
  */
-export function httpMetrics(metrics: Metrics): MiddlewareHandler<AppEnv> {
+export function httpMetrics(metrics: Metrics): HttpMetrics {
   const requests = metrics.counter({
     name: "latchkey_http_requests_total",
     help: "HTTP requests by method, matched route pattern and status",
@@ -40,16 +45,17 @@ export function httpMetrics(metrics: Metrics): MiddlewareHandler<AppEnv> {
     series.requests.add(1);
     series.durations.observe((performance.now() - started) / 1000);
   }
-  return async (c, next) => {
-    const started = performance.now();
-    try {
-      await next();
-    } catch (error) {
-      // Hono hands errors to onError below this middleware; only a throwing notFound handler gets here.
-      record(c, started, error instanceof AppError ? error.status : 500);
-      throw error;
-    }
-    record(c, started, c.res.status);
+  return {
+    async measure(c, started, next) {
+      try {
+        await next();
+      } catch (error) {
+        // Hono hands errors to onError below this middleware; only a throwing notFound handler gets here.
+        record(c, started, error instanceof AppError ? error.status : 500);
+        throw error;
+      }
+      record(c, started, c.res.status);
+    },
   };
 }
 

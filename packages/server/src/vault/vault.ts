@@ -53,8 +53,9 @@ export class Vault {
 
   decrypt(ciphertext: string, context: VaultContext): string {
     const parts = split(ciphertext);
-    const aad = associatedData(context);
-    return open(this.#dataKey(parts, aad), decode(parts.iv), decode(parts.payload), aad).toString("utf8");
+    const place = placeOf(context);
+    const aad = Buffer.from(place, "utf8");
+    return open(this.#dataKey(parts, place, aad), decode(parts.iv), decode(parts.payload), aad).toString("utf8");
   }
 
   encryptNullable(plaintext: string | null | undefined, context: VaultContext): string | null {
@@ -96,8 +97,8 @@ export class Vault {
    * operation, not two: the token hot path reads the same few ciphertexts over and over. They
    * protect nothing the master keys, held in this same process, do not already open.
    */
-  #dataKey(parts: CiphertextParts, aad: Buffer): Buffer {
-    const cacheKey = `${parts.keyId}.${parts.wrapIv}.${parts.wrappedKey}.${aad.toString("base64url")}`;
+  #dataKey(parts: CiphertextParts, place: string, aad: Buffer): Buffer {
+    const cacheKey = `${parts.keyId}.${parts.wrapIv}.${parts.wrappedKey} ${place}`;
     const remembered = this.#dataKeys.get(cacheKey);
     if (remembered) return remembered;
     const wrapAadBytes = wrapAad(parts.keyId, aad);
@@ -113,8 +114,13 @@ export class Vault {
   }
 }
 
+/** The text a ciphertext is bound to (its associated data). */
+function placeOf(context: VaultContext): string {
+  return `latchkey:${context.table}.${context.column}:${context.rowId}`;
+}
+
 function associatedData(context: VaultContext): Buffer {
-  return Buffer.from(`latchkey:${context.table}.${context.column}:${context.rowId}`, "utf8");
+  return Buffer.from(placeOf(context), "utf8");
 }
 
 function wrapAad(keyId: string, aad: Buffer): Buffer {

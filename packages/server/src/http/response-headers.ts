@@ -1,0 +1,30 @@
+import type { Context } from "hono";
+import type { AppEnv } from "./app-env.ts";
+
+/**
+ * Headers every answer carries (request id, CORS), gathered during the request in one plain
+ * object, `c.get("responseHeaders")`. The token routes answer with `jsonWithResponseHeaders`, which
+ * hands them to the Response with the body as that plain object: @hono/node-server gives it to
+ * Node as is, whereas `c.header()` + `c.json()` build a Fetch `Headers` that node-server then
+ * converts back (a measurable share of the token hot path). Every other answer gets them from
+ * `applyResponseHeaders` once its route has run.
+ */
+export function jsonWithResponseHeaders(
+  c: Context<AppEnv>,
+  body: unknown,
+  status: number,
+  extra: Readonly<Record<string, string>>,
+): Response {
+  c.set("responseHeadersApplied", true);
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { ...c.get("responseHeaders"), "Content-Type": "application/json", ...extra },
+  });
+}
+
+/** Adds the gathered headers to a response built any other way. */
+export function applyResponseHeaders(c: Context<AppEnv>): void {
+  if (c.get("responseHeadersApplied")) return;
+  const headers = c.res.headers;
+  for (const [name, value] of Object.entries(c.get("responseHeaders"))) headers.set(name, value);
+}
