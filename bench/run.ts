@@ -2,10 +2,11 @@
  * Latchkey benchmarks (not tests). Run with `npm run bench` on a machine with PostgreSQL at
  * BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres). It creates its own
  * database, starts a real authorization server, Latchkey instances and the baseline as separate
- * processes, and writes bench/results/<date>-<name>.{json,md}.
+ * processes, and writes bench/results/<date>-token-hot-path-and-refresh-storm.json.
  *
  *  1. token hot path: autocannon against Latchkey's token routes and against a Hono route doing
- *     one primary-key select on the same database, measured in the same run; ratio of rps.
+ *     one primary-key select on the same database, in BENCH_ROUNDS interleaved rounds; ratio of
+ *     the median rps, the per-round ratios, and each process's CPU time per request.
  *  2. refresh storm: 1,000 concurrent callers over 3 instances for one expiring token;
  *     provider refresh grants (target exactly 1) and caller latency.
  */
@@ -21,18 +22,22 @@ import { startProcess, type RunningProcess } from "./process.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const adminUrl = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-const durationSeconds = Number(process.env.BENCH_DURATION_SECONDS ?? 10);
+const durationSeconds = Number(process.env.BENCH_DURATION_SECONDS ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const stormCallers = Number(process.env.BENCH_STORM_CALLERS ?? 1000);
 const operatorKey = `op_bench_${randomBytes(24).toString("hex")}`;
 const encryptionKeys = `b1:${randomBytes(32).toString("base64")}`;
 const returnOrigin = "http://127.0.0.1:9";
 
+/** Linux reports process CPU time in clock ticks of 1/100 s (USER_HZ) on every common platform. */
+const clockTicksPerSecond = 100;
+
 interface LoadResult {
   rps: number;
   p50Ms: number;
   p99Ms: number;
+  cpuMicrosPerRequest: number;
   non2xx: number;
   errors: number;
 }
@@ -165,60 +170,112 @@ async function holdForManualRuns(latchkey: RunningProcess, baseline: RunningProc
     `[bench] latchkey:   ${latchkey.url}/api/apps/${user.appId}/app-user-auth/connectors/${user.connectorId}/users/${user.userId}/token  (pid ${latchkey.pid})`,
   );
   console.log(`[bench] service key: ${user.serviceKey}`);
+  console.log(`[bench] user token: ${user.userToken}`);
   await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
 }
 
+interface Target {
+  name: "baseline" | "namedUser" | "currentUser";
+  title: string;
+  process: RunningProcess;
+  url: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * Each round measures the three targets back to back, in an order that rotates from round to
+ * round; the machine's load drifts over minutes, so figures are medians over rounds and the
+ * ratios are also given per round (each Latchkey run against the baseline run of its round).
+ */
 async function benchmarkHotPath(
   latchkey: RunningProcess,
   baseline: RunningProcess,
   user: ConnectedUser,
   connectionId: string,
 ) {
-  const baselineUrl = `${baseline.url}/connections/${connectionId}`;
-  const namedUserUrl = `${latchkey.url}/api/apps/${user.appId}/app-user-auth/connectors/${user.connectorId}/users/${user.userId}/token`;
-  const currentUserUrl = `${latchkey.url}/api/apps/${user.appId}/app-user-auth/connectors/${user.connectorId}/token`;
   const serviceHeaders = { authorization: `Bearer ${user.serviceKey}` };
-  const onBehalfHeaders = { ...serviceHeaders, "on-behalf-of": `Bearer ${user.userToken}` };
-  await expectOk(baselineUrl, {});
-  await expectOk(namedUserUrl, serviceHeaders);
-  await expectOk(currentUserUrl, onBehalfHeaders);
+  const userPath = `/api/apps/${user.appId}/app-user-auth/connectors/${user.connectorId}`;
+  const targets: Target[] = [
+    { name: "baseline", title: "baseline", process: baseline, url: `${baseline.url}/connections/${connectionId}`, headers: {} },
+    {
+      name: "namedUser",
+      title: "latchkey named-user token",
+      process: latchkey,
+      url: `${latchkey.url}${userPath}/users/${user.userId}/token`,
+      headers: serviceHeaders,
+    },
+    {
+      name: "currentUser",
+      title: "latchkey on-behalf-of token",
+      process: latchkey,
+      url: `${latchkey.url}${userPath}/token`,
+      headers: { ...serviceHeaders, "on-behalf-of": `Bearer ${user.userToken}` },
+    },
+  ];
+  for (const target of targets) await expectOk(target.url, target.headers);
 
-  const runs: Record<string, LoadResult[]> = { baseline: [], namedUser: [], currentUser: [] };
+  const runs: Record<Target["name"], LoadResult[]> = { baseline: [], namedUser: [], currentUser: [] };
   for (let round = 0; round < rounds; round++) {
-    // Warm each target briefly, then measure; alternating order spreads machine noise evenly.
-    runs.baseline!.push(await load("baseline", baselineUrl, {}));
-    runs.namedUser!.push(await load("latchkey named-user token", namedUserUrl, serviceHeaders));
-    runs.currentUser!.push(await load("latchkey on-behalf-of token", currentUserUrl, onBehalfHeaders));
+    for (let index = 0; index < targets.length; index++) {
+      const target = targets[(round + index) % targets.length]!;
+      runs[target.name].push(await load(`round ${round + 1} ${target.title}`, target));
+    }
   }
-  const best = (results: LoadResult[]) => results.reduce((a, b) => (b.rps > a.rps ? b : a));
-  const baselineBest = best(runs.baseline!);
-  const namedBest = best(runs.namedUser!);
-  const currentBest = best(runs.currentUser!);
+  const summary = (results: LoadResult[]) => ({
+    rps: median(results.map((r) => r.rps)),
+    p99Ms: median(results.map((r) => r.p99Ms)),
+    cpuMicrosPerRequest: median(results.map((r) => r.cpuMicrosPerRequest)),
+    non2xx: results.reduce((sum, r) => sum + r.non2xx, 0),
+    errors: results.reduce((sum, r) => sum + r.errors, 0),
+  });
+  const pairedRatios = (results: LoadResult[]) => {
+    const ratios = results.map((r, round) => round2(r.rps / runs.baseline[round]!.rps)).sort((a, b) => a - b);
+    return { min: ratios[0] ?? 0, median: median(ratios), max: ratios.at(-1) ?? 0 };
+  };
+  const baselineSummary = summary(runs.baseline);
+  const namedSummary = summary(runs.namedUser);
+  const currentSummary = summary(runs.currentUser);
   return {
     connections,
     durationSeconds,
     rounds,
-    baseline: baselineBest,
-    namedUser: namedBest,
-    currentUser: currentBest,
-    ratioNamedUser: round2(namedBest.rps / baselineBest.rps),
-    ratioCurrentUser: round2(currentBest.rps / baselineBest.rps),
+    baseline: baselineSummary,
+    namedUser: namedSummary,
+    currentUser: currentSummary,
+    ratioNamedUser: round2(namedSummary.rps / baselineSummary.rps),
+    ratioCurrentUser: round2(currentSummary.rps / baselineSummary.rps),
+    pairedRatiosNamedUser: pairedRatios(runs.namedUser),
+    pairedRatiosCurrentUser: pairedRatios(runs.currentUser),
     allRuns: runs,
   };
 }
 
-async function load(title: string, url: string, headers: Record<string, string>): Promise<LoadResult> {
-  await autocannon({ url, headers, connections, duration: 2 });
-  const result = await autocannon({ url, headers, connections, duration: durationSeconds });
+async function load(title: string, target: Target): Promise<LoadResult> {
+  await autocannon({ url: target.url, headers: target.headers, connections, duration: 2 });
+  const cpuBefore = await cpuMicros(target.process.pid);
+  const result = await autocannon({ url: target.url, headers: target.headers, connections, duration: durationSeconds });
+  const cpuUsed = (await cpuMicros(target.process.pid)) - cpuBefore;
   const summary: LoadResult = {
     rps: Math.round(result.requests.average),
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
+    cpuMicrosPerRequest: Math.round(cpuUsed / Math.max(1, result.requests.total)),
     non2xx: result.non2xx,
     errors: result.errors,
   };
-  console.log(`[bench] ${title}: ${summary.rps} rps, p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms, non-2xx ${summary.non2xx}`);
+  console.log(
+    `[bench] ${title}: ${summary.rps} rps, p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms, ` +
+      `${summary.cpuMicrosPerRequest} µs CPU/request, non-2xx ${summary.non2xx}`,
+  );
   return summary;
+}
+
+/** User + system CPU time a process has used so far, from /proc (Linux). */
+async function cpuMicros(pid: number): Promise<number> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  return (ticks * 1_000_000) / clockTicksPerSecond;
 }
 
 async function benchmarkRefreshStorm(
@@ -347,6 +404,12 @@ async function rssMb(pid: number): Promise<number> {
   const status = await fs.readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   return Math.round(kb / 1024);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : Math.round((((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2) * 100) / 100;
 }
 
 function percentile(sorted: number[], p: number): number {
