@@ -20,6 +20,11 @@ export class ConnectorSummaries {
 
   constructor(private readonly deps: AppDeps) {}
 
+  /** The cached summary (null: no such connector), or undefined when it must be read. */
+  peek(connectorId: string): ConnectorSummary | null | undefined {
+    return this.#cache.get(connectorId);
+  }
+
   async get(connectorId: string): Promise<ConnectorSummary | null> {
     const cached = this.#cache.get(connectorId);
     if (cached !== undefined) return cached;

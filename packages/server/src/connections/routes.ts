@@ -49,29 +49,34 @@ export function registerConnectionRoutes(ctx: RouteContext): void {
 }
 
 /** Hands out a connection's access token, refreshed first when it is about to expire. */
-async function tokenAnswer(
+function tokenAnswer(
   c: Context<AppEnv>,
   ctx: RouteContext,
   refresher: TokenRefresher,
   found: TokenRow | null,
   connector: ConnectorSummary | null,
-): Promise<Response> {
+): Response | Promise<Response> {
   if (!found || !connector || connector.status !== "enabled") {
     throw new AppError("CONNECTION_NOT_FOUND", found && connector ? "The connector is disabled" : "No such connection");
   }
-  const row = await refresher.usable(found);
-  const body = toTokenResponse(row, connector.provider, decryptAccessToken(ctx.deps.vault, row));
-  return jsonWithResponseHeaders(c, body, 200, { "Cache-Control": "no-store" });
+  const answer = (row: TokenRow) =>
+    jsonWithResponseHeaders(c, toTokenResponse(row, connector.provider, decryptAccessToken(ctx.deps.vault, row)), 200, {
+      "Cache-Control": "no-store",
+    });
+  // The hot path stays synchronous from the read to the answer; only a refresh waits.
+  return refresher.servableAsRead(found) ? answer(found) : refresher.usable(found).then(answer);
 }
 
-/** The connection of a key and its connector's summary (only read when there is a connection). */
+/** The connection of a key and its connector's summary (only looked up when there is a connection). */
 async function connectionAndConnector(
   read: ConnectionReader,
   connectors: ConnectorSummaries,
   key: ConnectionKey,
 ): Promise<[TokenRow | null, ConnectorSummary | null]> {
   const found = await read(key);
-  return [found, found ? await connectors.get(key.connectorId) : null];
+  if (!found) return [null, null];
+  const cached = connectors.peek(key.connectorId);
+  return [found, cached !== undefined ? cached : await connectors.get(key.connectorId)];
 }
 
 function registerAppUserRoutes(ctx: RouteContext, clients: ProviderClientFactory): void {

@@ -70,13 +70,19 @@ export class TokenRefresher {
 
   /**
    * The connection, with an access token that can be handed out: as read when it is not about to
-   * expire (the hot path: no query, no write), else after a refresh.
+   * expire (the hot path: no query, no write; callers may ask `servableAsRead` first and skip the
+   * promise), else after a refresh.
    */
   async usable(row: TokenRow): Promise<TokenRow> {
-    if (row.status === "needs_reauth") throw needsReauth();
-    if (!this.#isExpiring(row, this.deps.clock.now())) return row;
+    if (this.servableAsRead(row)) return row;
     const outcome = await singleFlightFor<RefreshOutcome>(this.deps.db).run(row.id, () => this.#renew(row.id));
     return settle(outcome, this.deps.clock.now());
+  }
+
+  /** True when the row's token can be handed out as read; throws when the user must reconnect. */
+  servableAsRead(row: TokenRow): boolean {
+    if (row.status === "needs_reauth") throw needsReauth();
+    return !this.#isExpiring(row, this.deps.clock.now());
   }
 
   #isExpiring(row: Pick<ConnectionRow, "expires_at">, now: Date): boolean {

@@ -21,12 +21,14 @@ function requireBearer(c: Context<AppEnv>): string {
  * authentications is refused (429) before anything is verified; a 401 from `verify` counts as one
  * more failure. Errors thrown after verification (by the route) are not the middleware's to count.
  */
-function authMiddleware(verify: (c: Context<AppEnv>) => Promise<void>): MiddlewareHandler<AppEnv> {
+function authMiddleware(verify: (c: Context<AppEnv>) => Promise<void> | void): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const failures = c.get("authFailures");
     failures.refuseIfLockedOut(c);
     try {
-      await verify(c);
+      // Verification may finish synchronously (a cached service key): no promise to wait for then.
+      const pending = verify(c);
+      if (pending) await pending;
     } catch (error) {
       failures.recordFailure(c, error);
       throw error;
@@ -77,7 +79,7 @@ export function workspaceAuth(deps: AppDeps, minimumRole: MemberRole): Middlewar
       email: row.email,
       apiKeyId: row.key_id,
     });
-    await touchLastUsed(deps, "admin_api_keys", row.key_id, row.last_used_at);
+    if (isLastUseDue(deps, row.last_used_at)) await touchLastUsed(deps, "admin_api_keys", row.key_id);
   });
 }
 
@@ -96,18 +98,23 @@ interface CachedServiceKey {
  */
 export function serviceKeyAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
   const cache = new TtlCache<CachedServiceKey>(serviceKeyCacheMaxEntries);
-  return authMiddleware(async (c) => {
+  const accept = (c: Context<AppEnv>, appId: string, verified: CachedServiceKey): Promise<void> | void => {
+    if (verified.app.id !== appId) throw notFound("App");
+    c.set("serviceApp", { app: verified.app, serviceKeyId: verified.keyId });
+    if (!isLastUseDue(deps, verified.lastUsedAt)) return;
+    return touchLastUsed(deps, "service_keys", verified.keyId).then((written) => {
+      if (written) verified.lastUsedAt = deps.clock.now();
+    });
+  };
+  return authMiddleware((c) => {
     const appId = c.req.param("appId") ?? "";
     assertAppIdHeader(c, appId);
     const token = requireBearer(c);
     if (secretKeyKind(token) !== "service") throw unauthenticated("Invalid service key");
     const hash = hashSecretKey(token);
-    const verified = cache.get(hash) ?? (await lookUpServiceKey(deps, hash, cache, deps.config.serviceKeyCacheMs));
-    if (verified.app.id !== appId) throw notFound("App");
-    c.set("serviceApp", { app: verified.app, serviceKeyId: verified.keyId });
-    if (await touchLastUsed(deps, "service_keys", verified.keyId, verified.lastUsedAt)) {
-      verified.lastUsedAt = deps.clock.now();
-    }
+    const cached = cache.get(hash);
+    if (cached) return accept(c, appId, cached);
+    return lookUpServiceKey(deps, hash, cache, deps.config.serviceKeyCacheMs).then((verified) => accept(c, appId, verified));
   });
 }
 
@@ -163,15 +170,14 @@ export function onBehalfOfAuth(services: Pick<Services, "userTokens">): Middlewa
   };
 }
 
-/** Records key use at most once a minute; returns whether it wrote. */
-async function touchLastUsed(
-  deps: AppDeps,
-  table: "admin_api_keys" | "service_keys",
-  id: string,
-  lastUsedAt: Date | null,
-): Promise<boolean> {
+/** Key use is recorded at most once a minute. */
+function isLastUseDue(deps: AppDeps, lastUsedAt: Date | null): boolean {
+  return !lastUsedAt || deps.clock.now().getTime() - lastUsedAt.getTime() >= lastUsedWriteIntervalMs;
+}
+
+/** Records key use; returns whether it wrote. */
+async function touchLastUsed(deps: AppDeps, table: "admin_api_keys" | "service_keys", id: string): Promise<boolean> {
   const now = deps.clock.now();
-  if (lastUsedAt && now.getTime() - lastUsedAt.getTime() < lastUsedWriteIntervalMs) return false;
   try {
     await deps.db.updateTable(table).set({ last_used_at: now }).where("id", "=", id).execute();
     return true;
