@@ -138,24 +138,28 @@ export function createUserTokenVerifier(deps: AppDeps, options: UserTokenVerifie
     verifiedTokens.set(key, { userId, notAfterMs });
   }
 
+  async function verifyAndRemember(app: AppRow, token: string, key: string): Promise<{ userId: string }> {
+    let payload: JWTPayload;
+    try {
+      payload = await verifiedPayload(app, token);
+    } catch (error) {
+      throw toRejection(app, error);
+    }
+    if (!isValidUserId(payload.sub)) {
+      throw invalidUserToken("The user token's subject (sub) is not a valid user id");
+    }
+    rememberVerified(key, payload.sub, payload, app);
+    return { userId: payload.sub };
+  }
+
   return {
-    async verify(app, token) {
-      if (token.length > maxUserTokenLength) throw invalidUserToken("The user token is too long");
+    verify(app, token) {
+      if (token.length > maxUserTokenLength) return Promise.reject(invalidUserToken("The user token is too long"));
       // Bound to the app's identity settings version: changing them forgets earlier verifications.
       const key = `${app.id}:${app.updated_at.getTime()}:${createHash("sha256").update(token).digest("base64url")}`;
       const remembered = verifiedTokens.get(key);
       if (remembered && remembered.notAfterMs > deps.clock.now().getTime()) return { userId: remembered.userId };
-      let payload: JWTPayload;
-      try {
-        payload = await verifiedPayload(app, token);
-      } catch (error) {
-        throw toRejection(app, error);
-      }
-      if (!isValidUserId(payload.sub)) {
-        throw invalidUserToken("The user token's subject (sub) is not a valid user id");
-      }
-      rememberVerified(key, payload.sub, payload, app);
-      return { userId: payload.sub };
+      return verifyAndRemember(app, token, key);
     },
   };
 }

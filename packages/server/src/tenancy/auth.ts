@@ -159,14 +159,20 @@ export function appUserAuth(deps: AppDeps, services: Pick<Services, "userTokens"
  * a backend passing an expired user token must not lock its own address out.
  */
 export function onBehalfOfAuth(services: Pick<Services, "userTokens">): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+  return (c, next) => {
     const token = bearerToken(c.req.header("on-behalf-of"));
     if (!token) {
       throw new AppError("INVALID_USER_TOKEN", "Send the app user's token as `on-behalf-of: Bearer <user token>`");
     }
-    const user = await services.userTokens.verify(c.get("serviceApp").app, token);
+    const user = services.userTokens.verify(c.get("serviceApp").app, token);
+    if (user instanceof Promise) {
+      return user.then((verified) => {
+        c.set("appUser", verified);
+        return next();
+      });
+    }
     c.set("appUser", user);
-    await next();
+    return next();
   };
 }
 
