@@ -223,6 +223,7 @@ async function benchmarkHotPath(
   }
   const summary = (results: LoadResult[]) => ({
     rps: median(results.map((r) => r.rps)),
+    p50Ms: median(results.map((r) => r.p50Ms)),
     p99Ms: median(results.map((r) => r.p99Ms)),
     cpuMicrosPerRequest: median(results.map((r) => r.cpuMicrosPerRequest)),
     non2xx: results.reduce((sum, r) => sum + r.non2xx, 0),
