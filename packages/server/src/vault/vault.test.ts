@@ -27,6 +27,14 @@ function flipBit(part: string): string {
   return bytes.toString("base64url");
 }
 
+/** Ciphertext parts by index: `lk1.<keyId>.<wrapIv>.<wrappedKey>.<iv>.<payload>`. */
+const tamperableParts: [number, string][] = [
+  [2, "wrap iv"],
+  [3, "wrapped data key"],
+  [4, "payload iv"],
+  [5, "payload"],
+];
+
 describe("Vault", () => {
   it("decrypts what it encrypted, for empty, unicode and long values", () => {
     const vault = new Vault([k1]);
@@ -104,12 +112,7 @@ describe("Vault", () => {
       }
     });
 
-    it.each([
-      [2, "wrap iv"],
-      [3, "wrapped data key"],
-      [4, "payload iv"],
-      [5, "payload"],
-    ])("still refuses part %i (%s) with one bit flipped", (index) => {
+    it.each(tamperableParts)("still refuses part %i (%s) with one bit flipped", (index) => {
       expect(() => vault.decrypt(withPart(ciphertext, index, flipBit), place)).toThrow(VaultError);
     });
 
@@ -124,12 +127,7 @@ describe("Vault", () => {
     const vault = new Vault([k2, k1]);
     const ciphertext = vault.encrypt(secret, place);
 
-    it.each([
-      [2, "wrap iv"],
-      [3, "wrapped data key"],
-      [4, "payload iv"],
-      [5, "payload"],
-    ])("part %i (%s) with one bit flipped", (index) => {
+    it.each(tamperableParts)("part %i (%s) with one bit flipped", (index) => {
       expect(() => vault.decrypt(withPart(ciphertext, index, flipBit), place)).toThrow(VaultError);
     });
 
