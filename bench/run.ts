@@ -24,11 +24,21 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const adminUrl = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const durationSeconds = Number(process.env.BENCH_DURATION_SECONDS ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 6);
 const stormCallers = Number(process.env.BENCH_STORM_CALLERS ?? 1000);
 const operatorKey = `op_bench_${randomBytes(24).toString("hex")}`;
 const encryptionKeys = `b1:${randomBytes(32).toString("base64")}`;
 const returnOrigin = "http://127.0.0.1:9";
+
+/** Every order of the three hot-path targets; round r runs them in roundOrders[r % 6]. */
+const roundOrders = [
+  [0, 1, 2],
+  [1, 2, 0],
+  [2, 0, 1],
+  [0, 2, 1],
+  [2, 1, 0],
+  [1, 0, 2],
+] as const;
 
 /** Linux reports process CPU time in clock ticks of 1/100 s (USER_HZ) on every common platform. */
 const clockTicksPerSecond = 100;
@@ -183,8 +193,10 @@ interface Target {
 }
 
 /**
- * Each round measures the three targets back to back, in an order that rotates from round to
- * round; the machine's load drifts over minutes, so figures are medians over rounds and the
+ * Each round measures the three targets back to back. Round orders go through all six
+ * permutations, so each target runs first, second and third equally often and follows each other
+ * target equally often (a Latchkey run right after another Latchkey run meets a heap the first one
+ * left; a rotation alone would always put the same target there); the machine's load drifts over minutes, so figures are medians over rounds and the
  * ratios are also given per round (each Latchkey run against the baseline run of its round).
  */
 async function benchmarkHotPath(
@@ -217,7 +229,7 @@ async function benchmarkHotPath(
   const runs: Record<Target["name"], LoadResult[]> = { baseline: [], namedUser: [], currentUser: [] };
   for (let round = 0; round < rounds; round++) {
     for (let index = 0; index < targets.length; index++) {
-      const target = targets[(round + index) % targets.length]!;
+      const target = targets[roundOrders[round % roundOrders.length]![index]!]!;
       runs[target.name].push(await load(`round ${round + 1} ${target.title}`, target));
     }
   }
