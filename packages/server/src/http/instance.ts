@@ -8,7 +8,7 @@ import { loadOrCreateEmbeddedKeys } from "../vault/embedded-keys.ts";
 import { Vault } from "../vault/vault.ts";
 import { createApp, type AppDeps, type LatchkeyApp } from "./app.ts";
 import { systemClock } from "./clock.ts";
-import { createOutboundFetch } from "./outbound-fetch.ts";
+import { createOutboundFetch, createPublicOnlyFetch } from "./outbound-fetch.ts";
 
 export interface Instance extends LatchkeyApp {
   deps: AppDeps;
@@ -42,7 +42,10 @@ export async function startInstance(config: Config, logger: Logger): Promise<Ins
       vault: new Vault(keys),
       logger,
       clock: systemClock,
-      fetch: createOutboundFetch({ fetch: globalThis.fetch.bind(globalThis), denyPrivateNetwork: config.denyPrivateNetwork }),
+      fetch: createOutboundFetch({
+        fetch: config.denyPrivateNetwork ? createPublicOnlyFetch() : globalThis.fetch.bind(globalThis),
+        denyPrivateNetwork: config.denyPrivateNetwork,
+      }),
     };
     return { ...createApp(deps), deps, database, createdKeys, close: () => database.close() };
   } catch (error) {

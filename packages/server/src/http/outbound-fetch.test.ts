@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createOutboundFetch,
+  createPublicOnlyFetch,
   isNonPublicAddress,
   OutboundError,
   providerErrorFromOutbound,
@@ -236,6 +237,50 @@ describe("createOutboundFetch with denyPrivateNetwork", () => {
   it("allows the loopback server when the private network is not denied", async () => {
     const allowed = createOutboundFetch({ fetch: realFetch, denyPrivateNetwork: false, lookup });
     expect((await allowed(`${base}/ok`)).status).toBe(200);
+  });
+});
+
+describe("createPublicOnlyFetch (DNS rebinding)", () => {
+  const at = (...addresses: string[]) => addresses.map((address) => ({ address, family: address.includes(":") ? 6 : 4 }));
+
+  it("refuses to connect when the name resolves to a private address by the time it connects", async () => {
+    // The early check sees a public address; the connection's own lookup gets loopback (rebinding).
+    const checkLookup: LookupAll = () => Promise.resolve(at("203.0.113.7"));
+    const connectLookups: string[] = [];
+    const connectLookup: LookupAll = (hostname) => {
+      connectLookups.push(hostname);
+      return Promise.resolve(at("127.0.0.1"));
+    };
+    const outbound = createOutboundFetch({
+      fetch: createPublicOnlyFetch(connectLookup),
+      denyPrivateNetwork: true,
+      timeoutMs: 2_000,
+      lookup: checkLookup,
+    });
+    requests.length = 0;
+    const error = await outboundErrorOf(outbound(`http://rebind.example:${port}/ok`));
+    expect(error.reason).toBe("blocked");
+    expect(error.target).toBe(`http://rebind.example:${port}`);
+    expect(error.message).toMatch(/resolved to a loopback, private or link-local address/);
+    expect(connectLookups).toEqual(["rebind.example"]);
+    expect(requests).toEqual([]);
+  });
+
+  it("refuses when any one of the addresses it would connect to is private", async () => {
+    const publicOnly = createPublicOnlyFetch(() => Promise.resolve(at("203.0.113.7", "10.0.0.5")));
+    const outbound = createOutboundFetch({ fetch: publicOnly, denyPrivateNetwork: false, timeoutMs: 2_000 });
+    const error = await outboundErrorOf(outbound(`http://mixed.example:${port}/ok`));
+    expect(error.reason).toBe("blocked");
+  });
+
+  it("connects to the address its lookup returned when that address is public", async () => {
+    // No public server is reachable from the tests: resolve to a documentation address (outside
+    // the refused ranges) and expect a connection attempt that fails, not a refusal.
+    const publicOnly = createPublicOnlyFetch(() => Promise.resolve(at("192.0.2.1")));
+    const outbound = createOutboundFetch({ fetch: publicOnly, denyPrivateNetwork: false, timeoutMs: 300 });
+    const error = await outboundErrorOf(outbound("http://docs.example:9/ok"));
+    expect(error.reason).not.toBe("blocked");
+    expect(["timeout", "network"]).toContain(error.reason);
   });
 });
 

@@ -1,6 +1,7 @@
 import type { LookupAddress } from "node:dns";
 import { lookup as dnsLookup } from "node:dns/promises";
 import { BlockList, isIP } from "node:net";
+import { Agent } from "undici";
 import { AppError } from "../errors/app-error.ts";
 
 export type OutboundFailure = "timeout" | "too_large" | "blocked" | "network";
@@ -41,8 +42,9 @@ const lookupAllAddresses: LookupAll = (hostname) => dnsLookup(hostname, { all: t
  * every call has a timeout (also while its body is read) and a response size limit; with
  * denyPrivateNetwork, hosts that are or resolve to non-public addresses are refused.
  *
- * The address check and the connection resolve the name separately, so a DNS server that
- * answers differently within milliseconds (rebinding) is not stopped by this alone.
+ * This check gives a clear early answer; the guarantee against DNS rebinding (a name that
+ * resolves to a public address here and to a private one a moment later) is `fetch` built by
+ * `createPublicOnlyFetch`, which checks the addresses it actually connects to.
  */
 export function createOutboundFetch(options: OutboundFetchOptions): typeof fetch {
   const timeoutMs = options.timeoutMs ?? defaultOutboundTimeoutMs;
@@ -78,6 +80,10 @@ interface FailureContext {
 
 function toOutboundError(error: unknown, context: FailureContext): unknown {
   if (error instanceof OutboundError) return error;
+  // Refused at connect time by createPublicOnlyFetch: fetch wraps it in "fetch failed".
+  if (error instanceof Error && error.cause instanceof OutboundError) {
+    return new OutboundError(error.cause.reason, context.target, error.cause.message, { cause: error });
+  }
   // The caller's own abort is theirs to handle; it is not a provider failure.
   if (context.callerSignal?.aborted && !context.timeout.aborted) return error;
   if (context.timeout.aborted) {
@@ -106,6 +112,39 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
+}
+
+/**
+ * A fetch (Node's own) whose connections resolve host names through `lookup` and refuse to
+ * connect when any address is non-public: the addresses checked are the ones connected to, so DNS
+ * rebinding between a check and the connection cannot reach a private host. Literal IP hosts
+ * skip name resolution; createOutboundFetch refuses non-public ones before connecting.
+ */
+export function createPublicOnlyFetch(lookup: LookupAll = lookupAllAddresses): typeof fetch {
+  const dispatcher = new Agent({ connect: { lookup: publicOnlyLookup(lookup) } });
+  // Node's fetch takes undici's `dispatcher`; the DOM RequestInit type does not declare it.
+  return (input, init) => fetch(input, { ...init, dispatcher } as RequestInit);
+}
+
+type LookupCallback = (error: Error | null, address: string | LookupAddress[], family?: number) => void;
+
+/** A `net.connect` lookup that answers only with public addresses, else fails with OutboundError "blocked". */
+export function publicOnlyLookup(lookup: LookupAll) {
+  return (hostname: string, options: { all?: boolean | undefined }, callback: LookupCallback): void => {
+    lookup(hostname).then(
+      (addresses) => {
+        const first = addresses[0];
+        if (!first) return callback(Object.assign(new Error(`${hostname} did not resolve to any address`), { code: "ENOTFOUND" }), []);
+        if (addresses.some((entry) => isNonPublicAddress(entry.address))) {
+          const message = `Connection to ${hostname} refused: it resolved to a loopback, private or link-local address (LATCHKEY_DENY_PRIVATE_NETWORK=true)`;
+          return callback(new OutboundError("blocked", hostname, message), []);
+        }
+        if (options.all) callback(null, addresses);
+        else callback(null, first.address, first.family);
+      },
+      (error: unknown) => callback(error instanceof Error ? error : new Error(String(error)), []),
+    );
+  };
 }
 
 async function assertPublicHost(url: URL, lookup: LookupAll): Promise<void> {
