@@ -142,6 +142,12 @@ function registerTokenRoutes(
 ): void {
   const { app, deps, docs, services } = ctx;
   const serviceAuth = serviceKeyAuth(deps);
+  /** The token of the caller's app's connection to `connectorId` owned by the user (or the app). */
+  const answerFor = async (c: Context<AppEnv>, connectorId: string, ownerType: ConnectionKey["ownerType"], userId: string) => {
+    const key = { appId: c.get("serviceApp").app.id, connectorId, ownerType, userId };
+    const [found, connector] = await connectionAndConnector(read, connectors, key);
+    return tokenAnswer(c, ctx, refresher, found, connector);
+  };
   const tokenDoc = (path: string, summary: string, auth: "service" | "service+user") =>
     docs.add({
       method: "get",
@@ -152,15 +158,9 @@ function registerTokenRoutes(
       responses: { 200: { description: "OK", schema: TokenResponseSchema }, ...tokenErrors },
     });
 
-  app.get("/api/apps/:appId/app-user-auth/connectors/:connectorId/token", serviceAuth, onBehalfOfAuth(services), async (c) => {
-    const [found, connector] = await connectionAndConnector(read, connectors, {
-      appId: c.get("serviceApp").app.id,
-      connectorId: c.req.param("connectorId"),
-      ownerType: "user",
-      userId: c.get("appUser").userId,
-    });
-    return tokenAnswer(c, ctx, refresher, found, connector);
-  });
+  app.get("/api/apps/:appId/app-user-auth/connectors/:connectorId/token", serviceAuth, onBehalfOfAuth(services), (c) =>
+    answerFor(c, c.req.param("connectorId"), "user", c.get("appUser").userId),
+  );
   tokenDoc(
     "/api/apps/{appId}/app-user-auth/connectors/{connectorId}/token",
     "The access token of the `on-behalf-of` user's connection (Base44 getCurrentAppUserConnection)",
@@ -170,13 +170,7 @@ function registerTokenRoutes(
   app.get("/api/apps/:appId/app-user-auth/connectors/:connectorId/users/:userId/token", serviceAuth, async (c) => {
     const raw = c.req.param("userId");
     const userId = isPlainUserId(raw) ? raw : parseOrThrow(UserIdSchema, raw, "userId");
-    const [found, connector] = await connectionAndConnector(read, connectors, {
-      appId: c.get("serviceApp").app.id,
-      connectorId: c.req.param("connectorId"),
-      ownerType: "user",
-      userId,
-    });
-    return tokenAnswer(c, ctx, refresher, found, connector);
+    return answerFor(c, c.req.param("connectorId"), "user", userId);
   });
   tokenDoc(
     "/api/apps/{appId}/app-user-auth/connectors/{connectorId}/users/{userId}/token",
@@ -188,15 +182,9 @@ function registerTokenRoutes(
   // `…/tokens/connectors/:connectorId` is matched as `…/tokens/:segment/:connectorId`: a literal
   // beside the `:provider` parameter of the route below would push Hono from its RegExpRouter to the
   // slower TrieRouter for every request (app.test.ts checks which router serves).
-  app.get("/api/apps/:appId/external-auth/tokens/:segment/:connectorId", onlySegment("connectors"), serviceAuth, async (c) => {
-    const [found, connector] = await connectionAndConnector(read, connectors, {
-      appId: c.get("serviceApp").app.id,
-      connectorId: c.req.param("connectorId"),
-      ownerType: "app",
-      userId: "",
-    });
-    return tokenAnswer(c, ctx, refresher, found, connector);
-  });
+  app.get("/api/apps/:appId/external-auth/tokens/:segment/:connectorId", onlySegment("connectors"), serviceAuth, (c) =>
+    answerFor(c, c.req.param("connectorId"), "app", ""),
+  );
   tokenDoc(
     "/api/apps/{appId}/external-auth/tokens/connectors/{connectorId}",
     "The access token of the app's shared connection of a connector (Base44 getWorkspaceConnection)",

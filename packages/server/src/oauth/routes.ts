@@ -1,3 +1,6 @@
+import type { Context } from "hono";
+import type { AppRow } from "../db/schema.ts";
+import type { AppEnv } from "../http/app-env.ts";
 import { z } from "zod";
 import { connectLimitKey, rateLimitedDoc } from "../http/rate-limit.ts";
 import { readJson } from "../http/read-json.ts";
@@ -39,6 +42,26 @@ export function registerOAuthRoutes(ctx: RouteContext): void {
   registerCallback(ctx);
 }
 
+/** Both initiate routes, once the caller and the app are known: the body, the flow, its URL. */
+async function answerInitiate(
+  c: Context<AppEnv>,
+  ctx: RouteContext,
+  app: AppRow,
+  connectorId: string,
+  owner: Parameters<typeof startConnectFlow>[1]["owner"],
+): Promise<Response> {
+  const body = await readJson(c, InitiateBody);
+  const flow = await startConnectFlow(ctx, {
+    app,
+    connectorId,
+    owner,
+    returnTo: body.return_to,
+    origin: c.req.header("origin"),
+  });
+  c.header("Cache-Control", "no-store");
+  return c.json(flow, 200);
+}
+
 function registerAppUserInitiate(ctx: RouteContext): void {
   const { app, deps, docs, services } = ctx;
   const { perIp, connects } = services.rateLimits;
@@ -47,16 +70,7 @@ function registerAppUserInitiate(ctx: RouteContext): void {
     const appRow = c.get("serviceApp").app;
     const userId = c.get("appUser").userId;
     connects.take(connectLimitKey(appRow.id, { userId }));
-    const body = await readJson(c, InitiateBody);
-    const flow = await startConnectFlow(ctx, {
-      app: appRow,
-      connectorId: c.req.param("connectorId"),
-      owner: { type: "user", userId },
-      returnTo: body.return_to,
-      origin: c.req.header("origin"),
-    });
-    c.header("Cache-Control", "no-store");
-    return c.json(flow, 200);
+    return answerInitiate(c, ctx, appRow, c.req.param("connectorId"), { type: "user", userId });
   });
   docs.add({
     method: "post",
@@ -88,16 +102,7 @@ function registerSharedInitiate(ctx: RouteContext): void {
       const member = c.get("member");
       const appRow = await requireAppRow(deps.db, member.workspaceId, appId);
       connects.take(connectLimitKey(appRow.id, { memberId: member.memberId }));
-      const body = await readJson(c, InitiateBody);
-      const flow = await startConnectFlow(ctx, {
-        app: appRow,
-        connectorId: c.req.param("connectorId"),
-        owner: { type: "app" },
-        returnTo: body.return_to,
-        origin: c.req.header("origin"),
-      });
-      c.header("Cache-Control", "no-store");
-      return c.json(flow, 200);
+      return answerInitiate(c, ctx, appRow, c.req.param("connectorId"), { type: "app" });
     },
   );
   docs.add({

@@ -107,18 +107,7 @@ export class TokenRefresher {
   /** Nothing to refresh with: usable until it expires, then only a new consent helps. */
   async #withoutRefreshToken(row: ConnectionRow, now: Date): Promise<RefreshOutcome> {
     if (row.expires_at !== null && row.expires_at > now) return { kind: "fresh", row };
-    await this.deps.db
-      .updateTable("connections")
-      .set((eb) => ({
-        status: "needs_reauth",
-        needs_reauth_reason: "expired_without_refresh_token",
-        needs_reauth_at: now,
-        updated_at: now,
-        version: eb("version", "+", 1),
-      }))
-      .where("id", "=", row.id)
-      .where("version", "=", row.version)
-      .execute();
+    await markNeedsReauth(this.deps.db, row, "expired_without_refresh_token", now);
     return { kind: "needs_reauth" };
   }
 
@@ -182,20 +171,8 @@ export class TokenRefresher {
     if (isGrantRevoked(result.failure)) {
       this.#refreshes.inc({ outcome: "needs_reauth" });
       this.deps.logger.warn(log, "refresh token rejected by the provider: connection needs reauthorization");
-      const marked = await db
-        .updateTable("connections")
-        .set((eb) => ({
-          status: "needs_reauth",
-          needs_reauth_reason: "invalid_grant",
-          needs_reauth_at: now,
-          updated_at: now,
-          version: eb("version", "+", 1),
-        }))
-        .where("id", "=", row.id)
-        .where("version", "=", row.version)
-        .executeTakeFirst();
       // The row changed meanwhile (a reconnect): the refresh token we spent was not the current one.
-      if (marked.numUpdatedRows === 0n) return this.#reread(db, row.id);
+      if (!(await markNeedsReauth(db, row, "invalid_grant", now))) return this.#reread(db, row.id);
       return { kind: "needs_reauth" };
     }
     // 5xx, timeouts and anything else unexpected are never the user's fault: cool down, keep the grant.
@@ -239,6 +216,28 @@ export class TokenRefresher {
     if (!current) return { kind: "gone" };
     return current.status === "needs_reauth" ? { kind: "needs_reauth" } : { kind: "fresh", row: current };
   }
+}
+
+/** Marks the row as the user having to connect again, unless it changed since it was read; true when it did. */
+async function markNeedsReauth(
+  db: Executor,
+  row: Pick<ConnectionRow, "id" | "version">,
+  reason: "invalid_grant" | "expired_without_refresh_token",
+  now: Date,
+): Promise<boolean> {
+  const marked = await db
+    .updateTable("connections")
+    .set((eb) => ({
+      status: "needs_reauth",
+      needs_reauth_reason: reason,
+      needs_reauth_at: now,
+      updated_at: now,
+      version: eb("version", "+", 1),
+    }))
+    .where("id", "=", row.id)
+    .where("version", "=", row.version)
+    .executeTakeFirst();
+  return marked.numUpdatedRows > 0n;
 }
 
 /** Turns an outcome into the connection to serve, or the error the caller gets. */
