@@ -35,7 +35,10 @@ export async function startProcess(
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}):\n${output}`);
     if (readyUrl) {
-      const ready = await fetch(readyUrl).then((r) => r.ok, () => false);
+      const ready = await fetch(readyUrl).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ready) break;
     } else if (port) break;
     await new Promise((resolve) => setTimeout(resolve, 100));

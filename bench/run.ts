@@ -81,7 +81,9 @@ async function main(): Promise<void> {
     console.log(`[bench] connected ${setup.userId}; connection ${connectionId}`);
 
     if (process.env.BENCH_HOLD) {
-      console.log(`[bench] env for more instances: DATABASE_URL=${databaseUrl} LATCHKEY_ENCRYPTION_KEYS=${encryptionKeys}`);
+      console.log(
+        `[bench] env for more instances: DATABASE_URL=${databaseUrl} LATCHKEY_ENCRYPTION_KEYS=${encryptionKeys}`,
+      );
       await holdForManualRuns(first, baseline, setup, connectionId);
       return;
     }
@@ -174,7 +176,12 @@ async function connectOneUser(
 }
 
 /** BENCH_HOLD=1: set everything up, print the targets, and wait for Ctrl-C (for profiling by hand). */
-async function holdForManualRuns(latchkey: RunningProcess, baseline: RunningProcess, user: ConnectedUser, connectionId: string) {
+async function holdForManualRuns(
+  latchkey: RunningProcess,
+  baseline: RunningProcess,
+  user: ConnectedUser,
+  connectionId: string,
+) {
   console.log(`[bench] baseline:   ${baseline.url}/connections/${connectionId}  (pid ${baseline.pid})`);
   console.log(
     `[bench] latchkey:   ${latchkey.url}/api/apps/${user.appId}/app-user-auth/connectors/${user.connectorId}/users/${user.userId}/token  (pid ${latchkey.pid})`,
@@ -208,7 +215,13 @@ async function benchmarkHotPath(
   const serviceHeaders = { authorization: `Bearer ${user.serviceKey}` };
   const userPath = `/api/apps/${user.appId}/app-user-auth/connectors/${user.connectorId}`;
   const targets: Target[] = [
-    { name: "baseline", title: "baseline", process: baseline, url: `${baseline.url}/connections/${connectionId}`, headers: {} },
+    {
+      name: "baseline",
+      title: "baseline",
+      process: baseline,
+      url: `${baseline.url}/connections/${connectionId}`,
+      headers: {},
+    },
     {
       name: "namedUser",
       title: "latchkey named-user token",
@@ -229,7 +242,9 @@ async function benchmarkHotPath(
   const runs: Record<Target["name"], LoadResult[]> = { baseline: [], namedUser: [], currentUser: [] };
   for (let round = 0; round < rounds; round++) {
     for (let index = 0; index < targets.length; index++) {
-      const target = targets[roundOrders[round % roundOrders.length]![index]!]!;
+      const order = roundOrders[round % roundOrders.length] ?? [];
+      const target = targets[order[index] ?? index];
+      if (!target) throw new Error(`no target ${index} in round ${round}`);
       runs[target.name].push(await load(`round ${round + 1} ${target.title}`, target));
     }
   }
@@ -242,7 +257,7 @@ async function benchmarkHotPath(
     errors: results.reduce((sum, r) => sum + r.errors, 0),
   });
   const pairedRatios = (results: LoadResult[]) => {
-    const ratios = results.map((r, round) => round2(r.rps / runs.baseline[round]!.rps)).sort((a, b) => a - b);
+    const ratios = results.map((r, round) => round2(r.rps / (runs.baseline[round]?.rps ?? Number.NaN))).sort((a, b) => a - b);
     return { min: ratios[0] ?? 0, median: median(ratios), max: ratios.at(-1) ?? 0 };
   };
   const baselineSummary = summary(runs.baseline);
@@ -303,7 +318,8 @@ async function benchmarkRefreshStorm(
   const started = performance.now();
   const results = await Promise.all(
     Array.from({ length: stormCallers }, async (_, index) => {
-      const instance = instances[index % instances.length]!;
+      const instance = instances[index % instances.length];
+      if (!instance) throw new Error("no instance");
       const begin = performance.now();
       const response = await fetch(
         `${instance.url}/api/apps/${user.appId}/app-user-auth/connectors/${user.connectorId}/users/${user.userId}/token`,
@@ -408,7 +424,9 @@ async function freePort(): Promise<number> {
     const server = net.createServer();
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -422,7 +440,9 @@ async function rssMb(pid: number): Promise<number> {
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : Math.round((((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2) * 100) / 100;
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? 0)
+    : Math.round((((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2) * 100) / 100;
 }
 
 function percentile(sorted: number[], p: number): number {

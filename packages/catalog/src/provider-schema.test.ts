@@ -161,7 +161,9 @@ describe("validateProviderDescription: invalid descriptions", () => {
 
   it("refuses more than 20 authorize_params", () => {
     const many = Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`p${i}`, "v"]));
-    expect(problemsOf({ ...namedOAuth2, authorize_params: many })).toEqual(["authorize_params: at most 20 authorize_params"]);
+    expect(problemsOf({ ...namedOAuth2, authorize_params: many })).toEqual([
+      "authorize_params: at most 20 authorize_params",
+    ]);
   });
 
   it("refuses a value that is not an object", () => {

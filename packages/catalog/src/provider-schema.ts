@@ -53,7 +53,11 @@ export const AuthorizeParams = z
     if (names.length > 20) ctx.addIssue({ code: "custom", message: "at most 20 authorize_params" });
     for (const name of names) {
       if ((reservedAuthorizeParams as readonly string[]).includes(name)) {
-        ctx.addIssue({ code: "custom", path: [name], message: `"${name}" is set by Latchkey and cannot be configured` });
+        ctx.addIssue({
+          code: "custom",
+          path: [name],
+          message: `"${name}" is set by Latchkey and cannot be configured`,
+        });
       }
     }
   });
@@ -120,14 +124,23 @@ export const ProviderDescriptionSchema = z
   .superRefine((description, ctx) => {
     const where = description.generic ? "generic" : "named";
     const required: string[] = description.kind === "oauth2" ? ["authorization_url", "token_url"] : ["issuer"];
-    const located = description.kind === "oauth2" ? ["authorization_url", "token_url", "revocation_url", "userinfo_url"] : ["issuer"];
+    const located =
+      description.kind === "oauth2" ? ["authorization_url", "token_url", "revocation_url", "userinfo_url"] : ["issuer"];
     const fields = description as Record<string, unknown>;
     for (const field of description.generic ? located : required) {
       const present = fields[field] !== undefined;
       if (description.generic && present) {
-        ctx.addIssue({ code: "custom", path: [field], message: `a ${where} provider takes ${field} from each connector` });
+        ctx.addIssue({
+          code: "custom",
+          path: [field],
+          message: `a ${where} provider takes ${field} from each connector`,
+        });
       } else if (!description.generic && !present) {
-        ctx.addIssue({ code: "custom", path: [field], message: `a ${where} ${description.kind} provider needs ${field}` });
+        ctx.addIssue({
+          code: "custom",
+          path: [field],
+          message: `a ${where} ${description.kind} provider needs ${field}`,
+        });
       }
     }
   });
@@ -146,7 +159,9 @@ export function validateProviderDescription(value: unknown): ProviderValidation 
   if (result.success) return { success: true, description: result.data };
   return {
     success: false,
-    problems: result.error.issues.map((issue) => `${issue.path.map(String).join(".") || "description"}: ${issue.message}`),
+    problems: result.error.issues.map(
+      (issue) => `${issue.path.map(String).join(".") || "description"}: ${issue.message}`,
+    ),
   };
 }
 

@@ -76,10 +76,19 @@ export class LatchkeyError extends Error {
     if (value instanceof LatchkeyError) return true;
     if (typeof value !== "object" || value === null) return false;
     const candidate = value as { name?: unknown; status?: unknown; code?: unknown };
-    return candidate.name === "LatchkeyError" && typeof candidate.status === "number" && typeof candidate.code === "string";
+    return (
+      candidate.name === "LatchkeyError" && typeof candidate.status === "number" && typeof candidate.code === "string"
+    );
   }
 
-  toJSON(): { name: string; status: number; code: LatchkeyErrorCode; message: string; data: unknown; requestId?: string } {
+  toJSON(): {
+    name: string;
+    status: number;
+    code: LatchkeyErrorCode;
+    message: string;
+    data: unknown;
+    requestId?: string;
+  } {
     return {
       name: this.name,
       status: this.status,

@@ -32,7 +32,12 @@ export interface FromRequestOptions {
  * from LATCHKEY_SERVICE_KEY. The service key is never taken from the request. Explicit options win.
  */
 export function createClientFromRequest(request: RequestLike, options: FromRequestOptions = {}): LatchkeyClient {
-  if (typeof request !== "object" || request === null || typeof request.headers !== "object" || request.headers === null) {
+  if (
+    typeof request !== "object" ||
+    request === null ||
+    typeof request.headers !== "object" ||
+    request.headers === null
+  ) {
     throw clientError("INVALID_ARGUMENT", "createClientFromRequest needs a Fetch Request or a Node IncomingMessage");
   }
   const header = (name: string) => readHeader(request, name);

@@ -104,9 +104,11 @@ describe("app user connectors (frontend)", () => {
   it("joins serverUrl with a trailing slash or a base path without doubling slashes", async () => {
     server.respond({ status: 204 });
 
-    await createClient({ serverUrl: `${server.url}/latchkey///`, appId, token: userToken }).connectors.disconnectAppUser(
-      "con_1",
-    );
+    await createClient({
+      serverUrl: `${server.url}/latchkey///`,
+      appId,
+      token: userToken,
+    }).connectors.disconnectAppUser("con_1");
 
     expect(server.onlyRequest().path).toBe(`/latchkey/api/apps/${appId}/app-user-auth/connectors/con_1`);
   });

@@ -50,17 +50,28 @@ describe("server errors", () => {
   });
 
   it("uses the code as message when the envelope has none, and X-Request-Id when the body has none", async () => {
-    server.respond({ status: 404, body: { error: { code: "CONNECTION_NOT_FOUND" } }, headers: { "x-request-id": "r-7" } });
+    server.respond({
+      status: 404,
+      body: { error: { code: "CONNECTION_NOT_FOUND" } },
+      headers: { "x-request-id": "r-7" },
+    });
 
     const error = await rejection(backend().asServiceRole.connectors.getWorkspaceConnection("con_1"));
 
-    expect(error).toMatchObject({ status: 404, code: "CONNECTION_NOT_FOUND", message: "CONNECTION_NOT_FOUND", requestId: "r-7" });
+    expect(error).toMatchObject({
+      status: 404,
+      code: "CONNECTION_NOT_FOUND",
+      message: "CONNECTION_NOT_FOUND",
+      requestId: "r-7",
+    });
   });
 
   it("turns a non-JSON error page into HTTP_<status> with the text as data", async () => {
     server.respond({ status: 502, body: "<html>Bad Gateway</html>" });
 
-    const error = await rejection(createClient({ serverUrl: server.url, appId, token: userToken }).connectors.connectAppUser("con_1"));
+    const error = await rejection(
+      createClient({ serverUrl: server.url, appId, token: userToken }).connectors.connectAppUser("con_1"),
+    );
 
     expect(error.status).toBe(502);
     expect(error.code).toBe("HTTP_502");
@@ -119,7 +130,9 @@ describe("malformed success answers", () => {
   it("an initiate answer without redirect_url is INVALID_RESPONSE", async () => {
     server.respond({ status: 200, body: {} });
 
-    const error = await rejection(createClient({ serverUrl: server.url, appId, token: userToken }).connectors.connectAppUser("con_1"));
+    const error = await rejection(
+      createClient({ serverUrl: server.url, appId, token: userToken }).connectors.connectAppUser("con_1"),
+    );
 
     expect(error.code).toBe("INVALID_RESPONSE");
   });
@@ -127,7 +140,9 @@ describe("malformed success answers", () => {
   it("a list answer without connections is INVALID_RESPONSE", async () => {
     server.respond({ status: 200, body: { items: [] } });
 
-    const error = await rejection(createClient({ serverUrl: server.url, appId, token: userToken }).connectors.listAppUserConnections());
+    const error = await rejection(
+      createClient({ serverUrl: server.url, appId, token: userToken }).connectors.listAppUserConnections(),
+    );
 
     expect(error.code).toBe("INVALID_RESPONSE");
   });
@@ -215,7 +230,10 @@ describe("checks made before any request", () => {
 
   it("empty or non-string ids are INVALID_ARGUMENT", async () => {
     const client = backend();
-    const untyped = client.asServiceRole.connectors as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    const untyped = client.asServiceRole.connectors as unknown as Record<
+      string,
+      (...args: unknown[]) => Promise<unknown>
+    >;
 
     const calls = [
       () => client.connectors.connectAppUser(""),

@@ -81,7 +81,11 @@ describe("createClientFromRequest with a Fetch Request", () => {
 
   it("reads LATCHKEY_* from a passed env object (Cloudflare Workers) instead of the process", async () => {
     vi.stubEnv("LATCHKEY_URL", "http://127.0.0.1:1");
-    const env = { LATCHKEY_URL: latchkey.url, LATCHKEY_SERVICE_KEY: "key-from-binding", LATCHKEY_APP_ID: "app_binding" };
+    const env = {
+      LATCHKEY_URL: latchkey.url,
+      LATCHKEY_SERVICE_KEY: "key-from-binding",
+      LATCHKEY_APP_ID: "app_binding",
+    };
 
     const client = createClientFromRequest(incoming({ Authorization: `Bearer ${userToken}` }), { env });
     await client.asServiceRole.connectors.getCurrentAppUserConnection("con_1");
@@ -120,7 +124,9 @@ describe("createClientFromRequest with a Node IncomingMessage", () => {
   });
 
   it("takes the first value of a header given as an array", async () => {
-    const sent = await currentUserCall({ headers: { authorization: [`Bearer ${userToken}`, "Bearer other"], "x-app-id": [appId] } });
+    const sent = await currentUserCall({
+      headers: { authorization: [`Bearer ${userToken}`, "Bearer other"], "x-app-id": [appId] },
+    });
 
     expect(sent.headers["on-behalf-of"]).toBe(`Bearer ${userToken}`);
     expect(sent.headers["x-app-id"]).toBe(appId);
@@ -146,7 +152,9 @@ describe("what createClientFromRequest refuses", () => {
 
   it("a request without a bearer token gives MISSING_USER_TOKEN on a current-user call, before any request", async () => {
     for (const headers of [{ "X-App-Id": appId }, { "X-App-Id": appId, Authorization: "Basic dXNlcjpwdw==" }]) {
-      const call = createClientFromRequest(incoming(headers)).asServiceRole.connectors.getCurrentAppUserConnection("con_1");
+      const call = createClientFromRequest(incoming(headers)).asServiceRole.connectors.getCurrentAppUserConnection(
+        "con_1",
+      );
       await expect(call).rejects.toMatchObject({ code: "MISSING_USER_TOKEN" });
     }
     expect(latchkey.requests).toHaveLength(0);
@@ -162,7 +170,9 @@ describe("what createClientFromRequest refuses", () => {
   });
 
   it("throws INVALID_CONFIG naming LATCHKEY_APP_ID when neither the request nor the env names the app", () => {
-    expect(() => createClientFromRequest(incoming({ Authorization: `Bearer ${userToken}` }))).toThrow(/LATCHKEY_APP_ID/);
+    expect(() => createClientFromRequest(incoming({ Authorization: `Bearer ${userToken}` }))).toThrow(
+      /LATCHKEY_APP_ID/,
+    );
   });
 
   it("throws INVALID_ARGUMENT for something that is not a request", () => {
@@ -212,7 +222,9 @@ describe("environment access where there is no process", () => {
     };
     vi.stubGlobal("process", undefined);
     vi.stubGlobal("Deno", {
-      env: { get: (name: string) => ({ LATCHKEY_URL: "https://deno.latchkey.test", LATCHKEY_SERVICE_KEY: "deno-key" })[name] },
+      env: {
+        get: (name: string) => ({ LATCHKEY_URL: "https://deno.latchkey.test", LATCHKEY_SERVICE_KEY: "deno-key" })[name],
+      },
     });
     const client = createClientFromRequest(incoming({ "X-App-Id": appId }), { fetch: recordUrl });
     vi.unstubAllGlobals();

@@ -12,7 +12,11 @@ const sourceFiles = readdirSync(srcDir).filter((name) => name.endsWith(".ts"));
 const read = (name: string) => readFileSync(join(srcDir, name), "utf8");
 
 function moduleSpecifiers(source: string): string[] {
-  const patterns = [/\bfrom\s+["']([^"']+)["']/g, /\bimport\s*\(\s*["']([^"']+)["']\s*\)/g, /^\s*import\s+["']([^"']+)["']/gm];
+  const patterns = [
+    /\bfrom\s+["']([^"']+)["']/g,
+    /\bimport\s*\(\s*["']([^"']+)["']\s*\)/g,
+    /^\s*import\s+["']([^"']+)["']/gm,
+  ];
   return patterns.flatMap((pattern) => [...source.matchAll(pattern)].map((match) => match[1] as string));
 }
 
@@ -63,7 +67,9 @@ describe("the SDK runs with only fetch, URL and Headers (edge / browser sandbox)
       });
       return exports;
     };
-    expect(runInContext("typeof process + typeof Buffer + typeof require", sandbox)).toBe("undefinedundefinedundefined");
+    expect(runInContext("typeof process + typeof Buffer + typeof require", sandbox)).toBe(
+      "undefinedundefinedundefined",
+    );
     return load("index.ts");
   }
 
@@ -74,7 +80,9 @@ describe("the SDK runs with only fetch, URL and Headers (edge / browser sandbox)
     server.respond({ status: 200, body: tokenAnswer });
     const connection = await client.asServiceRole.connectors.getCurrentAppUserConnection("con_1");
     server.respond({ status: 404, body: { error: { code: "CONNECTION_NOT_FOUND", message: "none" } } });
-    const failure: unknown = await client.asServiceRole.connectors.getConnection("google").catch((error: unknown) => error);
+    const failure: unknown = await client.asServiceRole.connectors
+      .getConnection("google")
+      .catch((error: unknown) => error);
 
     expect(connection.accessToken).toBe(tokenAnswer.access_token);
     expect(connection.connectionConfig).toEqual(tokenAnswer.connection_config);

@@ -5,7 +5,7 @@ import {
   createClient,
   type ClientOptions,
   createClientFromRequest,
-  LatchkeyError,
+  type LatchkeyError,
   type AppUserConnection,
   type ConnectionToken,
   type LatchkeyClient,
@@ -25,7 +25,9 @@ describe("public types", () => {
 
   it("frontend calls resolve to a redirect URL, nothing, and a connection list", () => {
     const { connectors } = createClient({ serverUrl: "https://lk.test", appId: "app_1" });
-    expectTypeOf(connectors.connectAppUser).parameters.toEqualTypeOf<[string, ({ returnTo?: string | undefined } | undefined)?]>();
+    expectTypeOf(connectors.connectAppUser).parameters.toEqualTypeOf<
+      [string, ({ returnTo?: string | undefined } | undefined)?]
+    >();
     expectTypeOf(connectors.connectAppUser).returns.resolves.toEqualTypeOf<string>();
     expectTypeOf(connectors.disconnectAppUser).returns.resolves.toEqualTypeOf<void>();
     expectTypeOf(connectors.listAppUserConnections).returns.resolves.toEqualTypeOf<AppUserConnection[]>();
@@ -57,7 +59,9 @@ describe("public types", () => {
   it("createClientFromRequest accepts a Fetch Request and a Node IncomingMessage, not a string", () => {
     expectTypeOf(createClientFromRequest).toBeCallableWith(new Request("https://x.test"));
     expectTypeOf(createClientFromRequest).toBeCallableWith({} as IncomingMessage);
-    expectTypeOf(createClientFromRequest).toBeCallableWith({} as IncomingMessage, { env: { LATCHKEY_URL: "https://lk.test" } });
+    expectTypeOf(createClientFromRequest).toBeCallableWith({} as IncomingMessage, {
+      env: { LATCHKEY_URL: "https://lk.test" },
+    });
     // @ts-expect-error a string is not a request
     createClientFromRequest.bind(null, "Bearer x");
   });

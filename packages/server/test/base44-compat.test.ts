@@ -59,7 +59,8 @@ function silenceSdkErrorLog(): MockInstance<typeof console.error> {
   const original = console.error.bind(console);
   return vi.spyOn(console, "error").mockImplementation((...args: unknown[]) => {
     const first = args[0];
-    if (typeof first === "string" && (first.startsWith("[Base44 SDK Error]") || first.startsWith("Error data:"))) return;
+    if (typeof first === "string" && (first.startsWith("[Base44 SDK Error]") || first.startsWith("Error data:")))
+      return;
     original(...args);
   });
 }
@@ -111,11 +112,16 @@ describe("the unmodified @base44/sdk against a real Latchkey server", () => {
     );
     const workspaceId = workspace.workspace.id;
     const adminKey = workspace.admin_api_key;
-    const app = await api<{ app: { id: string }; service_key: string }>("POST", `/api/workspaces/${workspaceId}/apps`, adminKey, {
-      name: "Base44 app",
-      allowed_return_origins: [appOrigin],
-      identity: { type: "latchkey" },
-    });
+    const app = await api<{ app: { id: string }; service_key: string }>(
+      "POST",
+      `/api/workspaces/${workspaceId}/apps`,
+      adminKey,
+      {
+        name: "Base44 app",
+        allowed_return_origins: [appOrigin],
+        identity: { type: "latchkey" },
+      },
+    );
     const clientId = `b44-${randomBytes(4).toString("hex")}`;
     const clientSecret = randomBytes(24).toString("hex");
     harness.addClient({ clientId, clientSecret, redirectUris: [`${serverUrl}/oauth/callback`] });
@@ -126,7 +132,13 @@ describe("the unmodified @base44/sdk against a real Latchkey server", () => {
       { provider: "oidc", issuer: harness.issuer, client_id: clientId, client_secret: clientSecret, scopes },
     );
     expect(connector.connector.callback_url).toBe(`${serverUrl}/oauth/callback`);
-    return { workspaceId, adminKey, appId: app.app.id, serviceKey: app.service_key, connectorId: connector.connector.id };
+    return {
+      workspaceId,
+      adminKey,
+      appId: app.app.id,
+      serviceKey: app.service_key,
+      connectorId: connector.connector.id,
+    };
   }
 
   async function userToken(userId: string, of: Tenant = tenant): Promise<string> {
@@ -220,7 +232,11 @@ describe("the unmodified @base44/sdk against a real Latchkey server", () => {
     const carol = await connectWithSdk("carol", "carol-login");
     const dave = await userToken("dave");
     const asDave = clientFor({ token: dave, serviceToken: tenant.serviceKey });
-    await expectBase44Error(asDave.asServiceRole.connectors.getCurrentAppUserConnection(tenant.connectorId), 404, "CONNECTION_NOT_FOUND");
+    await expectBase44Error(
+      asDave.asServiceRole.connectors.getCurrentAppUserConnection(tenant.connectorId),
+      404,
+      "CONNECTION_NOT_FOUND",
+    );
     const asCarol = clientFor({ token: carol, serviceToken: tenant.serviceKey });
     const own = await asCarol.asServiceRole.connectors.getCurrentAppUserConnection(tenant.connectorId);
     expect(await harness.userinfoSub(own.accessToken)).toBe("carol-login");
@@ -240,7 +256,10 @@ describe("the unmodified @base44/sdk against a real Latchkey server", () => {
     const clients = {
       "service key only": clientFor({ serviceToken: tenant.serviceKey }),
       "with a user token (sends on-behalf-of)": clientFor({ token: erin, serviceToken: tenant.serviceKey }),
-      "with a garbage user token (on-behalf-of is ignored)": clientFor({ token: "not.a.token", serviceToken: tenant.serviceKey }),
+      "with a garbage user token (on-behalf-of is ignored)": clientFor({
+        token: "not.a.token",
+        serviceToken: tenant.serviceKey,
+      }),
     };
     for (const [name, client] of Object.entries(clients)) {
       const byConnector = await client.asServiceRole.connectors.getWorkspaceConnection(tenant.connectorId);
@@ -252,9 +271,9 @@ describe("the unmodified @base44/sdk against a real Latchkey server", () => {
     }
 
     // The user's own connection is still theirs, not the shared one.
-    const own = await clients["with a user token (sends on-behalf-of)"].asServiceRole.connectors.getCurrentAppUserConnection(
-      tenant.connectorId,
-    );
+    const own = await clients[
+      "with a user token (sends on-behalf-of)"
+    ].asServiceRole.connectors.getCurrentAppUserConnection(tenant.connectorId);
     expect(await harness.userinfoSub(own.accessToken)).toBe("erin-login");
   });
 
@@ -267,7 +286,11 @@ describe("the unmodified @base44/sdk against a real Latchkey server", () => {
 
     await expect(clientFor({ token: frank }).connectors.disconnectAppUser(tenant.connectorId)).resolves.toBeUndefined();
 
-    await expectBase44Error(backend.asServiceRole.connectors.getCurrentAppUserConnection(tenant.connectorId), 404, "CONNECTION_NOT_FOUND");
+    await expectBase44Error(
+      backend.asServiceRole.connectors.getCurrentAppUserConnection(tenant.connectorId),
+      404,
+      "CONNECTION_NOT_FOUND",
+    );
     expect(harness.counters.revocations).toBe(revocationsBefore + 1);
     await expect(harness.userinfoSub(accessToken)).rejects.toThrow();
     // DELETE is idempotent.
@@ -279,16 +302,36 @@ describe("the unmodified @base44/sdk against a real Latchkey server", () => {
     const gina = await userToken("gina");
     for (const serviceToken of ["sk_not_a_real_key", "garbage"]) {
       const client = clientFor({ token: gina, serviceToken });
-      await expectBase44Error(client.asServiceRole.connectors.getCurrentAppUserConnection(tenant.connectorId), 401, "UNAUTHENTICATED");
-      await expectBase44Error(client.asServiceRole.connectors.getWorkspaceConnection(tenant.connectorId), 401, "UNAUTHENTICATED");
+      await expectBase44Error(
+        client.asServiceRole.connectors.getCurrentAppUserConnection(tenant.connectorId),
+        401,
+        "UNAUTHENTICATED",
+      );
+      await expectBase44Error(
+        client.asServiceRole.connectors.getWorkspaceConnection(tenant.connectorId),
+        401,
+        "UNAUTHENTICATED",
+      );
     }
   });
 
   it("surfaces a bad or missing user token as Base44Error 401 INVALID_USER_TOKEN", async () => {
-    await expectBase44Error(clientFor({ token: "not.a.token" }).connectors.connectAppUser(tenant.connectorId), 401, "INVALID_USER_TOKEN");
-    await expectBase44Error(clientFor({ token: "not.a.token" }).connectors.disconnectAppUser(tenant.connectorId), 401, "INVALID_USER_TOKEN");
+    await expectBase44Error(
+      clientFor({ token: "not.a.token" }).connectors.connectAppUser(tenant.connectorId),
+      401,
+      "INVALID_USER_TOKEN",
+    );
+    await expectBase44Error(
+      clientFor({ token: "not.a.token" }).connectors.disconnectAppUser(tenant.connectorId),
+      401,
+      "INVALID_USER_TOKEN",
+    );
     const withoutUser = clientFor({ serviceToken: tenant.serviceKey });
-    await expectBase44Error(withoutUser.asServiceRole.connectors.getCurrentAppUserConnection(tenant.connectorId), 401, "INVALID_USER_TOKEN");
+    await expectBase44Error(
+      withoutUser.asServiceRole.connectors.getCurrentAppUserConnection(tenant.connectorId),
+      401,
+      "INVALID_USER_TOKEN",
+    );
   });
 
   it("surfaces unknown connectors, providers and apps as 404s, including ids the SDK percent-encodes", async () => {
@@ -296,17 +339,37 @@ describe("the unmodified @base44/sdk against a real Latchkey server", () => {
     const user = clientFor({ token: henry, serviceToken: tenant.serviceKey });
     await expectBase44Error(user.connectors.connectAppUser("con_unknown"), 404, "NOT_FOUND");
     await expectBase44Error(user.connectors.connectAppUser("con/../x?y#z"), 404, "NOT_FOUND");
-    await expectBase44Error(user.asServiceRole.connectors.getCurrentAppUserConnection("con/1"), 404, "CONNECTION_NOT_FOUND");
-    await expectBase44Error(user.asServiceRole.connectors.getConnection("no-such-provider"), 404, "CONNECTION_NOT_FOUND");
-    await expectBase44Error(user.asServiceRole.connectors.getWorkspaceConnection("con_unknown"), 404, "CONNECTION_NOT_FOUND");
+    await expectBase44Error(
+      user.asServiceRole.connectors.getCurrentAppUserConnection("con/1"),
+      404,
+      "CONNECTION_NOT_FOUND",
+    );
+    await expectBase44Error(
+      user.asServiceRole.connectors.getConnection("no-such-provider"),
+      404,
+      "CONNECTION_NOT_FOUND",
+    );
+    await expectBase44Error(
+      user.asServiceRole.connectors.getWorkspaceConnection("con_unknown"),
+      404,
+      "CONNECTION_NOT_FOUND",
+    );
     const otherApp = clientFor({ appId: "app_someone_else", serviceToken: tenant.serviceKey });
-    await expectBase44Error(otherApp.asServiceRole.connectors.getWorkspaceConnection(tenant.connectorId), 404, "NOT_FOUND");
+    await expectBase44Error(
+      otherApp.asServiceRole.connectors.getWorkspaceConnection(tenant.connectorId),
+      404,
+      "NOT_FOUND",
+    );
   });
 
   it("gives another tenant's service key a 404, never the first tenant's tokens", async () => {
     const other = await createTenant("builder");
     const intruder = clientFor({ appId: tenant.appId, serviceToken: other.serviceKey });
-    await expectBase44Error(intruder.asServiceRole.connectors.getWorkspaceConnection(tenant.connectorId), 404, "NOT_FOUND");
+    await expectBase44Error(
+      intruder.asServiceRole.connectors.getWorkspaceConnection(tenant.connectorId),
+      404,
+      "NOT_FOUND",
+    );
     await expectBase44Error(intruder.asServiceRole.connectors.getConnection("oidc"), 404, "NOT_FOUND");
   });
 

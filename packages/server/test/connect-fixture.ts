@@ -93,7 +93,11 @@ export async function createTenant(t: TestApp, harness: AuthorizationServer, pla
 }
 
 /** A user token minted by Latchkey for a `latchkey`-identity app. */
-export async function userToken(t: TestApp, tenant: Pick<Tenant, "appId" | "serviceKey">, userId: string): Promise<string> {
+export async function userToken(
+  t: TestApp,
+  tenant: Pick<Tenant, "appId" | "serviceKey">,
+  userId: string,
+): Promise<string> {
   const body = await json<{ token: string }>(
     await t.call("POST", `/api/apps/${tenant.appId}/users/${encodeURIComponent(userId)}/token`, {
       token: tenant.serviceKey,

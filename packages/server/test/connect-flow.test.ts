@@ -44,7 +44,10 @@ describe(`connect flow (${testDbKind()})`, () => {
     return token;
   }
 
-  async function accessTokenFor(userToken: string, target: Pick<Tenant, "appId" | "connectorId" | "serviceKey"> = tenant) {
+  async function accessTokenFor(
+    userToken: string,
+    target: Pick<Tenant, "appId" | "connectorId" | "serviceKey"> = tenant,
+  ) {
     const body = await json<{ access_token: string; integration_type: string; token_type: string; scopes: string[] }>(
       await tokenFor(t, target, userToken),
       200,
@@ -102,7 +105,11 @@ describe(`connect flow (${testDbKind()})`, () => {
     expect(row.access_token).not.toContain(access_token);
     expect(row.access_token.startsWith("lk1.")).toBe(true);
     expect(row.refresh_token?.startsWith("lk1.")).toBe(true);
-    expect(row.account).toEqual({ id: "alice-login", email: "alice-login@example.test", name: "Test User alice-login" });
+    expect(row.account).toEqual({
+      id: "alice-login",
+      email: "alice-login@example.test",
+      name: "Test User alice-login",
+    });
 
     const mine = await t.call("GET", `/api/apps/${tenant.appId}/app-user-auth/connections`, { token: alice });
     const mineText = await mine.text();
@@ -130,7 +137,10 @@ describe(`connect flow (${testDbKind()})`, () => {
     expect(workspace.status).toBe(200);
     expect(workspaceText).not.toContain(access_token);
     expect(workspaceText).not.toContain("lk1.");
-    const all = JSON.parse(workspaceText) as { connections: { user_id: string; owner_type: string }[]; next_cursor: null };
+    const all = JSON.parse(workspaceText) as {
+      connections: { user_id: string; owner_type: string }[];
+      next_cursor: null;
+    };
     expect(all.connections.map((c) => c.user_id).sort()).toEqual(["alice", "bob"]);
     expect(all.next_cursor).toBeNull();
 
@@ -152,7 +162,11 @@ describe(`connect flow (${testDbKind()})`, () => {
   it("replaces the tokens on a reconnect, keeping one connection", async () => {
     const alice = await tokenOf("alice");
     const before = await accessTokenFor(alice);
-    const rowBefore = await t.deps.db.selectFrom("connections").selectAll().where("user_id", "=", "alice").executeTakeFirstOrThrow();
+    const rowBefore = await t.deps.db
+      .selectFrom("connections")
+      .selectAll()
+      .where("user_id", "=", "alice")
+      .executeTakeFirstOrThrow();
     await connectUser(t, harness, tenant, alice, "alice-login", secrets);
     const after = await accessTokenFor(alice);
     expect(after.access_token).not.toBe(before.access_token);
@@ -183,7 +197,12 @@ describe(`connect flow (${testDbKind()})`, () => {
       .selectAll()
       .where("state_hash", "=", createHash("sha256").update(state).digest("hex"))
       .executeTakeFirstOrThrow();
-    expect(stored).toMatchObject({ app_id: tenant.appId, connector_id: tenant.connectorId, user_id: "carol", owner_type: "user" });
+    expect(stored).toMatchObject({
+      app_id: tenant.appId,
+      connector_id: tenant.connectorId,
+      user_id: "carol",
+      owner_type: "user",
+    });
     expect(stored.code_verifier?.startsWith("lk1.")).toBe(true);
     expect(stored.expires_at.getTime() - stored.created_at.getTime()).toBe(10 * 60 * 1000);
     const everything = JSON.stringify(await t.deps.db.selectFrom("oauth_states").selectAll().execute());
@@ -236,7 +255,11 @@ describe(`connect flow (${testDbKind()})`, () => {
   it("disconnects idempotently and revokes the grant at the provider", async () => {
     const frank = await tokenOf("frank");
     await connectUser(t, harness, tenant, frank, "frank-login", secrets);
-    const row = await t.deps.db.selectFrom("connections").selectAll().where("user_id", "=", "frank").executeTakeFirstOrThrow();
+    const row = await t.deps.db
+      .selectFrom("connections")
+      .selectAll()
+      .where("user_id", "=", "frank")
+      .executeTakeFirstOrThrow();
     const refreshToken = decryptRefreshToken(t.deps.vault, row) ?? "";
     secrets.add(refreshToken);
     expect(await harness.isRefreshTokenActive(refreshToken)).toBe(true);
@@ -272,13 +295,18 @@ describe(`connect flow (${testDbKind()})`, () => {
     await connectUser(t, harness, target, gina, "gina-login", secrets);
 
     await json(
-      await t.call("PATCH", `/api/operator/workspaces/${workspace.workspaceId}`, { token: testOperatorKey, body: { plan: "free" } }),
+      await t.call("PATCH", `/api/operator/workspaces/${workspace.workspaceId}`, {
+        token: testOperatorKey,
+        body: { plan: "free" },
+      }),
       200,
     );
     const served = await json<{ access_token: string }>(await tokenFor(t, target, gina), 200);
     expect(await harness.userinfoSub(served.access_token)).toBe("gina-login");
     const refused = await json<{ error: { code: string; details: { required_plan: string } } }>(
-      await t.call("POST", `/api/apps/${app.appId}/app-user-auth/connectors/${connector.connectorId}/initiate`, { token: gina }),
+      await t.call("POST", `/api/apps/${app.appId}/app-user-auth/connectors/${connector.connectorId}/initiate`, {
+        token: gina,
+      }),
       402,
     );
     expect(refused.error.code).toBe("PLAN_REQUIRED");
@@ -320,10 +348,15 @@ describe(`connect flow (${testDbKind()})`, () => {
       200,
     );
     expect(byProvider.access_token).toBe(byConnector.access_token);
-    await json(await t.call("GET", `/api/apps/${app.appId}/external-auth/tokens/google`, { token: app.serviceKey }), 404);
+    await json(
+      await t.call("GET", `/api/apps/${app.appId}/external-auth/tokens/google`, { token: app.serviceKey }),
+      404,
+    );
 
     const listed = await json<{ connections: { owner_type: string; user_id: string | null }[] }>(
-      await t.call("GET", `/api/workspaces/${workspace.workspaceId}/connections?owner_type=app`, { token: workspace.adminKey }),
+      await t.call("GET", `/api/workspaces/${workspace.workspaceId}/connections?owner_type=app`, {
+        token: workspace.adminKey,
+      }),
       200,
     );
     expect(listed.connections).toEqual([expect.objectContaining({ owner_type: "app", user_id: null })]);
@@ -334,7 +367,9 @@ describe(`connect flow (${testDbKind()})`, () => {
     expect((await t.call("DELETE", path, { token: workspace.adminKey })).status).toBe(204);
     expect(harness.counters.revocations).toBe(revocations + 1);
     await json(
-      await t.call("GET", `/api/apps/${app.appId}/external-auth/tokens/connectors/${connector.connectorId}`, { token: app.serviceKey }),
+      await t.call("GET", `/api/apps/${app.appId}/external-auth/tokens/connectors/${connector.connectorId}`, {
+        token: app.serviceKey,
+      }),
       404,
     );
   });
@@ -347,9 +382,13 @@ describe(`connect flow (${testDbKind()})`, () => {
     secrets.add(app.serviceKey);
     const connectShared = async (connectorId: string, login: string) => {
       const initiated = await json<{ redirect_url: string }>(
-        await t.call("POST", `/api/workspaces/${workspace.workspaceId}/apps/${app.appId}/connectors/${connectorId}/initiate`, {
-          token: workspace.adminKey,
-        }),
+        await t.call(
+          "POST",
+          `/api/workspaces/${workspace.workspaceId}/apps/${app.appId}/connectors/${connectorId}/initiate`,
+          {
+            token: workspace.adminKey,
+          },
+        ),
         200,
       );
       expect((await callback(t, await harness.authorize(initiated.redirect_url, { login }))).status).toBe(302);

@@ -191,10 +191,14 @@ describe(`connect flow threats (${testDbKind()})`, () => {
       "https:\\\\app.example.test",
       "https://evil.example\\@app.example.test",
     ]) {
-      const response = await t.call("POST", `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/initiate`, {
-        token: frank,
-        body: { return_to: returnTo },
-      });
+      const response = await t.call(
+        "POST",
+        `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/initiate`,
+        {
+          token: frank,
+          body: { return_to: returnTo },
+        },
+      );
       const body = await json<{ error: { code: string } }>(response, 400);
       expect(body.error.code, returnTo).toBe("RETURN_TO_NOT_ALLOWED");
     }
@@ -213,7 +217,8 @@ describe(`connect flow threats (${testDbKind()})`, () => {
     expect(await tableCounts(t)).toEqual(before);
     const url = new URL(await initiate(t, tenant, gina, undefined, {}));
     const viaQuery = new URL(
-      (await json<{ redirect_url: string }>(await t.call("POST", `${path}?scope=api:write`, { token: gina }), 200)).redirect_url,
+      (await json<{ redirect_url: string }>(await t.call("POST", `${path}?scope=api:write`, { token: gina }), 200))
+        .redirect_url,
     );
     expect(url.searchParams.get("scope")).toBe("openid email profile api:read");
     expect(viaQuery.searchParams.get("scope")).toBe("openid email profile api:read");
@@ -227,7 +232,9 @@ describe(`connect flow threats (${testDbKind()})`, () => {
     secrets.add(app.serviceKey);
     const before = await tableCounts(t);
     const body = await json<{ error: { code: string; message: string; details: { required_plan: string } } }>(
-      await t.call("POST", `/api/apps/${app.appId}/app-user-auth/connectors/${connector.connectorId}/initiate`, { token: user }),
+      await t.call("POST", `/api/apps/${app.appId}/app-user-auth/connectors/${connector.connectorId}/initiate`, {
+        token: user,
+      }),
       402,
     );
     expect(body.error.code).toBe("PLAN_REQUIRED");
@@ -248,7 +255,9 @@ describe(`connect flow threats (${testDbKind()})`, () => {
     );
     try {
       await json(
-        await t.call("POST", `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/initiate`, { token: ivan }),
+        await t.call("POST", `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/initiate`, {
+          token: ivan,
+        }),
         404,
       );
       const back = backTo(await callback(t, redirect));
@@ -277,7 +286,11 @@ describe(`connect flow threats (${testDbKind()})`, () => {
     try {
       await expectErrorPage(await callback(t, redirect), [appOrigin]);
       expect(harness.counters.authorizationCodeGrants).toBe(grants);
-      const stored = await t.deps.db.selectFrom("connections").select("id").where("user_id", "=", "dave-removed-origin").execute();
+      const stored = await t.deps.db
+        .selectFrom("connections")
+        .select("id")
+        .where("user_id", "=", "dave-removed-origin")
+        .execute();
       expect(stored).toEqual([]);
     } finally {
       expect((await setOrigins([appOrigin, otherOrigin])).status).toBe(200);

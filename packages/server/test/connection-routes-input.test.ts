@@ -62,21 +62,69 @@ describe(`connection routes refuse bad input (${testDbKind()})`, () => {
       await expectRefused("POST", path(), { token: tenant.serviceKey }, 401, "INVALID_USER_TOKEN");
     });
     it("answers 404 for an unknown app or connector", async () => {
-      await expectRefused("POST", `/api/apps/app_nope/app-user-auth/connectors/${tenant.connectorId}/initiate`, { token: alice }, 404, "NOT_FOUND");
-      await expectRefused("POST", `/api/apps/${tenant.appId}/app-user-auth/connectors/con_nope/initiate`, { token: alice }, 404, "NOT_FOUND");
-      await expectRefused("POST", `/api/apps/${tenant.appId}/app-user-auth/connectors/${other.connectorId}/initiate`, { token: alice }, 404, "NOT_FOUND");
+      await expectRefused(
+        "POST",
+        `/api/apps/app_nope/app-user-auth/connectors/${tenant.connectorId}/initiate`,
+        { token: alice },
+        404,
+        "NOT_FOUND",
+      );
+      await expectRefused(
+        "POST",
+        `/api/apps/${tenant.appId}/app-user-auth/connectors/con_nope/initiate`,
+        { token: alice },
+        404,
+        "NOT_FOUND",
+      );
+      await expectRefused(
+        "POST",
+        `/api/apps/${tenant.appId}/app-user-auth/connectors/${other.connectorId}/initiate`,
+        { token: alice },
+        404,
+        "NOT_FOUND",
+      );
     });
     it("refuses an X-App-Id that is not the path's app", async () => {
-      await expectRefused("POST", path(), { token: alice, headers: { "x-app-id": other.appId } }, 400, "INVALID_REQUEST");
+      await expectRefused(
+        "POST",
+        path(),
+        { token: alice, headers: { "x-app-id": other.appId } },
+        400,
+        "INVALID_REQUEST",
+      );
     });
     it("refuses bodies of the wrong shape, type or size", async () => {
       await expectRefused("POST", path(), { token: alice, body: { return_to: 5 } }, 400, "INVALID_REQUEST");
-      await expectRefused("POST", path(), { token: alice, body: { returnTo: "https://app.example.test" } }, 400, "INVALID_REQUEST");
+      await expectRefused(
+        "POST",
+        path(),
+        { token: alice, body: { returnTo: "https://app.example.test" } },
+        400,
+        "INVALID_REQUEST",
+      );
       await expectRefused("POST", path(), { token: alice, body: ["https://app.example.test"] }, 400, "INVALID_REQUEST");
       await expectRefused("POST", path(), { token: alice, body: "{not json" }, 400, "INVALID_REQUEST");
-      await expectRefused("POST", path(), { token: alice, body: "x", headers: { "content-type": "text/plain" } }, 415, "UNSUPPORTED_MEDIA_TYPE");
-      await expectRefused("POST", path(), { token: alice, body: { return_to: "x".repeat(5000) } }, 413, "PAYLOAD_TOO_LARGE");
-      await expectRefused("POST", path(), { token: alice, body: { return_to: `https://app.example.test/${"a".repeat(3000)}` } }, 400, "INVALID_REQUEST");
+      await expectRefused(
+        "POST",
+        path(),
+        { token: alice, body: "x", headers: { "content-type": "text/plain" } },
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+      );
+      await expectRefused(
+        "POST",
+        path(),
+        { token: alice, body: { return_to: "x".repeat(5000) } },
+        413,
+        "PAYLOAD_TOO_LARGE",
+      );
+      await expectRefused(
+        "POST",
+        path(),
+        { token: alice, body: { return_to: `https://app.example.test/${"a".repeat(3000)}` } },
+        400,
+        "INVALID_REQUEST",
+      );
     });
   });
 
@@ -85,8 +133,20 @@ describe(`connection routes refuse bad input (${testDbKind()})`, () => {
     it("needs the user's own token and the right app", async () => {
       await expectRefused("DELETE", path(), {}, 401, "UNAUTHENTICATED");
       await expectRefused("DELETE", path(), { token: tenant.serviceKey }, 401, "INVALID_USER_TOKEN");
-      await expectRefused("DELETE", path(), { token: alice, headers: { "x-app-id": other.appId } }, 400, "INVALID_REQUEST");
-      await expectRefused("DELETE", `/api/apps/app_nope/app-user-auth/connectors/${tenant.connectorId}`, { token: alice }, 404, "NOT_FOUND");
+      await expectRefused(
+        "DELETE",
+        path(),
+        { token: alice, headers: { "x-app-id": other.appId } },
+        400,
+        "INVALID_REQUEST",
+      );
+      await expectRefused(
+        "DELETE",
+        `/api/apps/app_nope/app-user-auth/connectors/${tenant.connectorId}`,
+        { token: alice },
+        404,
+        "NOT_FOUND",
+      );
     });
   });
 
@@ -95,7 +155,13 @@ describe(`connection routes refuse bad input (${testDbKind()})`, () => {
     it("needs the user's token and the right app", async () => {
       await expectRefused("GET", path(), {}, 401, "UNAUTHENTICATED");
       await expectRefused("GET", path(), { token: tenant.serviceKey }, 401, "INVALID_USER_TOKEN");
-      await expectRefused("GET", path(), { token: alice, headers: { "x-app-id": "app_other" } }, 400, "INVALID_REQUEST");
+      await expectRefused(
+        "GET",
+        path(),
+        { token: alice, headers: { "x-app-id": "app_other" } },
+        400,
+        "INVALID_REQUEST",
+      );
       await expectRefused("GET", "/api/apps/app_nope/app-user-auth/connections", { token: alice }, 404, "NOT_FOUND");
     });
   });
@@ -108,18 +174,49 @@ describe(`connection routes refuse bad input (${testDbKind()})`, () => {
       await expectRefused("GET", path(), { token: alice, headers: onBehalf() }, 401, "UNAUTHENTICATED");
       await expectRefused("GET", path(), { token: "lk_svc_forged", headers: onBehalf() }, 401, "UNAUTHENTICATED");
       await expectRefused("GET", path(), { token: tenant.serviceKey }, 401, "INVALID_USER_TOKEN");
-      await expectRefused("GET", path(), { token: tenant.serviceKey, headers: { "on-behalf-of": "Bearer nope" } }, 401, "INVALID_USER_TOKEN");
-      await expectRefused("GET", path(), { token: tenant.serviceKey, headers: { "on-behalf-of": alice } }, 401, "INVALID_USER_TOKEN");
+      await expectRefused(
+        "GET",
+        path(),
+        { token: tenant.serviceKey, headers: { "on-behalf-of": "Bearer nope" } },
+        401,
+        "INVALID_USER_TOKEN",
+      );
+      await expectRefused(
+        "GET",
+        path(),
+        { token: tenant.serviceKey, headers: { "on-behalf-of": alice } },
+        401,
+        "INVALID_USER_TOKEN",
+      );
     });
     it("answers 404 for unknown ids and 400 for a mismatched X-App-Id", async () => {
-      await expectRefused("GET", `/api/apps/app_nope/app-user-auth/connectors/${tenant.connectorId}/token`, { token: tenant.serviceKey, headers: onBehalf() }, 404, "NOT_FOUND");
-      await expectRefused("GET", `/api/apps/${tenant.appId}/app-user-auth/connectors/con_nope/token`, { token: tenant.serviceKey, headers: onBehalf() }, 404, "CONNECTION_NOT_FOUND");
-      await expectRefused("GET", path(), { token: tenant.serviceKey, headers: { ...onBehalf(), "x-app-id": other.appId } }, 400, "INVALID_REQUEST");
+      await expectRefused(
+        "GET",
+        `/api/apps/app_nope/app-user-auth/connectors/${tenant.connectorId}/token`,
+        { token: tenant.serviceKey, headers: onBehalf() },
+        404,
+        "NOT_FOUND",
+      );
+      await expectRefused(
+        "GET",
+        `/api/apps/${tenant.appId}/app-user-auth/connectors/con_nope/token`,
+        { token: tenant.serviceKey, headers: onBehalf() },
+        404,
+        "CONNECTION_NOT_FOUND",
+      );
+      await expectRefused(
+        "GET",
+        path(),
+        { token: tenant.serviceKey, headers: { ...onBehalf(), "x-app-id": other.appId } },
+        400,
+        "INVALID_REQUEST",
+      );
     });
   });
 
   describe("GET /api/apps/{appId}/app-user-auth/connectors/{connectorId}/users/{userId}/token", () => {
-    const path = (userId: string) => `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/users/${userId}/token`;
+    const path = (userId: string) =>
+      `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/users/${userId}/token`;
     it("needs the app's service key", async () => {
       await expectRefused("GET", path("alice"), {}, 401, "UNAUTHENTICATED");
       await expectRefused("GET", path("alice"), { token: alice }, 401, "UNAUTHENTICATED");
@@ -129,12 +226,19 @@ describe(`connection routes refuse bad input (${testDbKind()})`, () => {
       await expectRefused("GET", path("u".repeat(300)), { token: tenant.serviceKey }, 400, "INVALID_REQUEST");
       await expectRefused("GET", path("%01bad"), { token: tenant.serviceKey }, 400, "INVALID_REQUEST");
       await expectRefused("GET", path("bob"), { token: tenant.serviceKey }, 404, "CONNECTION_NOT_FOUND");
-      await expectRefused("GET", path("alice"), { token: tenant.serviceKey, headers: { "x-app-id": other.appId } }, 400, "INVALID_REQUEST");
+      await expectRefused(
+        "GET",
+        path("alice"),
+        { token: tenant.serviceKey, headers: { "x-app-id": other.appId } },
+        400,
+        "INVALID_REQUEST",
+      );
     });
   });
 
   describe("GET /api/apps/{appId}/external-auth/tokens/…", () => {
-    const byConnector = (connectorId: string) => `/api/apps/${tenant.appId}/external-auth/tokens/connectors/${connectorId}`;
+    const byConnector = (connectorId: string) =>
+      `/api/apps/${tenant.appId}/external-auth/tokens/connectors/${connectorId}`;
     const byProvider = (provider: string) => `/api/apps/${tenant.appId}/external-auth/tokens/${provider}`;
     it("needs the app's service key", async () => {
       for (const path of [byConnector(tenant.connectorId), byProvider("oidc")]) {
@@ -142,21 +246,41 @@ describe(`connection routes refuse bad input (${testDbKind()})`, () => {
         await expectRefused("GET", path, { token: alice }, 401, "UNAUTHENTICATED");
         await expectRefused("GET", path, { token: tenant.adminKey }, 401, "UNAUTHENTICATED");
         await expectRefused("GET", path, { token: other.serviceKey }, 404, "NOT_FOUND");
-        await expectRefused("GET", path, { token: tenant.serviceKey, headers: { "x-app-id": other.appId } }, 400, "INVALID_REQUEST");
+        await expectRefused(
+          "GET",
+          path,
+          { token: tenant.serviceKey, headers: { "x-app-id": other.appId } },
+          400,
+          "INVALID_REQUEST",
+        );
       }
     });
     it("answers 404 CONNECTION_NOT_FOUND when there is no shared connection", async () => {
       await expectRefused("GET", byConnector("con_nope"), { token: tenant.serviceKey }, 404, "CONNECTION_NOT_FOUND");
-      await expectRefused("GET", byConnector(tenant.connectorId), { token: tenant.serviceKey }, 404, "CONNECTION_NOT_FOUND");
+      await expectRefused(
+        "GET",
+        byConnector(tenant.connectorId),
+        { token: tenant.serviceKey },
+        404,
+        "CONNECTION_NOT_FOUND",
+      );
       await expectRefused("GET", byProvider("oidc"), { token: tenant.serviceKey }, 404, "CONNECTION_NOT_FOUND");
-      await expectRefused("GET", byProvider("no-such-provider"), { token: tenant.serviceKey }, 404, "CONNECTION_NOT_FOUND");
+      await expectRefused(
+        "GET",
+        byProvider("no-such-provider"),
+        { token: tenant.serviceKey },
+        404,
+        "CONNECTION_NOT_FOUND",
+      );
     });
     it("has no route for two segments other than connectors/{connectorId}", async () => {
       const path = `/api/apps/${tenant.appId}/external-auth/tokens/oidc/${tenant.connectorId}`;
       for (const token of [undefined, tenant.serviceKey]) {
         const response = await t.call("GET", path, token === undefined ? {} : { token });
         expect(response.status).toBe(404);
-        expect(await response.json()).toMatchObject({ error: { code: "NOT_FOUND", message: `No route for GET ${path}` } });
+        expect(await response.json()).toMatchObject({
+          error: { code: "NOT_FOUND", message: `No route for GET ${path}` },
+        });
       }
     });
   });
@@ -169,7 +293,16 @@ describe(`connection routes refuse bad input (${testDbKind()})`, () => {
       await expectRefused("GET", path(), { token: other.adminKey }, 404, "NOT_FOUND");
     });
     it("refuses malformed filters", async () => {
-      for (const query of ["?limit=abc", "?limit=0", "?limit=501", "?limit=1.5", "?owner_type=robot", "?status=gone", "?colour=red", `?app_id=${"a".repeat(65)}`]) {
+      for (const query of [
+        "?limit=abc",
+        "?limit=0",
+        "?limit=501",
+        "?limit=1.5",
+        "?owner_type=robot",
+        "?status=gone",
+        "?colour=red",
+        `?app_id=${"a".repeat(65)}`,
+      ]) {
         await expectRefused("GET", path(query), { token: tenant.adminKey }, 400, "INVALID_REQUEST");
       }
     });
@@ -188,27 +321,59 @@ describe(`connection routes refuse bad input (${testDbKind()})`, () => {
       await expectRefused("POST", path("app_nope"), { token: tenant.adminKey }, 404, "NOT_FOUND");
       await expectRefused("POST", path(other.appId), { token: tenant.adminKey }, 404, "NOT_FOUND");
       await expectRefused("POST", path(tenant.appId, other.connectorId), { token: tenant.adminKey }, 404, "NOT_FOUND");
-      await expectRefused("POST", path(), { token: tenant.adminKey, body: { return_to: ["x"] } }, 400, "INVALID_REQUEST");
-      await expectRefused("POST", path(), { token: tenant.adminKey, body: { return_to: "https://evil.example" } }, 400, "RETURN_TO_NOT_ALLOWED");
-      await expectRefused("POST", path(), { token: tenant.adminKey, headers: { "x-app-id": other.appId } }, 400, "INVALID_REQUEST");
+      await expectRefused(
+        "POST",
+        path(),
+        { token: tenant.adminKey, body: { return_to: ["x"] } },
+        400,
+        "INVALID_REQUEST",
+      );
+      await expectRefused(
+        "POST",
+        path(),
+        { token: tenant.adminKey, body: { return_to: "https://evil.example" } },
+        400,
+        "RETURN_TO_NOT_ALLOWED",
+      );
+      await expectRefused(
+        "POST",
+        path(),
+        { token: tenant.adminKey, headers: { "x-app-id": other.appId } },
+        400,
+        "INVALID_REQUEST",
+      );
     });
   });
 
   describe("DELETE /api/workspaces/{workspaceId}/apps/{appId}/connectors/{connectorId}/connection", () => {
-    const path = (appId = tenant.appId) => `/api/workspaces/${tenant.workspaceId}/apps/${appId}/connectors/${tenant.connectorId}/connection`;
+    const path = (appId = tenant.appId) =>
+      `/api/workspaces/${tenant.workspaceId}/apps/${appId}/connectors/${tenant.connectorId}/connection`;
     it("needs an admin of the workspace and an app of it", async () => {
       await expectRefused("DELETE", path(), {}, 401, "UNAUTHENTICATED");
       await expectRefused("DELETE", path(), { token: memberKey }, 403, "FORBIDDEN");
       await expectRefused("DELETE", path(), { token: other.adminKey }, 404, "NOT_FOUND");
       await expectRefused("DELETE", path("app_nope"), { token: tenant.adminKey }, 404, "NOT_FOUND");
       await expectRefused("DELETE", path(other.appId), { token: tenant.adminKey }, 404, "NOT_FOUND");
-      await expectRefused("DELETE", path(), { token: tenant.adminKey, headers: { "x-app-id": other.appId } }, 400, "INVALID_REQUEST");
+      await expectRefused(
+        "DELETE",
+        path(),
+        { token: tenant.adminKey, headers: { "x-app-id": other.appId } },
+        400,
+        "INVALID_REQUEST",
+      );
     });
   });
 
   describe("GET /oauth/callback", () => {
     it("answers a 400 page for a missing, malformed or unknown state, changing nothing", async () => {
-      for (const query of ["", "?state=", "?state=short", `?state=${"A".repeat(43)}`, "?code=abc", "?state[]=x&state=y"]) {
+      for (const query of [
+        "",
+        "?state=",
+        "?state=short",
+        `?state=${"A".repeat(43)}`,
+        "?code=abc",
+        "?state[]=x&state=y",
+      ]) {
         const response = await t.call("GET", `/oauth/callback${query}`);
         expect(response.status, query).toBe(400);
         expect(await response.text()).toContain("Connection failed");

@@ -57,7 +57,8 @@ describe(`tenant isolation of connections (${testDbKind()})`, () => {
   it("serves the connected user's token to its own app's service key (baseline)", async () => {
     const own = await json<{ access_token: string }>(await tokenFor(t, a1, samOfA1), 200);
     expect(await harness.userinfoSub(own.access_token)).toBe("sam-login");
-    for (const path of tokenRoutes(a1.appId, a1.connectorId)) await json(await t.call("GET", path, { token: a1.serviceKey }), 200);
+    for (const path of tokenRoutes(a1.appId, a1.connectorId))
+      await json(await t.call("GET", path, { token: a1.serviceKey }), 200);
   });
 
   it("refuses a user token of app A1 on app A2's routes (401), and A2's user of the same id sees nothing", async () => {
@@ -119,15 +120,23 @@ describe(`tenant isolation of connections (${testDbKind()})`, () => {
     const before = await connectionsSnapshot(t);
     await json(await t.call("GET", `/api/workspaces/${a1.workspaceId}/connections`, { token: b.adminKey }), 404);
     await json(
-      await t.call("DELETE", `/api/workspaces/${a1.workspaceId}/apps/${a1.appId}/connectors/${a1.connectorId}/connection`, {
-        token: b.adminKey,
-      }),
+      await t.call(
+        "DELETE",
+        `/api/workspaces/${a1.workspaceId}/apps/${a1.appId}/connectors/${a1.connectorId}/connection`,
+        {
+          token: b.adminKey,
+        },
+      ),
       404,
     );
     await json(
-      await t.call("DELETE", `/api/workspaces/${b.workspaceId}/apps/${a1.appId}/connectors/${a1.connectorId}/connection`, {
-        token: b.adminKey,
-      }),
+      await t.call(
+        "DELETE",
+        `/api/workspaces/${b.workspaceId}/apps/${a1.appId}/connectors/${a1.connectorId}/connection`,
+        {
+          token: b.adminKey,
+        },
+      ),
       404,
     );
     await json(
@@ -148,7 +157,9 @@ describe(`tenant isolation of connections (${testDbKind()})`, () => {
     const before = await tableCounts(t);
     const userOfB = await userToken(t, b, "sam");
     await json(
-      await t.call("POST", `/api/apps/${b.appId}/app-user-auth/connectors/${a1.connectorId}/initiate`, { token: userOfB }),
+      await t.call("POST", `/api/apps/${b.appId}/app-user-auth/connectors/${a1.connectorId}/initiate`, {
+        token: userOfB,
+      }),
       404,
     );
     await json(
@@ -185,8 +196,11 @@ describe(`tenant isolation of connections (${testDbKind()})`, () => {
     const samOfA2 = await userToken(t, a2, "sam");
     await connectUser(t, harness, { appId: a2.appId, connectorId: connector.connectorId }, samOfA2, "sam-other");
     expect(
-      (await t.call("DELETE", `/api/apps/${a2.appId}/app-user-auth/connectors/${connector.connectorId}`, { token: samOfA2 }))
-        .status,
+      (
+        await t.call("DELETE", `/api/apps/${a2.appId}/app-user-auth/connectors/${connector.connectorId}`, {
+          token: samOfA2,
+        })
+      ).status,
     ).toBe(204);
     const own = await json<{ access_token: string }>(await tokenFor(t, a1, samOfA1), 200);
     expect(await harness.userinfoSub(own.access_token)).toBe("sam-login");

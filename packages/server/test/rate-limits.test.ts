@@ -87,7 +87,10 @@ describe(`rate limits (${testDbKind()})`, () => {
       // A browser frontend may read the wait.
       expect(refused.headers.get("access-control-allow-origin")).toBe("*");
       expect(refused.headers.get("access-control-expose-headers")).toContain("Retry-After");
-      await expectRateLimited(await t.call("POST", initiatePath(tenant), { token: alice, body: { return_to: "x" } }), 2);
+      await expectRateLimited(
+        await t.call("POST", initiatePath(tenant), { token: alice, body: { return_to: "x" } }),
+        2,
+      );
       expect(await tableCounts(t)).toEqual(before);
     });
 
@@ -147,7 +150,10 @@ describe(`rate limits (${testDbKind()})`, () => {
       const { t } = instance(perIp);
       const tenant = await createTenant(setup, harness);
       const mint = () =>
-        t.call("POST", `/api/apps/${tenant.appId}/users/alice/token`, { token: tenant.serviceKey, headers: from(attacker) });
+        t.call("POST", `/api/apps/${tenant.appId}/users/alice/token`, {
+          token: tenant.serviceKey,
+          headers: from(attacker),
+        });
       const alice = await json<{ token: string }>(await mint(), 201);
       await initiateTimes(t, initiatePath(tenant), alice.token, 2, from(attacker));
       expect((await t.call("GET", "/oauth/callback?state=unknown", { headers: from(attacker) })).status).toBe(400);
@@ -169,7 +175,10 @@ describe(`rate limits (${testDbKind()})`, () => {
       for (let i = 0; i < 4; i++) {
         await json(await t.call("POST", initiatePath(tenant), { token: "not-a-token", headers: from(attacker) }), 401);
       }
-      await expectRateLimited(await t.call("POST", initiatePath(tenant), { token: "not-a-token", headers: from(attacker) }), 15);
+      await expectRateLimited(
+        await t.call("POST", initiatePath(tenant), { token: "not-a-token", headers: from(attacker) }),
+        15,
+      );
     });
 
     it("lets a real connect finish through the callback while under the limit", async () => {
@@ -223,7 +232,13 @@ describe(`rate limits (${testDbKind()})`, () => {
       await expectRateLimited(await tokenRoute(tenant.serviceKey, attacker), 60);
       await expectRateLimited(await tokenRoute(wrongKey, attacker), 60);
       // Every authenticated route, whatever the credential kind.
-      await expectRateLimited(await t.call("GET", `/api/workspaces/${tenant.workspaceId}`, { token: tenant.adminKey, headers: from(attacker) }), 60);
+      await expectRateLimited(
+        await t.call("GET", `/api/workspaces/${tenant.workspaceId}`, {
+          token: tenant.adminKey,
+          headers: from(attacker),
+        }),
+        60,
+      );
       await json(await tokenRoute(tenant.serviceKey, bystander), 200);
 
       clock.advance(30_000);
@@ -238,10 +253,16 @@ describe(`rate limits (${testDbKind()})`, () => {
       const headers = from(attacker);
       const wrongOperatorKey = `${testOperatorKey.slice(0, -4)}XXXX`;
       await json(await t.call("POST", "/api/operator/workspaces", { token: wrongOperatorKey, headers, body: {} }), 401);
-      await json(await t.call("GET", `/api/workspaces/${tenant.workspaceId}`, { token: "lk_admin_wrong", headers }), 401);
+      await json(
+        await t.call("GET", `/api/workspaces/${tenant.workspaceId}`, { token: "lk_admin_wrong", headers }),
+        401,
+      );
       await json(await t.call("POST", `/api/apps/${tenant.appId}/users/alice/token`, { headers }), 401);
       await json(await t.call("POST", initiatePath(tenant), { token: "eyJ.bad.token", headers }), 401);
-      await expectRateLimited(await t.call("POST", `/api/operator/workspaces`, { token: testOperatorKey, headers, body: {} }), 60);
+      await expectRateLimited(
+        await t.call("POST", `/api/operator/workspaces`, { token: testOperatorKey, headers, body: {} }),
+        60,
+      );
     });
 
     it("does not count a bad on-behalf-of user token: the caller proved its service key", async () => {
@@ -250,10 +271,14 @@ describe(`rate limits (${testDbKind()})`, () => {
       const alice = await userToken(setup, tenant, "alice");
       await connectUser(setup, harness, tenant, alice, "alice-login");
       for (let i = 0; i < 5; i++) {
-        const response = await t.call("GET", `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/token`, {
-          token: tenant.serviceKey,
-          headers: { ...from(attacker), "on-behalf-of": "Bearer expired.or.forged" },
-        });
+        const response = await t.call(
+          "GET",
+          `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/token`,
+          {
+            token: tenant.serviceKey,
+            headers: { ...from(attacker), "on-behalf-of": "Bearer expired.or.forged" },
+          },
+        );
         expect((await json<{ error: { code: string } }>(response, 401)).error.code).toBe("INVALID_USER_TOKEN");
       }
       await json(await tokenFor(t, tenant, alice), 200);
@@ -284,8 +309,13 @@ describe(`rate limits (${testDbKind()})`, () => {
       const tenant = await createTenant(setup, harness);
       const alice = await userToken(t, tenant, "alice");
       await initiateTimes(t, initiatePath(tenant), alice, 40);
-      for (let i = 0; i < 40; i++) await json(await t.call("POST", initiatePath(tenant), { token: "not-a-token" }), 401);
-      for (let i = 0; i < 40; i++) await json(await t.call("POST", `/api/apps/${tenant.appId}/users/u${i}/token`, { token: tenant.serviceKey }), 201);
+      for (let i = 0; i < 40; i++)
+        await json(await t.call("POST", initiatePath(tenant), { token: "not-a-token" }), 401);
+      for (let i = 0; i < 40; i++)
+        await json(
+          await t.call("POST", `/api/apps/${tenant.appId}/users/u${i}/token`, { token: tenant.serviceKey }),
+          201,
+        );
       await initiateTimes(t, initiatePath(tenant), alice, 1);
       expect((await callback(t, new URL("http://latchkey.test/oauth/callback?state=unknown"))).status).toBe(400);
     });

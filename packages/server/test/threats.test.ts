@@ -62,7 +62,14 @@ import {
 } from "./connect-fixture.ts";
 import { startAuthorizationServer, type AuthorizationServer } from "./support/oidc-provider.ts";
 import { json as jsonAnswer, startScriptedProvider, type ScriptedProvider } from "./support/scripted-provider.ts";
-import { buildTestApp, createTestApp, LogCapture, testKeys, testOperatorKey, type TestApp } from "./support/test-app.ts";
+import {
+  buildTestApp,
+  createTestApp,
+  LogCapture,
+  testKeys,
+  testOperatorKey,
+  type TestApp,
+} from "./support/test-app.ts";
 import { testDbKind } from "./support/test-database.ts";
 
 type World = Awaited<ReturnType<typeof createTestApp>>;
@@ -93,7 +100,12 @@ function s256(verifier: string): string {
 }
 
 async function connectionRow(t: TestApp, appId: string, userId: string) {
-  return t.deps.db.selectFrom("connections").selectAll().where("app_id", "=", appId).where("user_id", "=", userId).executeTakeFirst();
+  return t.deps.db
+    .selectFrom("connections")
+    .selectAll()
+    .where("app_id", "=", appId)
+    .where("user_id", "=", userId)
+    .executeTakeFirst();
 }
 
 async function accessToken(t: TestApp, tenant: Tenant, user: string): Promise<string> {
@@ -108,9 +120,9 @@ async function dumpAllText(t: TestApp): Promise<{ columns: string[]; values: str
     order by table_name, column_name`.execute(t.deps.db);
   const values: string[] = [];
   for (const { table_name, column_name } of columns.rows) {
-    const rows = await sql<{ value: string | null }>`select ${sql.ref(column_name)}::text as value from ${sql.table(table_name)}`.execute(
-      t.deps.db,
-    );
+    const rows = await sql<{
+      value: string | null;
+    }>`select ${sql.ref(column_name)}::text as value from ${sql.table(table_name)}`.execute(t.deps.db);
     for (const row of rows.rows) if (row.value !== null) values.push(row.value);
   }
   return { columns: columns.rows.map((c) => `${c.table_name}.${c.column_name}`), values };
@@ -130,7 +142,14 @@ describe(`THREATS: the connect flow (${kind})`, () => {
     t = await createTestApp();
     tenant = await createTenant(t, harness);
     other = await createTenant(t, harness);
-    secrets.add(tenant.serviceKey, tenant.adminKey, tenant.clientSecret, other.serviceKey, other.adminKey, other.clientSecret);
+    secrets.add(
+      tenant.serviceKey,
+      tenant.adminKey,
+      tenant.clientSecret,
+      other.serviceKey,
+      other.adminKey,
+      other.clientSecret,
+    );
   }, 60_000);
   afterAll(async () => {
     await t?.close();
@@ -158,7 +177,10 @@ describe(`THREATS: the connect flow (${kind})`, () => {
     expect(back.origin).toBe(appOrigin);
     expect(back.searchParams.get("latchkey_status")).toBe("connected");
     expect(back.searchParams.getAll("latchkey_connector")).toEqual([tenant.connectorId]);
-    expect(await connectionRow(t, tenant.appId, "smuggler")).toMatchObject({ connector_id: tenant.connectorId, owner_type: "user" });
+    expect(await connectionRow(t, tenant.appId, "smuggler")).toMatchObject({
+      connector_id: tenant.connectorId,
+      owner_type: "user",
+    });
     expect(await connectionRow(t, tenant.appId, "victim")).toBeUndefined();
     expect(await connectionRow(t, other.appId, "smuggler")).toBeUndefined();
   });
@@ -166,9 +188,13 @@ describe(`THREATS: the connect flow (${kind})`, () => {
   it("the PKCE verifier never leaves the server: only its S256 challenge is sent, and it is not in any answer, redirect or log", async () => {
     const user = await userToken(t, tenant, "pkce-user");
     secrets.add(user);
-    const initiated = await t.call("POST", `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/initiate`, {
-      token: user,
-    });
+    const initiated = await t.call(
+      "POST",
+      `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/initiate`,
+      {
+        token: user,
+      },
+    );
     const initiateText = await initiated.text();
     expect(initiated.status).toBe(200);
     const authorizationUrl = new URL((JSON.parse(initiateText) as { redirect_url: string }).redirect_url);
@@ -194,7 +220,11 @@ describe(`THREATS: the connect flow (${kind})`, () => {
     expect(response.headers.get("location")).not.toContain(verifier);
     expect(await response.text()).not.toContain(verifier);
     expect(t.logs.text).not.toContain(verifier);
-    const left = await t.deps.db.selectFrom("oauth_states").select("state_hash").where("state_hash", "=", hashState(state)).execute();
+    const left = await t.deps.db
+      .selectFrom("oauth_states")
+      .select("state_hash")
+      .where("state_hash", "=", hashState(state))
+      .execute();
     expect(left).toEqual([]);
   });
 
@@ -207,7 +237,12 @@ describe(`THREATS: the connect flow (${kind})`, () => {
       await initiate(t, { appId: tenant.appId, connectorId: secondConnector.connectorId }, user),
       { login: "mixup-login" },
     );
-    secrets.add(user, honestState, attackerRedirect.searchParams.get("code"), attackerRedirect.searchParams.get("state"));
+    secrets.add(
+      user,
+      honestState,
+      attackerRedirect.searchParams.get("code"),
+      attackerRedirect.searchParams.get("state"),
+    );
     second.resetCounters();
     const honestRequests = harness.counters.tokenRequests;
 
@@ -269,16 +304,25 @@ describe(`THREATS: tokens at rest and in motion (${kind})`, () => {
 
   /** Tokens of alice and bob as the token route serves them, and their refresh tokens as stored. */
   async function tokensOfBothUsers() {
-    const [aliceRow, bobRow] = [await connectionRow(t, tenant.appId, "alice"), await connectionRow(t, tenant.appId, "bob")];
+    const [aliceRow, bobRow] = [
+      await connectionRow(t, tenant.appId, "alice"),
+      await connectionRow(t, tenant.appId, "bob"),
+    ];
     if (!aliceRow || !bobRow) throw new Error("alice and bob are connected in beforeAll");
     const rows = { alice: aliceRow, bob: bobRow };
     const served = { alice: await accessToken(t, tenant, alice), bob: await accessToken(t, tenant, bob) };
-    const refresh = { alice: decryptRefreshToken(t.deps.vault, rows.alice), bob: decryptRefreshToken(t.deps.vault, rows.bob) };
+    const refresh = {
+      alice: decryptRefreshToken(t.deps.vault, rows.alice),
+      bob: decryptRefreshToken(t.deps.vault, rows.bob),
+    };
     secrets.add(served.alice, served.bob, refresh.alice, refresh.bob);
     return { rows, served, refresh };
   }
 
-  async function setTokenColumns(id: string, columns: { access_token: string; refresh_token: string | null; expires_at?: Date | null }) {
+  async function setTokenColumns(
+    id: string,
+    columns: { access_token: string; refresh_token: string | null; expires_at?: Date | null },
+  ) {
     await t.deps.db.updateTable("connections").set(columns).where("id", "=", id).execute();
   }
 
@@ -300,22 +344,40 @@ describe(`THREATS: tokens at rest and in motion (${kind})`, () => {
       201,
     );
     const shared = await json<{ redirect_url: string }>(
-      await t.call("POST", `/api/workspaces/${tenant.workspaceId}/apps/${tenant.appId}/connectors/${tenant.connectorId}/initiate`, {
-        token: tenant.adminKey,
-      }),
+      await t.call(
+        "POST",
+        `/api/workspaces/${tenant.workspaceId}/apps/${tenant.appId}/connectors/${tenant.connectorId}/initiate`,
+        {
+          token: tenant.adminKey,
+        },
+      ),
       200,
     );
     const sharedRedirect = await harness.authorize(shared.redirect_url, { login: "shared-login" });
     expect((await callback(t, sharedRedirect)).status).toBe(302);
     const sharedToken = await json<{ access_token: string }>(
-      await t.call("GET", `/api/apps/${tenant.appId}/external-auth/tokens/connectors/${tenant.connectorId}`, { token: tenant.serviceKey }),
+      await t.call("GET", `/api/apps/${tenant.appId}/external-auth/tokens/connectors/${tenant.connectorId}`, {
+        token: tenant.serviceKey,
+      }),
       200,
     );
     const pendingState = new URL(await initiate(t, tenant, alice)).searchParams.get("state") ?? "";
-    const pendingRow = await t.deps.db.selectFrom("oauth_states").selectAll().where("state_hash", "=", hashState(pendingState)).executeTakeFirstOrThrow();
-    const latchkeyApp = await t.deps.db.selectFrom("apps").selectAll().where("id", "=", tenant.appId).executeTakeFirstOrThrow();
+    const pendingRow = await t.deps.db
+      .selectFrom("oauth_states")
+      .selectAll()
+      .where("state_hash", "=", hashState(pendingState))
+      .executeTakeFirstOrThrow();
+    const latchkeyApp = await t.deps.db
+      .selectFrom("apps")
+      .selectAll()
+      .where("id", "=", tenant.appId)
+      .executeTakeFirstOrThrow();
     const { served, refresh } = await tokensOfBothUsers();
-    const sharedRow = await t.deps.db.selectFrom("connections").selectAll().where("owner_type", "=", "app").executeTakeFirstOrThrow();
+    const sharedRow = await t.deps.db
+      .selectFrom("connections")
+      .selectAll()
+      .where("owner_type", "=", "app")
+      .executeTakeFirstOrThrow();
     secrets.add(
       hs256Secret,
       hsApp.service_key,
@@ -326,10 +388,16 @@ describe(`THREATS: tokens at rest and in motion (${kind})`, () => {
       sharedRedirect.searchParams.get("state"),
       pendingState,
       decryptVerifier(t.deps, pendingRow),
-      t.deps.vault.decrypt(latchkeyApp.identity_secret ?? "", { table: "apps", column: "identity_secret", rowId: tenant.appId }),
+      t.deps.vault.decrypt(latchkeyApp.identity_secret ?? "", {
+        table: "apps",
+        column: "identity_secret",
+        rowId: tenant.appId,
+      }),
       ...keys.flatMap(({ key }) => [key.toString("base64"), key.toString("base64url"), key.toString("hex")]),
     );
-    expect([served.alice, served.bob, refresh.alice, refresh.bob].every((value) => value && secrets.values.has(value))).toBe(true);
+    expect(
+      [served.alice, served.bob, refresh.alice, refresh.bob].every((value) => value && secrets.values.has(value)),
+    ).toBe(true);
 
     const dump = await dumpAllText(t);
     for (const column of [
@@ -357,9 +425,13 @@ describe(`THREATS: tokens at rest and in motion (${kind})`, () => {
       for (const response of [
         await tokenFor(t, tenant, alice),
         await tokenFor(t, tenant, bob),
-        await t.call("GET", `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/users/alice/token`, {
-          token: tenant.serviceKey,
-        }),
+        await t.call(
+          "GET",
+          `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/users/alice/token`,
+          {
+            token: tenant.serviceKey,
+          },
+        ),
       ]) {
         const text = await response.text();
         expect(response.status).toBe(500);
@@ -368,8 +440,14 @@ describe(`THREATS: tokens at rest and in motion (${kind})`, () => {
         expect(text).not.toContain(served.bob);
       }
     } finally {
-      await setTokenColumns(rows.alice.id, { access_token: rows.alice.access_token, refresh_token: rows.alice.refresh_token });
-      await setTokenColumns(rows.bob.id, { access_token: rows.bob.access_token, refresh_token: rows.bob.refresh_token });
+      await setTokenColumns(rows.alice.id, {
+        access_token: rows.alice.access_token,
+        refresh_token: rows.alice.refresh_token,
+      });
+      await setTokenColumns(rows.bob.id, {
+        access_token: rows.bob.access_token,
+        refresh_token: rows.bob.refresh_token,
+      });
     }
     // Put back where they belong, both decrypt again: the failure was the swap, nothing else.
     expect(await accessToken(t, tenant, alice)).toBe(served.alice);
@@ -405,9 +483,17 @@ describe(`THREATS: tokens at rest and in motion (${kind})`, () => {
     const spare = await createConnector(t, harness, tenant);
     secrets.add(spare.clientSecret);
     const rowsOf = () =>
-      t.deps.db.selectFrom("connectors").select(["id", "client_secret"]).where("id", "in", [tenant.connectorId, spare.connectorId]).execute();
+      t.deps.db
+        .selectFrom("connectors")
+        .select(["id", "client_secret"])
+        .where("id", "in", [tenant.connectorId, spare.connectorId])
+        .execute();
     const original = new Map((await rowsOf()).map((row) => [row.id, row.client_secret]));
-    await t.deps.db.updateTable("connectors").set({ client_secret: original.get(spare.connectorId) ?? null }).where("id", "=", tenant.connectorId).execute();
+    await t.deps.db
+      .updateTable("connectors")
+      .set({ client_secret: original.get(spare.connectorId) ?? null })
+      .where("id", "=", tenant.connectorId)
+      .execute();
     try {
       const user = await userToken(t, tenant, "secret-swap-user");
       const redirect = await harness.authorize(await initiate(t, tenant, user), { login: "secret-swap-login" });
@@ -418,7 +504,11 @@ describe(`THREATS: tokens at rest and in motion (${kind})`, () => {
       expect(harness.counters.tokenRequests).toBe(0);
       expect(await connectionRow(t, tenant.appId, "secret-swap-user")).toBeUndefined();
     } finally {
-      await t.deps.db.updateTable("connectors").set({ client_secret: original.get(tenant.connectorId) ?? null }).where("id", "=", tenant.connectorId).execute();
+      await t.deps.db
+        .updateTable("connectors")
+        .set({ client_secret: original.get(tenant.connectorId) ?? null })
+        .where("id", "=", tenant.connectorId)
+        .execute();
     }
   });
 
@@ -429,7 +519,9 @@ describe(`THREATS: tokens at rest and in motion (${kind})`, () => {
       ...(await t.deps.db.selectFrom("admin_api_keys").select("key_hash").execute()).map((row) => row.key_hash),
     ];
     const serviceKeys = await json<{ keys: { id: string }[] }>(
-      await t.call("GET", `/api/workspaces/${tenant.workspaceId}/apps/${tenant.appId}/service-keys`, { token: tenant.adminKey }),
+      await t.call("GET", `/api/workspaces/${tenant.workspaceId}/apps/${tenant.appId}/service-keys`, {
+        token: tenant.adminKey,
+      }),
       200,
     );
     const members = await json<{ members: { id: string }[] }>(
@@ -511,8 +603,11 @@ describe(`THREATS: key compromise, rotation and removal of the old key (${kind})
     });
     expect(report.every((column) => column.failed === 0)).toBe(true);
     for (const column of encryptedColumns) {
-      const values = await sql<{ value: string | null }>`select ${sql.ref(column.column)} as value from ${sql.table(column.table)}`.execute(t.deps.db);
-      for (const { value } of values.rows) if (value !== null) expect(value.split(".")[1], `${column.table}.${column.column}`).toBe(k2.id);
+      const values = await sql<{
+        value: string | null;
+      }>`select ${sql.ref(column.column)} as value from ${sql.table(column.table)}`.execute(t.deps.db);
+      for (const { value } of values.rows)
+        if (value !== null) expect(value.split(".")[1], `${column.table}.${column.column}`).toBe(k2.id);
     }
 
     const onlyNewKey = buildTestApp({ database: t.database, keys: [k2] });
@@ -558,7 +653,11 @@ describe(`THREATS: who may read a token (${kind})`, () => {
 
   it("a forged user token naming a connected user (alg none, guessed secret, expired, another app's audience or issuer) gets 401 and no token", async () => {
     // The app's real signing secret, as if it had leaked: the claims are still checked.
-    const appRow = await t.deps.db.selectFrom("apps").selectAll().where("id", "=", tenant.appId).executeTakeFirstOrThrow();
+    const appRow = await t.deps.db
+      .selectFrom("apps")
+      .selectAll()
+      .where("id", "=", tenant.appId)
+      .executeTakeFirstOrThrow();
     const realSecret = identitySecretOf(t.deps, appRow);
     const other = await createLatchkeyApp(t, tenant);
     const forged = {
@@ -596,14 +695,19 @@ describe(`THREATS: who may read a token (${kind})`, () => {
     );
     const hsTenant = { ...tenant, appId: created.app.id, serviceKey: created.service_key };
     const tokenOf = (sub: string) =>
-      new SignJWT({ sub }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(new TextEncoder().encode(secret));
+      new SignJWT({ sub })
+        .setProtectedHeader({ alg: "HS256" })
+        .setExpirationTime("1h")
+        .sign(new TextEncoder().encode(secret));
     // A database stores an unpaired surrogate as U+FFFD: "\ud800" would be read as the user "\ufffd".
     await connectUser(t, harness, hsTenant, await tokenOf("\ufffd"), "replacement-login");
     for (const sub of ["\ud800", "\udfff", "a\ud83d"]) {
       const body = await json<{ error: { code: string } }>(await tokenFor(t, hsTenant, await tokenOf(sub)), 401);
       expect(body.error.code, JSON.stringify(sub)).toBe("INVALID_USER_TOKEN");
     }
-    expect(await harness.userinfoSub(await accessToken(t, hsTenant, await tokenOf("\ufffd")))).toBe("replacement-login");
+    expect(await harness.userinfoSub(await accessToken(t, hsTenant, await tokenOf("\ufffd")))).toBe(
+      "replacement-login",
+    );
   });
 
   it("service and admin keys are stored only as their SHA-256 hash, shown once, and listed by prefix only", async () => {
@@ -615,11 +719,22 @@ describe(`THREATS: who may read a token (${kind})`, () => {
       201,
     );
     const adminKey = await json<{ api_key: string; key: { id: string } }>(
-      await t.call("POST", `/api/workspaces/${tenant.workspaceId}/api-keys`, { token: tenant.adminKey, body: { name: "ci" } }),
+      await t.call("POST", `/api/workspaces/${tenant.workspaceId}/api-keys`, {
+        token: tenant.adminKey,
+        body: { name: "ci" },
+      }),
       201,
     );
-    const serviceRow = await t.deps.db.selectFrom("service_keys").selectAll().where("id", "=", created.key.id).executeTakeFirstOrThrow();
-    const adminRow = await t.deps.db.selectFrom("admin_api_keys").selectAll().where("id", "=", adminKey.key.id).executeTakeFirstOrThrow();
+    const serviceRow = await t.deps.db
+      .selectFrom("service_keys")
+      .selectAll()
+      .where("id", "=", created.key.id)
+      .executeTakeFirstOrThrow();
+    const adminRow = await t.deps.db
+      .selectFrom("admin_api_keys")
+      .selectAll()
+      .where("id", "=", adminKey.key.id)
+      .executeTakeFirstOrThrow();
     for (const [row, key] of [
       [serviceRow, created.service_key],
       [adminRow, adminKey.api_key],
@@ -630,7 +745,9 @@ describe(`THREATS: who may read a token (${kind})`, () => {
       expect(key.length - row.prefix.length).toBeGreaterThanOrEqual(32);
     }
     const listings = [
-      await t.call("GET", `/api/workspaces/${tenant.workspaceId}/apps/${tenant.appId}/service-keys`, { token: tenant.adminKey }),
+      await t.call("GET", `/api/workspaces/${tenant.workspaceId}/apps/${tenant.appId}/service-keys`, {
+        token: tenant.adminKey,
+      }),
       await t.call("GET", `/api/workspaces/${tenant.workspaceId}/api-keys`, { token: tenant.adminKey }),
     ];
     for (const listing of listings) {
@@ -641,9 +758,13 @@ describe(`THREATS: who may read a token (${kind})`, () => {
     }
     // Both keys work next to the ones made before (rotation), and the service key reads the victim's token.
     await json(
-      await t.call("GET", `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/users/victim/token`, {
-        token: created.service_key,
-      }),
+      await t.call(
+        "GET",
+        `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/users/victim/token`,
+        {
+          token: created.service_key,
+        },
+      ),
       200,
     );
     await json(await t.call("GET", `/api/workspaces/${tenant.workspaceId}`, { token: adminKey.api_key }), 200);
@@ -714,7 +835,11 @@ describe(`THREATS: logs and error messages — provider error bodies are summari
     provider = await startScriptedProvider();
     t = await createTestApp();
     tenant = await scriptedTenant(t, provider);
-    provider.answer("/userinfo", () => ({ status: 500, headers: { "content-type": "text/html" }, body: `<h1>${marker}</h1>` }));
+    provider.answer("/userinfo", () => ({
+      status: 500,
+      headers: { "content-type": "text/html" },
+      body: `<h1>${marker}</h1>`,
+    }));
   }, 60_000);
   afterAll(async () => {
     await t?.close();
@@ -722,13 +847,20 @@ describe(`THREATS: logs and error messages — provider error bodies are summari
   });
 
   const rawAnswers = {
-    "an OAuth error with a description": jsonAnswer(400, { error: "invalid_grant", error_description: `${marker} for ${"client"}` }),
+    "an OAuth error with a description": jsonAnswer(400, {
+      error: "invalid_grant",
+      error_description: `${marker} for ${"client"}`,
+    }),
     "an error code that is markup": jsonAnswer(400, { error: `<script>${marker}</script>` }),
     "an HTML error page": { status: 500, headers: { "content-type": "text/html" }, body: `<html>${marker}</html>` },
     "a 200 that is not JSON": { status: 200, headers: { "content-type": "text/plain" }, body: marker },
-    "a refused client with a WWW-Authenticate challenge": jsonAnswer(401, { error: "invalid_client", error_description: marker }, {
-      "www-authenticate": `Basic realm="${marker}"`,
-    }),
+    "a refused client with a WWW-Authenticate challenge": jsonAnswer(
+      401,
+      { error: "invalid_client", error_description: marker },
+      {
+        "www-authenticate": `Basic realm="${marker}"`,
+      },
+    ),
   };
 
   it("a failed code exchange sends the user back with a short error code, never the provider's body", async () => {
@@ -769,7 +901,11 @@ describe(`THREATS: logs and error messages — provider error bodies are summari
     provider.answer("/revoke", () => jsonAnswer(400, { error: "unsupported_token_type", error_description: marker }));
     const user = await userToken(t, tenant, "revoke-user");
     await scriptedCallback(t, tenant, user);
-    const response = await t.call("DELETE", `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}`, { token: user });
+    const response = await t.call(
+      "DELETE",
+      `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}`,
+      { token: user },
+    );
     expect(response.status).toBe(204);
     expect(provider.requestsTo("/revoke").length).toBeGreaterThan(0);
     expect(await connectionRow(t, tenant.appId, "revoke-user")).toBeUndefined();
@@ -820,7 +956,13 @@ describe(`THREATS: the server as a client (SSRF) (${kind})`, () => {
     await expireToken(t, tenant.appId, "redirect-user");
     expect((await namedUserToken(t, tenant, "redirect-user")).status).toBe(502);
     provider.answer("/revoke", () => redirectTo(307));
-    expect((await t.call("DELETE", `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}`, { token: user })).status).toBe(204);
+    expect(
+      (
+        await t.call("DELETE", `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}`, {
+          token: user,
+        })
+      ).status,
+    ).toBe(204);
 
     expect(provider.requestsTo("/revoke")).toHaveLength(1);
     expect(provider.requestsTo("/elsewhere")).toEqual([]);
@@ -851,7 +993,9 @@ describe(`THREATS: the server as a client (SSRF) (${kind})`, () => {
     expect(provider.requests.length).toBe(before);
   });
 
-  it.todo("templated per-connection values (such as a Shopify shop) are validated and cannot change the host: no catalog provider has templated values yet");
+  it.todo(
+    "templated per-connection values (such as a Shopify shop) are validated and cannot change the host: no catalog provider has templated values yet",
+  );
 });
 
 describe(`THREATS: availability — provider timeouts on the connect flow (${kind})`, () => {
@@ -869,20 +1013,16 @@ describe(`THREATS: availability — provider timeouts on the connect flow (${kin
     await provider?.close();
   });
 
-  it(
-    "a provider that never answers the code exchange holds the callback no longer than the provider timeout; the user is sent back with provider_unavailable",
-    async () => {
-      provider.answer("/token", () => "hang");
-      const user = await userToken(t, tenant, "hung-user");
-      const started = Date.now();
-      const back = backTo(await scriptedCallback(t, tenant, user));
-      const elapsed = Date.now() - started;
-      expect(back.searchParams.get("latchkey_error")).toBe("provider_unavailable");
-      expect(elapsed).toBeGreaterThanOrEqual(9_000);
-      expect(elapsed).toBeLessThan(20_000);
-    },
-    40_000,
-  );
+  it("a provider that never answers the code exchange holds the callback no longer than the provider timeout; the user is sent back with provider_unavailable", async () => {
+    provider.answer("/token", () => "hang");
+    const user = await userToken(t, tenant, "hung-user");
+    const started = Date.now();
+    const back = backTo(await scriptedCallback(t, tenant, user));
+    const elapsed = Date.now() - started;
+    expect(back.searchParams.get("latchkey_error")).toBe("provider_unavailable");
+    expect(elapsed).toBeGreaterThanOrEqual(9_000);
+    expect(elapsed).toBeLessThan(20_000);
+  }, 40_000);
 });
 
 describe(`THREATS: a provider's strange characters cannot break the callback or refresh (${kind})`, () => {
@@ -906,12 +1046,22 @@ describe(`THREATS: a provider's strange characters cannot break the callback or 
   it("NUL bytes and lone surrogates in a provider's account and scopes never turn the callback into a 500", async () => {
     for (const [index, value] of strange.entries()) {
       provider.answer("/token", () =>
-        jsonAnswer(200, { access_token: `access-${index}`, refresh_token: `refresh-${index}`, token_type: "bearer", expires_in: 3600, scope: `read ${value}` }),
+        jsonAnswer(200, {
+          access_token: `access-${index}`,
+          refresh_token: `refresh-${index}`,
+          token_type: "bearer",
+          expires_in: 3600,
+          scope: `read ${value}`,
+        }),
       );
-      provider.answer("/userinfo", () => jsonAnswer(200, { sub: `id-${value}`, email: `e${value}@example.test`, name: value }));
+      provider.answer("/userinfo", () =>
+        jsonAnswer(200, { sub: `id-${value}`, email: `e${value}@example.test`, name: value }),
+      );
       const user = await userToken(t, tenant, `strange-${index}`);
       const label = JSON.stringify(value);
-      expect(backTo(await scriptedCallback(t, tenant, user)).searchParams.get("latchkey_status"), label).toBe("connected");
+      expect(backTo(await scriptedCallback(t, tenant, user)).searchParams.get("latchkey_status"), label).toBe(
+        "connected",
+      );
       const listed = await json<{ connections: { account: { name: string | null }; scopes: string[] }[] }>(
         await t.call("GET", `/api/apps/${tenant.appId}/app-user-auth/connections`, { token: user }),
         200,
@@ -930,7 +1080,12 @@ describe(`THREATS: a provider's strange characters cannot break the callback or 
     expect(backTo(await scriptedCallback(t, tenant, user)).searchParams.get("latchkey_status")).toBe("connected");
     for (const value of strange) {
       provider.answer("/token", () =>
-        jsonAnswer(200, { access_token: `fresh${value}`, token_type: "bearer", expires_in: 3600, scope: `read ${value}` }),
+        jsonAnswer(200, {
+          access_token: `fresh${value}`,
+          token_type: "bearer",
+          expires_in: 3600,
+          scope: `read ${value}`,
+        }),
       );
       await expireToken(t, tenant.appId, "strange-refresh");
       const served = await json<{ scopes: string[] }>(await namedUserToken(t, tenant, "strange-refresh"), 200);
@@ -966,12 +1121,18 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
       .sign(randomBytes(32));
     await connectUser(t, harness, tenant, alice, "alice-login");
     const shared = await json<{ redirect_url: string }>(
-      await t.call("POST", `/api/workspaces/${tenant.workspaceId}/apps/${tenant.appId}/connectors/${tenant.connectorId}/initiate`, {
-        token: tenant.adminKey,
-      }),
+      await t.call(
+        "POST",
+        `/api/workspaces/${tenant.workspaceId}/apps/${tenant.appId}/connectors/${tenant.connectorId}/initiate`,
+        {
+          token: tenant.adminKey,
+        },
+      ),
       200,
     );
-    expect((await callback(t, await harness.authorize(shared.redirect_url, { login: "shared-login" }))).status).toBe(302);
+    expect((await callback(t, await harness.authorize(shared.redirect_url, { login: "shared-login" }))).status).toBe(
+      302,
+    );
     await collectIds();
     fingerprint = await databaseFingerprint(t);
   }, 90_000);
@@ -984,15 +1145,27 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
   async function collectIds(): Promise<void> {
     const ws = `/api/workspaces/${tenant.workspaceId}`;
     const spareMember = await json<{ member: { id: string } }>(
-      await t.call("POST", `${ws}/members`, { token: tenant.adminKey, body: { email: "spare@example.test", role: "admin" } }),
+      await t.call("POST", `${ws}/members`, {
+        token: tenant.adminKey,
+        body: { email: "spare@example.test", role: "admin" },
+      }),
       201,
     );
-    const spareAdminKey = await json<{ key: { id: string } }>(await t.call("POST", `${ws}/api-keys`, { token: tenant.adminKey, body: { name: "spare" } }), 201);
+    const spareAdminKey = await json<{ key: { id: string } }>(
+      await t.call("POST", `${ws}/api-keys`, { token: tenant.adminKey, body: { name: "spare" } }),
+      201,
+    );
     const spareServiceKey = await json<{ key: { id: string } }>(
-      await t.call("POST", `${ws}/apps/${tenant.appId}/service-keys`, { token: tenant.adminKey, body: { name: "spare" } }),
+      await t.call("POST", `${ws}/apps/${tenant.appId}/service-keys`, {
+        token: tenant.adminKey,
+        body: { name: "spare" },
+      }),
       201,
     );
-    const members = await json<{ members: { id: string; email: string }[] }>(await t.call("GET", `${ws}/members`, { token: tenant.adminKey }), 200);
+    const members = await json<{ members: { id: string; email: string }[] }>(
+      await t.call("GET", `${ws}/members`, { token: tenant.adminKey }),
+      200,
+    );
     Object.assign(ids, {
       workspaceId: tenant.workspaceId,
       appId: tenant.appId,
@@ -1010,10 +1183,13 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
 
   function idFor(doc: RouteDoc, param: string): string {
     const changes = doc.method === "patch" || doc.method === "delete";
-    if (changes && param === "appId" && doc.path === "/api/workspaces/{workspaceId}/apps/{appId}") return ids.spareAppId ?? "";
-    if (changes && param === "connectorId" && doc.path.startsWith("/api/workspaces/{workspaceId}/connectors/")) return ids.spareConnectorId ?? "";
+    if (changes && param === "appId" && doc.path === "/api/workspaces/{workspaceId}/apps/{appId}")
+      return ids.spareAppId ?? "";
+    if (changes && param === "connectorId" && doc.path.startsWith("/api/workspaces/{workspaceId}/connectors/"))
+      return ids.spareConnectorId ?? "";
     if (changes && param === "memberId") return ids.spareMemberId ?? "";
-    if (param === "keyId") return (doc.path.includes("service-keys") ? ids.spareServiceKeyId : ids.spareAdminKeyId) ?? "";
+    if (param === "keyId")
+      return (doc.path.includes("service-keys") ? ids.spareServiceKeyId : ids.spareAdminKeyId) ?? "";
     const id = ids[param];
     if (id === undefined) throw new Error(`no id for {${param}} in ${doc.path}: add one to collectIds`);
     return id;
@@ -1040,7 +1216,10 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
       case "user":
         return bearer(valid ? alice : forgedUser);
       case "service+user":
-        return { ...bearer(valid ? tenant.serviceKey : wrong("lk_svc_")), "on-behalf-of": `Bearer ${valid ? alice : forgedUser}` };
+        return {
+          ...bearer(valid ? tenant.serviceKey : wrong("lk_svc_")),
+          "on-behalf-of": `Bearer ${valid ? alice : forgedUser}`,
+        };
     }
   }
 
@@ -1049,11 +1228,22 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
     const bodies: Record<string, () => Record<string, unknown>> = {
       "post /api/operator/workspaces": () => ({ name: "Fuzz", plan: "free", admin_email: "fuzz@example.test" }),
       "patch /api/operator/workspaces/{workspaceId}": () => ({ name: "Fuzzed", plan: "builder" }),
-      "post /api/workspaces/{workspaceId}/members": () => ({ email: `m-${randomBytes(4).toString("hex")}@example.test`, role: "member" }),
+      "post /api/workspaces/{workspaceId}/members": () => ({
+        email: `m-${randomBytes(4).toString("hex")}@example.test`,
+        role: "member",
+      }),
       "patch /api/workspaces/{workspaceId}/members/{memberId}": () => ({ role: "admin" }),
       "post /api/workspaces/{workspaceId}/api-keys": () => ({ name: "fuzz" }),
-      "post /api/workspaces/{workspaceId}/apps": () => ({ name: "Fuzz", allowed_return_origins: [appOrigin], identity: { type: "latchkey" } }),
-      "patch /api/workspaces/{workspaceId}/apps/{appId}": () => ({ name: "Fuzz", allowed_return_origins: [appOrigin], identity: { type: "latchkey" } }),
+      "post /api/workspaces/{workspaceId}/apps": () => ({
+        name: "Fuzz",
+        allowed_return_origins: [appOrigin],
+        identity: { type: "latchkey" },
+      }),
+      "patch /api/workspaces/{workspaceId}/apps/{appId}": () => ({
+        name: "Fuzz",
+        allowed_return_origins: [appOrigin],
+        identity: { type: "latchkey" },
+      }),
       "post /api/workspaces/{workspaceId}/apps/{appId}/service-keys": () => ({ name: "fuzz" }),
       "post /api/apps/{appId}/users/{userId}/token": () => ({ expires_in: 600 }),
       "post /api/workspaces/{workspaceId}/connectors": () => ({
@@ -1072,11 +1262,16 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
         scopes: ["openid"],
         options: { authorize_params: { prompt: "consent" } },
       }),
-      "post /api/apps/{appId}/app-user-auth/connectors/{connectorId}/initiate": () => ({ return_to: `${appOrigin}/back` }),
-      "post /api/workspaces/{workspaceId}/apps/{appId}/connectors/{connectorId}/initiate": () => ({ return_to: appOrigin }),
+      "post /api/apps/{appId}/app-user-auth/connectors/{connectorId}/initiate": () => ({
+        return_to: `${appOrigin}/back`,
+      }),
+      "post /api/workspaces/{workspaceId}/apps/{appId}/connectors/{connectorId}/initiate": () => ({
+        return_to: appOrigin,
+      }),
     };
     const make = bodies[`${doc.method} ${doc.path}`];
-    if (doc.body !== undefined && make === undefined) throw new Error(`no valid body for ${doc.method} ${doc.path}: add one`);
+    if (doc.body !== undefined && make === undefined)
+      throw new Error(`no valid body for ${doc.method} ${doc.path}: add one`);
     return make?.();
   }
 
@@ -1099,7 +1294,8 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
     const where = `${doc.method.toUpperCase()} ${doc.path} — ${attempt.label} → ${response.status} ${text.slice(0, 300)}`;
     expect(response.status, where).toBeLessThan(500);
     if (response.status < 400) return;
-    const htmlCallbackPage = doc.path === "/oauth/callback" && (response.headers.get("content-type") ?? "").startsWith("text/html");
+    const htmlCallbackPage =
+      doc.path === "/oauth/callback" && (response.headers.get("content-type") ?? "").startsWith("text/html");
     if (!htmlCallbackPage) {
       const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
       expect(errorCodes, where).toContain(body.error?.code);
@@ -1163,12 +1359,22 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
     ["invalid JSON", '{"a":', jsonType],
     ["a raw NUL inside a JSON string", '{"name":"a\u0000b"}', jsonType],
     ["an escaped NUL key", '{"\\u0000":1}', jsonType],
-    ["an escaped NUL value in every field", '{"name":"\\u0000","email":"\\u0000","return_to":"\\u0000","client_id":"\\u0000"}', jsonType],
+    [
+      "an escaped NUL value in every field",
+      '{"name":"\\u0000","email":"\\u0000","return_to":"\\u0000","client_id":"\\u0000"}',
+      jsonType,
+    ],
     ["a lone surrogate escape", '{"name":"\\ud800"}', jsonType],
     ["__proto__ and constructor keys", '{"__proto__":{"admin":true},"constructor":{"prototype":{"x":1}}}', jsonType],
     ["arrays nested 5000 deep", `${"[".repeat(5000)}${"]".repeat(5000)}`, jsonType],
     ["objects nested 3000 deep", `${'{"a":'.repeat(3000)}1${"}".repeat(3000)}`, jsonType],
-    ["invalid UTF-8", new Blob([new Uint8Array([0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0xc0, 0x80, 0xed, 0xa0, 0x80, 0x22, 0x7d])]), jsonType],
+    [
+      "invalid UTF-8",
+      new Blob([
+        new Uint8Array([0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0xc0, 0x80, 0xed, 0xa0, 0x80, 0x22, 0x7d]),
+      ]),
+      jsonType,
+    ],
     ["a byte order mark", "\ufeff{}", jsonType],
     ["two JSON values", "{} {}", jsonType],
     ["a huge array", JSON.stringify(Array(10_000).fill(0)), jsonType],
@@ -1183,7 +1389,12 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
     if (body === null || typeof body !== "object") return;
     for (const [key, child] of Object.entries(body)) {
       for (const [childPath, replaced] of mutations(child, value, [...path, key])) {
-        yield [childPath, Array.isArray(body) ? body.map((item, i) => (String(i) === key ? replaced : item)) : { ...body, [key]: replaced }];
+        yield [
+          childPath,
+          Array.isArray(body)
+            ? body.map((item, i) => (String(i) === key ? replaced : item))
+            : { ...body, [key]: replaced },
+        ];
       }
     }
   }
@@ -1222,7 +1433,11 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
     for (const doc of docs().filter((d) => d.method === "get")) {
       const keys = doc.query instanceof z.ZodObject ? Object.keys(doc.query.shape) : [];
       for (const query of [...keys.flatMap(queryVariants), "%00=%00", "x=%E0%A4%A&%ED%A0%80=1", "%=%", "&&&=&"]) {
-        await expectNoServerError(doc, { label: `?${query.slice(0, 60)}`, path: `${concretePath(doc)}?${query}`, headers: credentials(doc, true) });
+        await expectNoServerError(doc, {
+          label: `?${query.slice(0, 60)}`,
+          path: `${concretePath(doc)}?${query}`,
+          headers: credentials(doc, true),
+        });
       }
     }
   }, 240_000);
@@ -1261,28 +1476,56 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
     const ws = `/api/workspaces/${tenant.workspaceId}`;
     const cases: [method: string, path: string, token: string, body?: unknown, headers?: Record<string, string>][] = [
       ["GET", `/api/apps/%00/app-user-auth/connections`, alice],
-      ["GET", `/api/apps/${tenant.appId}/app-user-auth/connectors/%00/token`, tenant.serviceKey, undefined, { "on-behalf-of": `Bearer ${alice}` }],
+      [
+        "GET",
+        `/api/apps/${tenant.appId}/app-user-auth/connectors/%00/token`,
+        tenant.serviceKey,
+        undefined,
+        { "on-behalf-of": `Bearer ${alice}` },
+      ],
       ["GET", `/api/apps/${tenant.appId}/external-auth/tokens/%00`, tenant.serviceKey],
       ["GET", `/api/operator/workspaces/%00`, testOperatorKey],
       ["GET", `${ws}/apps/a%00b`, tenant.adminKey],
       ["GET", `${ws}/connections?app_id=%00`, tenant.adminKey],
       ["GET", `${ws}/connections?cursor=%00`, tenant.adminKey],
-      ["POST", `/api/operator/workspaces`, testOperatorKey, { name: "a\u0000b", plan: "free", admin_email: "nul@example.test" }],
+      [
+        "POST",
+        `/api/operator/workspaces`,
+        testOperatorKey,
+        { name: "a\u0000b", plan: "free", admin_email: "nul@example.test" },
+      ],
       ["PATCH", `${ws}/apps/${ids.spareAppId ?? ""}`, tenant.adminKey, { name: "a\u0000b" }],
       ["PATCH", `${ws}/connectors/${ids.spareConnectorId ?? ""}`, tenant.adminKey, { name: "a\u0000b" }],
-      ["PATCH", `${ws}/connectors/${ids.spareConnectorId ?? ""}`, tenant.adminKey, { options: { authorize_params: { prompt: "a\u0000" } } }],
-      ["PATCH", `${ws}/connectors/${ids.spareConnectorId ?? ""}`, tenant.adminKey, { options: { authorize_params: { prompt: "\ud800" } } }],
+      [
+        "PATCH",
+        `${ws}/connectors/${ids.spareConnectorId ?? ""}`,
+        tenant.adminKey,
+        { options: { authorize_params: { prompt: "a\u0000" } } },
+      ],
+      [
+        "PATCH",
+        `${ws}/connectors/${ids.spareConnectorId ?? ""}`,
+        tenant.adminKey,
+        { options: { authorize_params: { prompt: "\ud800" } } },
+      ],
       ["POST", `${ws}/api-keys`, tenant.adminKey, { name: "\u0000" }],
     ];
     for (const [method, path, token, body, headers] of cases) {
       const before = await fingerprint();
-      const response = await t.call(method, path, { token, ...(body !== undefined && { body }), ...(headers && { headers }) });
+      const response = await t.call(method, path, {
+        token,
+        ...(body !== undefined && { body }),
+        ...(headers && { headers }),
+      });
       const text = await response.text();
       expect(response.status, `${method} ${path}: ${text}`).toBe(400);
       expect((JSON.parse(text) as { error: { code: string } }).error.code).toBe("INVALID_REQUEST");
       expect(await fingerprint()).toBe(before);
     }
-    const named = await json<{ error: { message: string } }>(await t.call("GET", `${ws}/apps/a%00b`, { token: tenant.adminKey }), 400);
+    const named = await json<{ error: { message: string } }>(
+      await t.call("GET", `${ws}/apps/a%00b`, { token: tenant.adminKey }),
+      400,
+    );
     expect(named.error.message).toBe("Invalid appId: must not contain NUL characters");
   });
 
@@ -1303,7 +1546,8 @@ async function databaseFingerprint(t: TestApp): Promise<() => Promise<string>> {
     where c.table_schema = current_schema() and t.table_type = 'BASE TABLE' and c.column_name <> 'last_used_at'
     order by c.table_name, c.ordinal_position`.execute(t.deps.db);
   const byTable = new Map<string, string[]>();
-  for (const { table_name, column_name } of columns.rows) byTable.set(table_name, [...(byTable.get(table_name) ?? []), column_name]);
+  for (const { table_name, column_name } of columns.rows)
+    byTable.set(table_name, [...(byTable.get(table_name) ?? []), column_name]);
   const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
   const parts = [...byTable].map(([table, names]) => {
     const row = `row(${names.map((name) => `x.${quote(name)}`).join(", ")})::text`;

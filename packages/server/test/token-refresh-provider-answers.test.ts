@@ -75,15 +75,18 @@ describe(`token refresh with scripted provider answers (${testDbKind()})`, () =>
       token: tenant.serviceKey,
     });
 
-  const rowOf = (id: string) => t.deps.db.selectFrom("connections").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
+  const rowOf = (id: string) =>
+    t.deps.db.selectFrom("connections").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
 
   it("keeps the refresh token when the provider does not rotate it, and an expiry-less token never expires", async () => {
     const saved = await connectionExpiringSoon("uma");
     answer = () => Response.json({ access_token: "new-access-uma", token_type: "bearer", scope: "read write" });
-    const body = await json<{ access_token: string; expires_at: string | null; scopes: string[]; connection_config: unknown }>(
-      await tokenOf("uma"),
-      200,
-    );
+    const body = await json<{
+      access_token: string;
+      expires_at: string | null;
+      scopes: string[];
+      connection_config: unknown;
+    }>(await tokenOf("uma"), 200);
     expect(body).toMatchObject({
       access_token: "new-access-uma",
       expires_at: null,
@@ -106,7 +109,8 @@ describe(`token refresh with scripted provider answers (${testDbKind()})`, () =>
 
   it("answers 502 PROVIDER_ERROR (not needs_reauth) when the provider refuses the client, once the token has expired", async () => {
     const saved = await connectionExpiringSoon("vic");
-    answer = () => Response.json({ error: "invalid_client", error_description: "bad secret scripted-secret" }, { status: 401 });
+    answer = () =>
+      Response.json({ error: "invalid_client", error_description: "bad secret scripted-secret" }, { status: 401 });
     // Still valid: served, and a cooldown starts.
     expect((await json<{ access_token: string }>(await tokenOf("vic"), 200)).access_token).toBe("old-access-vic");
     clock.advance(120_000);
@@ -125,13 +129,17 @@ describe(`token refresh with scripted provider answers (${testDbKind()})`, () =>
     const revoked = await connectionExpiringSoon("wes");
     clock.advance(120_000);
     answer = () => Response.json({ error: "invalid_grant" }, { status: 400 });
-    expect((await json<{ error: { code: string } }>(await tokenOf("wes"), 409)).error.code).toBe("CONNECTION_NEEDS_REAUTH");
+    expect((await json<{ error: { code: string } }>(await tokenOf("wes"), 409)).error.code).toBe(
+      "CONNECTION_NEEDS_REAUTH",
+    );
     expect((await rowOf(revoked.id)).status).toBe("needs_reauth");
 
     const outage = await connectionExpiringSoon("xia");
     clock.advance(120_000);
     answer = () => new Response("<html>down</html>", { status: 500, headers: { "content-type": "text/html" } });
-    expect((await json<{ error: { code: string } }>(await tokenOf("xia"), 503)).error.code).toBe("PROVIDER_UNAVAILABLE");
+    expect((await json<{ error: { code: string } }>(await tokenOf("xia"), 503)).error.code).toBe(
+      "PROVIDER_UNAVAILABLE",
+    );
     expect((await rowOf(outage.id)).status).toBe("active");
   });
 

@@ -56,51 +56,49 @@ describe(`token refresh (${testDbKind()})`, () => {
       .executeTakeFirstOrThrow();
   }
 
-  it(
-    "refreshes once when 50 callers on 3 instances ask for an expiring token, and the rotated grant stays valid",
-    async () => {
-      const before = await connect("carol", "carol-login");
-      const versionBefore = (await connectionOf("carol")).version;
-      for (let i = 0; i < 2; i++) extras.push(await extraInstance(t, { clock, keys }));
-      const instances = [t, ...extras.map((extra) => extra.app)];
-      clock.advance(intoRefreshWindowMs);
-      harness.resetCounters();
-      // A slow token endpoint keeps the refresh in flight while every instance's callers pile up.
-      harness.setTokenDelay(300);
+  it("refreshes once when 50 callers on 3 instances ask for an expiring token, and the rotated grant stays valid", async () => {
+    const before = await connect("carol", "carol-login");
+    const versionBefore = (await connectionOf("carol")).version;
+    for (let i = 0; i < 2; i++) extras.push(await extraInstance(t, { clock, keys }));
+    const instances = [t, ...extras.map((extra) => extra.app)];
+    clock.advance(intoRefreshWindowMs);
+    harness.resetCounters();
+    // A slow token endpoint keeps the refresh in flight while every instance's callers pile up.
+    harness.setTokenDelay(300);
 
-      const responses = await Promise.all(
-        Array.from({ length: 50 }, (_, i) => namedUserToken(instances[i % instances.length] as TestApp, "carol")),
-      ).finally(() => harness.setTokenDelay(0));
-      const bodies = await Promise.all(responses.map((response) => json<{ access_token: string }>(response, 200)));
-      const tokens = new Set(bodies.map((body) => body.access_token));
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => namedUserToken(instances[i % instances.length] as TestApp, "carol")),
+    ).finally(() => harness.setTokenDelay(0));
+    const bodies = await Promise.all(responses.map((response) => json<{ access_token: string }>(response, 200)));
+    const tokens = new Set(bodies.map((body) => body.access_token));
 
-      expect(harness.counters.refreshGrants).toBe(1);
-      expect(harness.counters.tokenRequests).toBe(1);
-      expect(tokens.size).toBe(1);
-      if (testDbKind() === "postgres") {
-        // Each instance has its own pool and single-flight map here: the row lock made the others wait and re-read.
-        const waitedOnLock = extras.filter((extra) => extra.app.logs.text.includes("token already refreshed by another caller"));
-        expect(waitedOnLock.length + (t.logs.text.includes("token already refreshed by another caller") ? 1 : 0)).toBe(2);
-      }
-      const [refreshed] = [...tokens];
-      expect(refreshed).not.toBe(before);
-      secrets.add(refreshed ?? "");
-      expect(await harness.userinfoSub(refreshed ?? "")).toBe("carol-login");
+    expect(harness.counters.refreshGrants).toBe(1);
+    expect(harness.counters.tokenRequests).toBe(1);
+    expect(tokens.size).toBe(1);
+    if (testDbKind() === "postgres") {
+      // Each instance has its own pool and single-flight map here: the row lock made the others wait and re-read.
+      const waitedOnLock = extras.filter((extra) =>
+        extra.app.logs.text.includes("token already refreshed by another caller"),
+      );
+      expect(waitedOnLock.length + (t.logs.text.includes("token already refreshed by another caller") ? 1 : 0)).toBe(2);
+    }
+    const [refreshed] = [...tokens];
+    expect(refreshed).not.toBe(before);
+    secrets.add(refreshed ?? "");
+    expect(await harness.userinfoSub(refreshed ?? "")).toBe("carol-login");
 
-      const row = await connectionOf("carol");
-      expect(row.version).toBe(versionBefore + 1);
-      expect(row.refreshed_at).not.toBeNull();
-      const refreshToken = decryptRefreshToken(t.deps.vault, row) ?? "";
-      secrets.add(refreshToken);
-      expect(await harness.isRefreshTokenActive(refreshToken)).toBe(true);
+    const row = await connectionOf("carol");
+    expect(row.version).toBe(versionBefore + 1);
+    expect(row.refreshed_at).not.toBeNull();
+    const refreshToken = decryptRefreshToken(t.deps.vault, row) ?? "";
+    secrets.add(refreshToken);
+    expect(await harness.isRefreshTokenActive(refreshToken)).toBe(true);
 
-      // Later callers get the stored token: no second refresh.
-      const again = await json<{ access_token: string }>(await namedUserToken(extras[0]?.app ?? t, "carol"), 200);
-      expect(again.access_token).toBe(refreshed);
-      expect(harness.counters.refreshGrants).toBe(1);
-    },
-    60_000,
-  );
+    // Later callers get the stored token: no second refresh.
+    const again = await json<{ access_token: string }>(await namedUserToken(extras[0]?.app ?? t, "carol"), 200);
+    expect(again.access_token).toBe(refreshed);
+    expect(harness.counters.refreshGrants).toBe(1);
+  }, 60_000);
 
   it("marks the connection needs_reauth when the provider revoked the grant, answers 409, and a reconnect heals it", async () => {
     await connect("dave", "dave-login");
@@ -176,24 +174,20 @@ describe(`token refresh (${testDbKind()})`, () => {
     expect(row.refresh_cooldown_until).toBeNull();
   });
 
-  it(
-    "gives up on a hanging provider after the timeout, without marking the connection needs_reauth",
-    async () => {
-      await connect("frank", "frank-login");
-      clock.advance((accessTokenTtlSeconds + 10) * 1000);
-      harness.setOutage("hang");
-      try {
-        const started = Date.now();
-        const body = await json<{ error: { code: string } }>(await namedUserToken(t, "frank"), 503);
-        expect(body.error.code).toBe("PROVIDER_UNAVAILABLE");
-        expect(Date.now() - started).toBeGreaterThanOrEqual(9_000);
-      } finally {
-        harness.setOutage(null);
-      }
-      expect((await connectionOf("frank")).status).toBe("active");
-    },
-    60_000,
-  );
+  it("gives up on a hanging provider after the timeout, without marking the connection needs_reauth", async () => {
+    await connect("frank", "frank-login");
+    clock.advance((accessTokenTtlSeconds + 10) * 1000);
+    harness.setOutage("hang");
+    try {
+      const started = Date.now();
+      const body = await json<{ error: { code: string } }>(await namedUserToken(t, "frank"), 503);
+      expect(body.error.code).toBe("PROVIDER_UNAVAILABLE");
+      expect(Date.now() - started).toBeGreaterThanOrEqual(9_000);
+    } finally {
+      harness.setOutage(null);
+    }
+    expect((await connectionOf("frank")).status).toBe("active");
+  }, 60_000);
 
   it("writes no token, secret, key or code to the logs of any instance", async () => {
     const instances = [t, ...extras.map((extra) => extra.app)];

@@ -86,7 +86,11 @@ function lineAfter(text: string, label: string): string {
 }
 
 async function seedAppSecret(db: OpenedDatabase["db"], keys: EncryptionKeySpec[], appId: string, workspaceId: string) {
-  const identitySecret = new Vault(keys).encrypt(`secret of ${appId}`, { table: "apps", column: "identity_secret", rowId: appId });
+  const identitySecret = new Vault(keys).encrypt(`secret of ${appId}`, {
+    table: "apps",
+    column: "identity_secret",
+    rowId: appId,
+  });
   await db
     .insertInto("apps")
     .values({
@@ -205,14 +209,18 @@ describe.runIf(testDbKind() === "embedded")("latchkey CLI, embedded database (on
       firstWorkspaceId = lineAfter(out, "Workspace id:");
       firstAdminKey = /(lk_admin_\S+)/.exec(out)?.[1] ?? "";
       expect(out).toContain(`Latchkey is running at ${server.url}`);
-      expect(out).toContain(`curl -H "Authorization: Bearer ${firstAdminKey}" ${server.url}/api/workspaces/${firstWorkspaceId}`);
+      expect(out).toContain(
+        `curl -H "Authorization: Bearer ${firstAdminKey}" ${server.url}/api/workspaces/${firstWorkspaceId}`,
+      );
       expect(out).toContain("README.md");
 
       const workspace = await fetch(`${server.url}/api/workspaces/${firstWorkspaceId}`, {
         headers: { authorization: `Bearer ${firstAdminKey}` },
       });
       expect(workspace.status).toBe(200);
-      expect(await workspace.json()).toMatchObject({ workspace: { id: firstWorkspaceId, name: "My workspace", plan: "builder" } });
+      expect(await workspace.json()).toMatchObject({
+        workspace: { id: firstWorkspaceId, name: "My workspace", plan: "builder" },
+      });
 
       const operatorFile = path.join(dataDir, "operator-key");
       const storedOperatorKey = (await fs.readFile(operatorFile, "utf8")).trim();
@@ -258,9 +266,16 @@ describe.runIf(testDbKind() === "embedded")("latchkey CLI, embedded database (on
   });
 
   it("init --json creates a workspace with an admin whose key is stored (hashed) and works", async () => {
-    const result = await runCli(["init", "--json", "--name", "Second", "--plan", "pro", "--admin-email", "ada@example.com"], env);
+    const result = await runCli(
+      ["init", "--json", "--name", "Second", "--plan", "pro", "--admin-email", "ada@example.com"],
+      env,
+    );
     expect(result.code, result.stderr).toBe(0);
-    const created = JSON.parse(result.stdout) as { workspace: { id: string }; admin: { email: string }; admin_api_key: string };
+    const created = JSON.parse(result.stdout) as {
+      workspace: { id: string };
+      admin: { email: string };
+      admin_api_key: string;
+    };
     expect(created.admin.email).toBe("ada@example.com");
     await withDatabase(async (db) => {
       const row = await expectAdminKeyStored(db, created.workspace.id, created.admin_api_key);
@@ -331,7 +346,11 @@ describe.runIf(testDbKind() === "postgres")("latchkey CLI, PostgreSQL", slow, ()
     const admin = openPostgres(adminUrl(), { maxConnections: 1 });
     await sql.raw(`create database "${databaseName}"`).execute(admin.db);
     await admin.close();
-    env = { DATABASE_URL: adminUrl(databaseName), LATCHKEY_ENCRYPTION_KEYS: keyList(k1), LATCHKEY_OPERATOR_KEY: operatorKey };
+    env = {
+      DATABASE_URL: adminUrl(databaseName),
+      LATCHKEY_ENCRYPTION_KEYS: keyList(k1),
+      LATCHKEY_OPERATOR_KEY: operatorKey,
+    };
   });
   afterAll(async () => {
     await database?.close();
@@ -366,7 +385,10 @@ describe.runIf(testDbKind() === "postgres")("latchkey CLI, PostgreSQL", slow, ()
   });
 
   it("keys rotate moves values to the newest key, after which the old key can go", async () => {
-    const rotated = await runCli(["keys", "rotate", "--batch-size", "2"], { ...env, LATCHKEY_ENCRYPTION_KEYS: keyList(k2, k1) });
+    const rotated = await runCli(["keys", "rotate", "--batch-size", "2"], {
+      ...env,
+      LATCHKEY_ENCRYPTION_KEYS: keyList(k2, k1),
+    });
     expect(rotated.code, rotated.stderr).toBe(0);
     expect(rotated.stdout).toMatch(/apps\.identity_secret\s+scanned\s+1\s+rewrapped\s+1/);
 

@@ -7,10 +7,12 @@ import { UsageError } from "./usage-error.ts";
 
 describe("command line parsing", () => {
   it("reads known options and turns unknown ones and stray arguments into usage errors", () => {
-    expect(parseOptions(["--name", "Acme", "--json"], { name: { type: "string" }, json: { type: "boolean" } })).toEqual({
-      name: "Acme",
-      json: true,
-    });
+    expect(parseOptions(["--name", "Acme", "--json"], { name: { type: "string" }, json: { type: "boolean" } })).toEqual(
+      {
+        name: "Acme",
+        json: true,
+      },
+    );
     expect(() => parseOptions(["--frob"], {})).toThrow(UsageError);
     expect(() => parseOptions(["--frob"], {})).toThrow("Unknown option '--frob'");
     expect(() => parseOptions(["extra"], {})).toThrow("Unexpected argument 'extra'");
@@ -21,7 +23,9 @@ describe("command line parsing", () => {
     expect(integerOption("batch-size", undefined, 500, 1, 10_000)).toBe(500);
     expect(integerOption("batch-size", "25", 500, 1, 10_000)).toBe(25);
     for (const bad of ["0", "10001", "-3", "2.5", "1e3", "", " 7", "ten", "99999999999999999999"]) {
-      expect(() => integerOption("batch-size", bad, 500, 1, 10_000), bad).toThrow("--batch-size must be a whole number from 1 to 10000");
+      expect(() => integerOption("batch-size", bad, 500, 1, 10_000), bad).toThrow(
+        "--batch-size must be a whole number from 1 to 10000",
+      );
     }
   });
 });
@@ -33,7 +37,11 @@ describe("init options", () => {
   });
 
   it("takes a name, plan and admin email, trimming spaces", () => {
-    expect(workspaceInput("  Acme  ", "pro", " ada@example.com ")).toEqual({ name: "Acme", plan: "pro", adminEmail: "ada@example.com" });
+    expect(workspaceInput("  Acme  ", "pro", " ada@example.com ")).toEqual({
+      name: "Acme",
+      plan: "pro",
+      adminEmail: "ada@example.com",
+    });
   });
 
   type Input = [name: string | undefined, plan: string | undefined, adminEmail: string | undefined];

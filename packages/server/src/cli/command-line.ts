@@ -13,7 +13,13 @@ export function parseOptions<T extends Options>(args: string[], options: T) {
 }
 
 /** A whole number in [min, max] given as an option value. */
-export function integerOption(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+export function integerOption(
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   if (raw === undefined) return fallback;
   const value = Number(raw);
   if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {

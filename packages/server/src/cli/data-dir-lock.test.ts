@@ -18,7 +18,9 @@ describe("data dir lock", () => {
 
   /** The pid of a process that has already exited. */
   function deadPid(): number {
-    const child = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+    const child = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], {
+      encoding: "utf8",
+    });
     return Number(child.stdout);
   }
 

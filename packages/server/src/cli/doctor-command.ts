@@ -27,7 +27,10 @@ export async function runDoctor(args: string[], env: Env): Promise<number> {
     for (const problem of error.problems) report.fail("configuration", problem);
     return report.finish();
   }
-  report.pass("configuration", config.databaseUrl ? "PostgreSQL (DATABASE_URL)" : `embedded database in ${config.dataDir}`);
+  report.pass(
+    "configuration",
+    config.databaseUrl ? "PostgreSQL (DATABASE_URL)" : `embedded database in ${config.dataDir}`,
+  );
   const keys = await checkEncryptionKeys(config, report);
   await checkOperatorKey(config, report);
   await withDatabase(config, report, async (db) => {
@@ -65,7 +68,7 @@ function describeKeys(keys: EncryptionKeySpec[]): string {
 
 async function checkOperatorKey(config: Config, report: DoctorReport): Promise<void> {
   const label = "operator key";
-  let source;
+  let source: Awaited<ReturnType<typeof resolveOperatorKey>>["source"];
   try {
     source = (await resolveOperatorKey(config, "read")).source;
   } catch (error) {
@@ -73,9 +76,12 @@ async function checkOperatorKey(config: Config, report: DoctorReport): Promise<v
     return;
   }
   if (source.kind === "env") report.pass(label, "set (LATCHKEY_OPERATOR_KEY)");
-  if (source.kind === "file" && (await checkPrivate(source.file, label, report))) report.pass(label, `stored in ${source.file}`);
+  if (source.kind === "file" && (await checkPrivate(source.file, label, report)))
+    report.pass(label, `stored in ${source.file}`);
   if (source.kind === "none") {
-    const hint = config.databaseUrl ? "" : `, or run \`latchkey start\` once to create ${operatorKeyFile(config.dataDir)}`;
+    const hint = config.databaseUrl
+      ? ""
+      : `, or run \`latchkey start\` once to create ${operatorKeyFile(config.dataDir)}`;
     report.fail(label, `not set, so the operator API is closed: set LATCHKEY_OPERATOR_KEY (32+ characters)${hint}`);
   }
 }
@@ -84,13 +90,18 @@ async function checkOperatorKey(config: Config, report: DoctorReport): Promise<v
 async function checkPrivate(file: string, label: string, report: DoctorReport): Promise<boolean> {
   const extra = await excessPermissions(file);
   if (extra === 0) return true;
-  report.fail(label, `${file} is accessible to other users (mode ${(0o600 | extra).toString(8)}): run chmod 600 ${file}`);
+  report.fail(
+    label,
+    `${file} is accessible to other users (mode ${(0o600 | extra).toString(8)}): run chmod 600 ${file}`,
+  );
   return false;
 }
 
 async function withDatabase(config: Config, report: DoctorReport, check: (db: Db) => Promise<void>): Promise<void> {
   const label = "database";
-  const opened = config.databaseUrl ? openPostgres(config.databaseUrl, { maxConnections: 1 }) : await openEmbeddedForCheck(config, report);
+  const opened = config.databaseUrl
+    ? openPostgres(config.databaseUrl, { maxConnections: 1 })
+    : await openEmbeddedForCheck(config, report);
   if (!opened) return;
   try {
     const { rows } = await sql<{ version: string }>`select version() as version`.execute(opened.db);
@@ -112,7 +123,10 @@ async function withDatabase(config: Config, report: DoctorReport, check: (db: Db
 async function openEmbeddedForCheck(config: Config, report: DoctorReport): Promise<OpenedDatabase | null> {
   const label = "database";
   if (!(await embeddedDatabaseExists(config.dataDir))) {
-    report.fail(label, `no embedded database in ${config.dataDir} yet (\`latchkey start\` or \`latchkey init\` creates it)`);
+    report.fail(
+      label,
+      `no embedded database in ${config.dataDir} yet (\`latchkey start\` or \`latchkey init\` creates it)`,
+    );
     return null;
   }
   const holder = await dataDirHolder(config.dataDir);
@@ -136,7 +150,10 @@ async function checkMigrations(db: Db, report: DoctorReport): Promise<boolean> {
     report.pass("migrations", "up to date");
     return true;
   }
-  report.fail("migrations", `${pending.length} not applied (${pending.join(", ")}); the next \`latchkey serve\` applies them`);
+  report.fail(
+    "migrations",
+    `${pending.length} not applied (${pending.join(", ")}); the next \`latchkey serve\` applies them`,
+  );
   return false;
 }
 

@@ -49,14 +49,20 @@ async function confirm(question: string, stopped: Promise<unknown>): Promise<boo
 }
 
 /** What `latchkey start` prints once it listens: where it runs, where its secrets live, how to log in. */
-export async function startBanner(opened: OpenedInstance, url: string, created: CreatedWorkspace | null): Promise<string[]> {
+export async function startBanner(
+  opened: OpenedInstance,
+  url: string,
+  created: CreatedWorkspace | null,
+): Promise<string[]> {
   const { config, operatorKey } = opened;
   const lines = ["", `Latchkey is running at ${url}`];
   if (config.databaseUrl) {
     lines.push("  Database:       PostgreSQL (DATABASE_URL)");
   } else {
     lines.push(`  Data dir:       ${config.dataDir} (embedded database)`);
-    lines.push(`  Encryption:     ${config.encryptionKeys ? "LATCHKEY_ENCRYPTION_KEYS" : embeddedKeysFile(config.dataDir)}`);
+    lines.push(
+      `  Encryption:     ${config.encryptionKeys ? "LATCHKEY_ENCRYPTION_KEYS" : embeddedKeysFile(config.dataDir)}`,
+    );
   }
   if (operatorKey.kind === "env") lines.push("  Operator key:   LATCHKEY_OPERATOR_KEY");
   if (operatorKey.kind === "file") lines.push(`  Operator key:   stored in ${operatorKey.file}`);
@@ -88,7 +94,12 @@ async function workspaceLines(opened: OpenedInstance): Promise<string[]> {
     .select(sql<number>`count(*)::int`.as("count"))
     .executeTakeFirstOrThrow();
   if (count === 0) return ["No workspace yet: `npx latchkey init` creates one and prints its admin API key."];
-  const first = await db.selectFrom("workspaces").select(["id", "name"]).orderBy("created_at").limit(listedWorkspaces).execute();
+  const first = await db
+    .selectFrom("workspaces")
+    .select(["id", "name"])
+    .orderBy("created_at")
+    .limit(listedWorkspaces)
+    .execute();
   const more = count > first.length ? [`  … and ${count - first.length} more`] : [];
   return [
     `Workspaces (${count}):`,

@@ -17,7 +17,10 @@ export function listen(instance: Instance, config: Config): Promise<Listening> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: instance.app.fetch, port: config.port, hostname: config.host }, (info) => {
       server.off("error", reject);
-      resolve({ url: localUrl(config.host, info.port), close: (deadlineMs) => closeServer(server as Server, deadlineMs) });
+      resolve({
+        url: localUrl(config.host, info.port),
+        close: (deadlineMs) => closeServer(server as Server, deadlineMs),
+      });
     });
     server.once("error", reject);
   });

@@ -9,10 +9,7 @@ export function operatorKeyFile(dataDir: string): string {
   return path.join(dataDir, operatorKeyFileName);
 }
 
-export type OperatorKeySource =
-  | { kind: "env" }
-  | { kind: "file"; file: string; created: boolean }
-  | { kind: "none" };
+export type OperatorKeySource = { kind: "env" } | { kind: "file"; file: string; created: boolean } | { kind: "none" };
 
 export interface ResolvedOperatorKey {
   config: Config;
@@ -42,6 +39,7 @@ function newOperatorKey(): string {
 
 /** The same rule as LATCHKEY_OPERATOR_KEY: a short or empty file must not open the operator API. */
 function checked(file: string, text: string): string {
-  if (text.length < 32 || /\s/.test(text)) throw new Error(`${file}: the operator key must be at least 32 characters, without spaces`);
+  if (text.length < 32 || /\s/.test(text))
+    throw new Error(`${file}: the operator key must be at least 32 characters, without spaces`);
   return text;
 }

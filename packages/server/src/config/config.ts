@@ -99,7 +99,10 @@ export function parseEncryptionKeys(raw: string): { keys: EncryptionKeySpec[]; p
   const keys: EncryptionKeySpec[] = [];
   const problems: string[] = [];
   const seen = new Set<string>();
-  const entries = raw.split(",").map((entry) => entry.trim()).filter(Boolean);
+  const entries = raw
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter(Boolean);
   if (entries.length === 0) problems.push("LATCHKEY_ENCRYPTION_KEYS: no keys given");
   entries.forEach((entry, index) => {
     const separator = entry.indexOf(":");

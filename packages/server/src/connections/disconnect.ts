@@ -4,12 +4,7 @@ import type { RouteContext } from "../http/route-context.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ProviderClientFactory } from "../oauth/provider-client.ts";
 import { classifyProviderFailure, failureLogFields } from "../oauth/provider-failure.ts";
-import {
-  decryptAccessToken,
-  decryptRefreshToken,
-  deleteConnection,
-  type ConnectionKey,
-} from "./connection-store.ts";
+import { decryptAccessToken, decryptRefreshToken, deleteConnection, type ConnectionKey } from "./connection-store.ts";
 
 /**
  * Removes a connection and revokes its grant at the provider (RFC 7009) where the provider has a
@@ -36,7 +31,11 @@ async function revokeAtProvider(
   log: Logger,
 ): Promise<void> {
   try {
-    const connector = await ctx.deps.db.selectFrom("connectors").selectAll().where("id", "=", row.connector_id).executeTakeFirst();
+    const connector = await ctx.deps.db
+      .selectFrom("connectors")
+      .selectAll()
+      .where("id", "=", row.connector_id)
+      .executeTakeFirst();
     if (!connector) return;
     const provider = await ctx.services.providers.resolve(connector);
     if (provider.revocationEndpoint === null) return;

@@ -143,7 +143,12 @@ function registerTokenRoutes(
   const { app, deps, docs, services } = ctx;
   const serviceAuth = serviceKeyAuth(deps);
   /** The token of the caller's app's connection to `connectorId` owned by the user (or the app). */
-  const answerFor = async (c: Context<AppEnv>, connectorId: string, ownerType: ConnectionKey["ownerType"], userId: string) => {
+  const answerFor = async (
+    c: Context<AppEnv>,
+    connectorId: string,
+    ownerType: ConnectionKey["ownerType"],
+    userId: string,
+  ) => {
     const key = { appId: c.get("serviceApp").app.id, connectorId, ownerType, userId };
     const [found, connector] = await connectionAndConnector(read, connectors, key);
     return tokenAnswer(c, ctx, refresher, found, connector);
@@ -238,7 +243,10 @@ function registerWorkspaceRoutes(ctx: RouteContext, clients: ProviderClientFacto
     if (query.user_id !== undefined) select = select.where("c.user_id", "=", query.user_id);
     if (query.status !== undefined) select = select.where("c.status", "=", query.status);
     if (query.cursor !== undefined) select = select.where("c.id", ">", query.cursor);
-    const rows = await select.orderBy("c.id").limit(query.limit + 1).execute();
+    const rows = await select
+      .orderBy("c.id")
+      .limit(query.limit + 1)
+      .execute();
     const page = rows.slice(0, query.limit);
     const last = page.at(-1);
     return c.json(
@@ -284,7 +292,8 @@ function registerWorkspaceRoutes(ctx: RouteContext, clients: ProviderClientFacto
   docs.add({
     method: "delete",
     path: "/api/workspaces/{workspaceId}/apps/{appId}/connectors/{connectorId}/connection",
-    summary: "Disconnect the app's shared connection of a connector (admin): revokes at the provider where it can. 204 also when there was none.",
+    summary:
+      "Disconnect the app's shared connection of a connector (admin): revokes at the provider where it can. 204 also when there was none.",
     tag,
     auth: "workspace",
     responses: { 204: { description: "Disconnected (or was not connected)" }, ...errorDocs(400, 401, 403, 404) },

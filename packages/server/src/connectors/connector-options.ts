@@ -82,7 +82,10 @@ const namedProviderFields = {
 };
 
 /** The options a connector of this provider may have. Unknown options are refused. */
-export function connectorOptionsSchema(description: ProviderDescription, policy: ProviderUrlPolicy): z.ZodType<ConnectorOptions> {
+export function connectorOptionsSchema(
+  description: ProviderDescription,
+  policy: ProviderUrlPolicy,
+): z.ZodType<ConnectorOptions> {
   if (!description.generic) return z.strictObject(namedProviderFields);
   if (description.kind === "oauth2") return z.strictObject(genericOAuth2Fields(policy));
   return z.strictObject(genericOidcFields(policy));
@@ -111,7 +114,8 @@ export function createConnectorBodySchema(
   policy: ProviderUrlPolicy,
 ): z.ZodType<CreateConnectorBody> {
   const common = { ...createFields, provider: z.literal(description.id) };
-  if (!description.generic) return withClientSecretRule(z.strictObject({ ...common, ...namedProviderFields }), description);
+  if (!description.generic)
+    return withClientSecretRule(z.strictObject({ ...common, ...namedProviderFields }), description);
   if (description.kind === "oauth2") {
     return withClientSecretRule(z.strictObject({ ...common, ...genericOAuth2Fields(policy) }), description);
   }
@@ -123,7 +127,10 @@ interface SecretFacts {
   token_endpoint_auth_method?: ClientAuthMethod | undefined;
 }
 
-function withClientSecretRule<T extends SecretFacts>(schema: z.ZodType<T>, description: ProviderDescription): z.ZodType<T> {
+function withClientSecretRule<T extends SecretFacts>(
+  schema: z.ZodType<T>,
+  description: ProviderDescription,
+): z.ZodType<T> {
   return schema.superRefine((body, ctx) => {
     const problem = clientSecretProblem(effectiveAuthMethod(description, body), body.client_secret !== undefined);
     if (problem) ctx.addIssue({ code: "custom", path: ["client_secret"], message: problem });
@@ -136,7 +143,8 @@ export function effectiveAuthMethod(description: ProviderDescription, options: C
 
 /** A confidential client needs its secret; a public one ("none") must not keep one around unused. */
 export function clientSecretProblem(method: ClientAuthMethod, hasSecret: boolean): string | null {
-  if (method !== "none" && !hasSecret) return `client_secret is required when token_endpoint_auth_method is "${method}"`;
+  if (method !== "none" && !hasSecret)
+    return `client_secret is required when token_endpoint_auth_method is "${method}"`;
   if (method === "none" && hasSecret) return 'a client with token_endpoint_auth_method "none" has no client_secret';
   return null;
 }
@@ -151,7 +159,10 @@ export function splitCreateBody(body: CreateConnectorBody): {
 }
 
 /** PATCH semantics for options: given keys replace, `null` removes an option (back to the provider default). */
-export function mergeOptions(current: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+export function mergeOptions(
+  current: Record<string, unknown>,
+  patch: Record<string, unknown>,
+): Record<string, unknown> {
   const merged: Record<string, unknown> = { ...current };
   for (const [name, value] of Object.entries(patch)) {
     if (value === null) delete merged[name];

@@ -181,7 +181,9 @@ describe("named providers from the catalog", () => {
   const find = (id: string) => (id === "acme" ? acme : undefined);
 
   it("take endpoints and quirks from the description, and only extra parameters from the connector", async () => {
-    const resolved = await resolver(realFetch, find).resolve(connector("acme", { authorize_params: { prompt: "none" } }));
+    const resolved = await resolver(realFetch, find).resolve(
+      connector("acme", { authorize_params: { prompt: "none" } }),
+    );
     expect(resolved).toMatchObject({
       id: "acme",
       authorizationEndpoint: "https://acme.example/authorize",
@@ -246,7 +248,9 @@ describe("oidc connectors (discovery)", () => {
 
   it("use the connector's client authentication method instead of client_secret_basic", async () => {
     const { issuer } = newIssuer();
-    const resolved = await resolver().resolve(connector("oidc", { issuer, token_endpoint_auth_method: "client_secret_post" }));
+    const resolved = await resolver().resolve(
+      connector("oidc", { issuer, token_endpoint_auth_method: "client_secret_post" }),
+    );
     expect(resolved.clientAuthMethod).toBe("client_secret_post");
   });
 
@@ -297,7 +301,8 @@ describe("oidc connectors (discovery)", () => {
     ["is not JSON", "<html>oops</html>"],
   ])("refuse a document that %s", async (_label, change) => {
     const { issuer, tenant } = newIssuer();
-    tenant.document = typeof change === "string" ? change : { ...(tenant.document as Record<string, unknown>), ...change };
+    tenant.document =
+      typeof change === "string" ? change : { ...(tenant.document as Record<string, unknown>), ...change };
     const error = await appErrorOf(resolver().resolve(connector("oidc", { issuer })));
     expect(error.code).toBe("PROVIDER_ERROR");
   });

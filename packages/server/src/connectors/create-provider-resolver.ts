@@ -27,11 +27,15 @@ export function createProviderResolver(deps: ResolverDeps, options: ProviderReso
     async resolve(connector) {
       const description = lookup(connector.provider);
       if (!description) {
-        throw new AppError("PROVIDER_ERROR", `Connector ${connector.id} uses provider "${connector.provider}", which this server does not know`);
+        throw new AppError(
+          "PROVIDER_ERROR",
+          `Connector ${connector.id} uses provider "${connector.provider}", which this server does not know`,
+        );
       }
       const connectorOptions = storedOptions(connector, description);
       const settings = providerSettings(connector, description, connectorOptions);
-      if (description.kind === "oauth2") return { ...settings, ...oauth2Endpoints(connector, description, connectorOptions) };
+      if (description.kind === "oauth2")
+        return { ...settings, ...oauth2Endpoints(connector, description, connectorOptions) };
       const issuer = description.generic ? connectorOptions.issuer : description.issuer;
       if (issuer === undefined) throw new AppError("PROVIDER_ERROR", `Connector ${connector.id} has no issuer`);
       const discovered = await discovery.discover(issuer);
@@ -60,11 +64,20 @@ function storedOptions(connector: ConnectorRow, description: ProviderDescription
 
 type ProviderSettings = Omit<
   ResolvedProvider,
-  "issuer" | "authorizationEndpoint" | "tokenEndpoint" | "revocationEndpoint" | "userinfoEndpoint" | "authorizationResponseIssParameterSupported"
+  | "issuer"
+  | "authorizationEndpoint"
+  | "tokenEndpoint"
+  | "revocationEndpoint"
+  | "userinfoEndpoint"
+  | "authorizationResponseIssParameterSupported"
 >;
 
 /** The description's behaviour, with the connector's own choices on top. */
-function providerSettings(connector: ConnectorRow, description: ProviderDescription, options: ConnectorOptions): ProviderSettings {
+function providerSettings(
+  connector: ConnectorRow,
+  description: ProviderDescription,
+  options: ConnectorOptions,
+): ProviderSettings {
   return {
     id: description.id,
     scopeSeparator: options.scope_separator ?? description.scope_separator,

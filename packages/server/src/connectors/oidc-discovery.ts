@@ -171,7 +171,8 @@ function checkedEndpoint(
 function requestFailure(issuer: string, error: unknown): AppError {
   if (error instanceof OutboundError) return providerErrorFromOutbound(error, discoveryOf(issuer));
   if (error instanceof oauth.OperationProcessingError) return misconfigured(issuer, error.message);
-  const detail = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
+  const detail =
+    error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
   return unavailable(issuer, detail);
 }
 

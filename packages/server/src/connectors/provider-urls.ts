@@ -17,7 +17,11 @@ const suspiciousCharacters = /[\u0000-\u0020\u007f\\]/;
  * https only, except plain http to a loopback host so a provider on the same machine works for
  * development and self-hosting.
  */
-export function providerUrlProblem(value: string, policy: ProviderUrlPolicy, kind: "endpoint" | "issuer"): string | null {
+export function providerUrlProblem(
+  value: string,
+  policy: ProviderUrlPolicy,
+  kind: "endpoint" | "issuer",
+): string | null {
   if (suspiciousCharacters.test(value)) return "must not contain whitespace, control characters or backslashes";
   const url = parseUrl(value);
   if (!url || (url.protocol !== "https:" && url.protocol !== "http:") || url.hostname === "") {
@@ -27,7 +31,8 @@ export function providerUrlProblem(value: string, policy: ProviderUrlPolicy, kin
   if (url.hash !== "" || value.includes("#")) return "must not contain a fragment";
   if (kind === "issuer" && (url.search !== "" || value.includes("?"))) return "an issuer must not contain a query";
   const loopback = isLoopbackHost(url.hostname);
-  if (url.protocol === "http:" && !loopback) return "must use https (plain http is allowed only for localhost and loopback addresses)";
+  if (url.protocol === "http:" && !loopback)
+    return "must use https (plain http is allowed only for localhost and loopback addresses)";
   if (policy.denyPrivateNetwork && (loopback || isNonPublicLiteral(url.hostname))) {
     return "must not point to a loopback or private address while LATCHKEY_DENY_PRIVATE_NETWORK is on";
   }

@@ -44,7 +44,11 @@ async function newWorkspace(): Promise<Workspace> {
     plan: "builder",
     adminEmail: `admin${workspaceCount}@example.test`,
   });
-  return { id: created.workspace.id, adminKey: created.adminApiKey, path: `/api/workspaces/${created.workspace.id}/connectors` };
+  return {
+    id: created.workspace.id,
+    adminKey: created.adminApiKey,
+    path: `/api/workspaces/${created.workspace.id}/connectors`,
+  };
 }
 
 /** A key of a member with the plain "member" role. */
@@ -57,7 +61,14 @@ async function memberKey(workspaceId: string): Promise<string> {
     .execute();
   await t.deps.db
     .insertInto("admin_api_keys")
-    .values({ id: newId("key"), workspace_id: workspaceId, member_id: memberId, name: "member key", prefix: key.prefix, key_hash: key.hash })
+    .values({
+      id: newId("key"),
+      workspace_id: workspaceId,
+      member_id: memberId,
+      name: "member key",
+      prefix: key.prefix,
+      key_hash: key.hash,
+    })
     .execute();
   return key.key;
 }
@@ -106,7 +117,12 @@ describe("POST /api/workspaces/{workspaceId}/connectors", () => {
     const ws = await newWorkspace();
     const response = await api("POST", ws.path, {
       token: ws.adminKey,
-      body: { ...oauth2Body, name: "Internal IdP", scopes: ["read", "write", "read"], userinfo_url: "https://idp.example/me" },
+      body: {
+        ...oauth2Body,
+        name: "Internal IdP",
+        scopes: ["read", "write", "read"],
+        userinfo_url: "https://idp.example/me",
+      },
     });
     expect(response.status).toBe(201);
     const connector = response.json.connector as Connector;
@@ -202,9 +218,17 @@ describe("POST /api/workspaces/{workspaceId}/connectors", () => {
     ["an empty client_id", { ...oauth2Body, client_id: "  " }, "client_id"],
     ["a client_id with a newline", { ...oauth2Body, client_id: "a\nb" }, "client_id"],
     ["a missing client_secret for client_secret_basic", withoutSecret, "client_secret"],
-    ["a missing client_secret for client_secret_post", { ...withoutSecret, token_endpoint_auth_method: "client_secret_post" }, "client_secret"],
+    [
+      "a missing client_secret for client_secret_post",
+      { ...withoutSecret, token_endpoint_auth_method: "client_secret_post" },
+      "client_secret",
+    ],
     ["a client_secret with auth method none", { ...oauth2Body, token_endpoint_auth_method: "none" }, "client_secret"],
-    ["an unknown auth method", { ...oauth2Body, token_endpoint_auth_method: "private_key_jwt" }, "token_endpoint_auth_method"],
+    [
+      "an unknown auth method",
+      { ...oauth2Body, token_endpoint_auth_method: "private_key_jwt" },
+      "token_endpoint_auth_method",
+    ],
     ["scopes that are not an array", { ...oauth2Body, scopes: "read write" }, "scopes"],
     ["a scope with a space", { ...oauth2Body, scopes: ["read write"] }, "scopes.0"],
     ["too many scopes", { ...oauth2Body, scopes: Array.from({ length: 101 }, (_, i) => `s${i}`) }, "scopes"],
@@ -216,18 +240,40 @@ describe("POST /api/workspaces/{workspaceId}/connectors", () => {
     ["plain http to a public host", { ...oauth2Body, token_url: "http://idp.example/token" }, "token_url"],
     ["plain http to a private address", { ...oauth2Body, token_url: "http://10.0.0.5/token" }, "token_url"],
     ["credentials in a URL", { ...oauth2Body, token_url: "https://user:pw@idp.example/token" }, "token_url"],
-    ["a fragment in a URL", { ...oauth2Body, authorization_url: "https://idp.example/authorize#x" }, "authorization_url"],
+    [
+      "a fragment in a URL",
+      { ...oauth2Body, authorization_url: "https://idp.example/authorize#x" },
+      "authorization_url",
+    ],
     ["whitespace hidden in a URL", { ...oauth2Body, token_url: "https://idp.exa\tmple/token" }, "token_url"],
-    ["a URL over 2048 characters", { ...oauth2Body, token_url: `https://idp.example/${"a".repeat(2100)}` }, "token_url"],
+    [
+      "a URL over 2048 characters",
+      { ...oauth2Body, token_url: `https://idp.example/${"a".repeat(2100)}` },
+      "token_url",
+    ],
     ["a non-string URL", { ...oauth2Body, revocation_url: 42 }, "revocation_url"],
     ["an oidc connector without an issuer", oidcWithoutIssuer, "issuer"],
     ["an issuer with a query", { ...oidcBody, issuer: "https://id.example/?tenant=1" }, "issuer"],
     ["an oauth2-only option on an oidc connector", { ...oidcBody, authorization_url: "https://id.example/a" }, "body"],
     ["an unknown field", { ...oauth2Body, client_secrt: "x" }, "body"],
-    ["a prototype key", JSON.parse(`{"provider":"oauth2","client_id":"c","client_secret":"s","authorization_url":"https://a.example/a","token_url":"https://a.example/t","__proto__":{"x":1}}`), "body"],
+    [
+      "a prototype key",
+      JSON.parse(
+        `{"provider":"oauth2","client_id":"c","client_secret":"s","authorization_url":"https://a.example/a","token_url":"https://a.example/t","__proto__":{"x":1}}`,
+      ),
+      "body",
+    ],
     ["a non-boolean pkce", { ...oauth2Body, pkce: "yes" }, "pkce"],
-    ["authorize_params overriding redirect_uri", { ...oauth2Body, authorize_params: { redirect_uri: "https://evil.example" } }, "authorize_params.redirect_uri"],
-    ["authorize_params overriding state", { ...oauth2Body, authorize_params: { state: "fixed" } }, "authorize_params.state"],
+    [
+      "authorize_params overriding redirect_uri",
+      { ...oauth2Body, authorize_params: { redirect_uri: "https://evil.example" } },
+      "authorize_params.redirect_uri",
+    ],
+    [
+      "authorize_params overriding state",
+      { ...oauth2Body, authorize_params: { state: "fixed" } },
+      "authorize_params.state",
+    ],
     ["a non-string authorize param", { ...oauth2Body, authorize_params: { prompt: true } }, "authorize_params.prompt"],
     ["an unknown account field", { ...oauth2Body, account_fields: { phone: "phone" } }, "account_fields"],
     ["an empty name", { ...oauth2Body, name: " " }, "name"],
@@ -250,13 +296,22 @@ describe("POST /api/workspaces/{workspaceId}/connectors", () => {
 
   it("refuses a body that is not JSON", async () => {
     const ws = await newWorkspace();
-    await expectRefused(ws, () => api("POST", ws.path, { token: ws.adminKey, body: "{not json" }), 400, "INVALID_REQUEST");
+    await expectRefused(
+      ws,
+      () => api("POST", ws.path, { token: ws.adminKey, body: "{not json" }),
+      400,
+      "INVALID_REQUEST",
+    );
   });
 
   it("refuses a body that is not application/json", async () => {
     const ws = await newWorkspace();
     const send = () =>
-      api("POST", ws.path, { token: ws.adminKey, body: JSON.stringify(oauth2Body), headers: { "content-type": "text/plain" } });
+      api("POST", ws.path, {
+        token: ws.adminKey,
+        body: JSON.stringify(oauth2Body),
+        headers: { "content-type": "text/plain" },
+      });
     await expectRefused(ws, send, 415, "UNSUPPORTED_MEDIA_TYPE");
   });
 
@@ -311,8 +366,18 @@ describe("authentication and roles", () => {
 
   it("refuses an unknown key and a key of the wrong kind", async () => {
     const ws = await newWorkspace();
-    await expectRefused(ws, () => api("POST", ws.path, { token: issueSecretKey("admin").key, body: oauth2Body }), 401, "UNAUTHENTICATED");
-    await expectRefused(ws, () => api("POST", ws.path, { token: issueSecretKey("service").key, body: oauth2Body }), 401, "UNAUTHENTICATED");
+    await expectRefused(
+      ws,
+      () => api("POST", ws.path, { token: issueSecretKey("admin").key, body: oauth2Body }),
+      401,
+      "UNAUTHENTICATED",
+    );
+    await expectRefused(
+      ws,
+      () => api("POST", ws.path, { token: issueSecretKey("service").key, body: oauth2Body }),
+      401,
+      "UNAUTHENTICATED",
+    );
     await expectRefused(ws, () => api("POST", ws.path, { token: "garbage", body: oauth2Body }), 401, "UNAUTHENTICATED");
   });
 
@@ -364,7 +429,9 @@ describe("GET connectors", () => {
     const ws = await newWorkspace();
     const other = await newWorkspace();
     const theirs = await createConnector(other);
-    expect((await api("GET", `${ws.path}/con_doesnotexist`, { token: ws.adminKey })).json.error?.code).toBe("NOT_FOUND");
+    expect((await api("GET", `${ws.path}/con_doesnotexist`, { token: ws.adminKey })).json.error?.code).toBe(
+      "NOT_FOUND",
+    );
     const response = await api("GET", `${ws.path}/${theirs.id}`, { token: ws.adminKey });
     expect(response.status).toBe(404);
     expect(response.json.error?.code).toBe("NOT_FOUND");
@@ -393,11 +460,16 @@ describe("PATCH connectors", () => {
   it("rotates the client secret without returning it", async () => {
     const ws = await newWorkspace();
     const connector = await createConnector(ws);
-    const response = await api("PATCH", `${ws.path}/${connector.id}`, { token: ws.adminKey, body: { client_secret: rotatedSecret } });
+    const response = await api("PATCH", `${ws.path}/${connector.id}`, {
+      token: ws.adminKey,
+      body: { client_secret: rotatedSecret },
+    });
     expect(response.status).toBe(200);
     expect((response.json.connector as Connector).has_client_secret).toBe(true);
     const [row] = await connectorRows(ws.id);
-    expect(t.deps.vault.decryptNullable(row?.client_secret ?? null, clientSecretContext(connector.id))).toBe(rotatedSecret);
+    expect(t.deps.vault.decryptNullable(row?.client_secret ?? null, clientSecretContext(connector.id))).toBe(
+      rotatedSecret,
+    );
     expect(row?.client_secret).not.toContain(rotatedSecret);
   });
 
@@ -449,7 +521,11 @@ describe("PATCH connectors", () => {
     ["scopes that are not an array", { scopes: "a b" }, "scopes"],
     ["options that are not an object", { options: "x" }, "options"],
     ["a javascript: URL option", { options: { token_url: "javascript:alert(1)" } }, "options.token_url"],
-    ["plain http to a public host", { options: { authorization_url: "http://idp.example/a" } }, "options.authorization_url"],
+    [
+      "plain http to a public host",
+      { options: { authorization_url: "http://idp.example/a" } },
+      "options.authorization_url",
+    ],
     ["removing a required option", { options: { token_url: null } }, "options.token_url"],
     ["an option the provider does not have", { options: { issuer_url: "https://x.example" } }, "options"],
     ["an option name that is not lowercase", { options: { Token_Url: "https://x.example" } }, "options.Token_Url"],
@@ -470,14 +546,22 @@ describe("PATCH connectors", () => {
     const ws = await newWorkspace();
     const connector = await createConnector(ws, oidcBody);
     const patch = () =>
-      api("PATCH", `${ws.path}/${connector.id}`, { token: ws.adminKey, body: { options: { token_url: "https://id.example/t" } } });
+      api("PATCH", `${ws.path}/${connector.id}`, {
+        token: ws.adminKey,
+        body: { options: { token_url: "https://id.example/t" } },
+      });
     await expectRefused(ws, patch, 400, "INVALID_REQUEST");
   });
 
   it("answers 404 for an unknown id and changes nothing", async () => {
     const ws = await newWorkspace();
     await createConnector(ws);
-    await expectRefused(ws, () => api("PATCH", `${ws.path}/con_unknown`, { token: ws.adminKey, body: { name: "x" } }), 404, "NOT_FOUND");
+    await expectRefused(
+      ws,
+      () => api("PATCH", `${ws.path}/con_unknown`, { token: ws.adminKey, body: { name: "x" } }),
+      404,
+      "NOT_FOUND",
+    );
   });
 
   it("answers 404 when the connector belongs to another workspace, and leaves it alone", async () => {
@@ -565,9 +649,17 @@ describe("DELETE connectors", () => {
     const response = await api("DELETE", `${ws.path}/${connector.id}`, { token: ws.adminKey });
     expect(response.status).toBe(204);
     expect((await api("GET", `${ws.path}/${connector.id}`, { token: ws.adminKey })).status).toBe(404);
-    const connections = await t.deps.db.selectFrom("connections").select("connector_id").where("workspace_id", "=", ws.id).execute();
+    const connections = await t.deps.db
+      .selectFrom("connections")
+      .select("connector_id")
+      .where("workspace_id", "=", ws.id)
+      .execute();
     expect(connections).toEqual([{ connector_id: kept.id }]);
-    const states = await t.deps.db.selectFrom("oauth_states").select("connector_id").where("workspace_id", "=", ws.id).execute();
+    const states = await t.deps.db
+      .selectFrom("oauth_states")
+      .select("connector_id")
+      .where("workspace_id", "=", ws.id)
+      .execute();
     expect(states).toEqual([{ connector_id: kept.id }]);
   });
 
@@ -575,7 +667,12 @@ describe("DELETE connectors", () => {
     const ws = await newWorkspace();
     const connector = await createConnector(ws);
     expect((await api("DELETE", `${ws.path}/${connector.id}`, { token: ws.adminKey })).status).toBe(204);
-    await expectRefused(ws, () => api("DELETE", `${ws.path}/${connector.id}`, { token: ws.adminKey }), 404, "NOT_FOUND");
+    await expectRefused(
+      ws,
+      () => api("DELETE", `${ws.path}/${connector.id}`, { token: ws.adminKey }),
+      404,
+      "NOT_FOUND",
+    );
     await expectRefused(ws, () => api("DELETE", `${ws.path}/con_unknown`, { token: ws.adminKey }), 404, "NOT_FOUND");
   });
 
@@ -583,13 +680,20 @@ describe("DELETE connectors", () => {
     const ws = await newWorkspace();
     const other = await newWorkspace();
     const theirs = await createConnector(other);
-    await expectRefused(other, () => api("DELETE", `${ws.path}/${theirs.id}`, { token: ws.adminKey }), 404, "NOT_FOUND");
+    await expectRefused(
+      other,
+      () => api("DELETE", `${ws.path}/${theirs.id}`, { token: ws.adminKey }),
+      404,
+      "NOT_FOUND",
+    );
   });
 });
 
 describe("API docs", () => {
   it("documents every connector route", () => {
-    const routes = t.docs.routes.filter((route) => route.tag === "Connectors").map((route) => `${route.method} ${route.path}`);
+    const routes = t.docs.routes
+      .filter((route) => route.tag === "Connectors")
+      .map((route) => `${route.method} ${route.path}`);
     expect(routes.sort()).toEqual([
       "delete /api/workspaces/{workspaceId}/connectors/{connectorId}",
       "get /api/workspaces/{workspaceId}/connectors",

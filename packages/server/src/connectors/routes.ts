@@ -203,12 +203,19 @@ const StoredAuthMethod = z
 function planUpdate(current: ConnectorRow, body: UpdateBody, policy: ProviderUrlPolicy): ConnectorChanges {
   const description = findProvider(current.provider);
   if (!description) {
-    throw new AppError("CONFLICT", `Connector ${current.id} uses provider "${current.provider}", which this server does not know`);
+    throw new AppError(
+      "CONFLICT",
+      `Connector ${current.id} uses provider "${current.provider}", which this server does not know`,
+    );
   }
   const options: ConnectorOptions =
     body.options === undefined
       ? StoredAuthMethod.parse(current.options)
-      : parseOrThrowAt(connectorOptionsSchema(description, policy), mergeOptions(current.options, body.options), "options");
+      : parseOrThrowAt(
+          connectorOptionsSchema(description, policy),
+          mergeOptions(current.options, body.options),
+          "options",
+        );
   const hasSecret = body.client_secret === undefined ? current.client_secret !== null : body.client_secret !== null;
   const secretProblem = clientSecretProblem(effectiveAuthMethod(description, options), hasSecret);
   if (secretProblem) {

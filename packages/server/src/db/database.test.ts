@@ -15,7 +15,10 @@ describe("database", () => {
 
   it("returns timestamps as Date and jsonb as parsed values in both drivers", async () => {
     const { db } = database;
-    await db.insertInto("workspaces").values({ id: "ws_t1", name: "T", plan: "free", updated_at: new Date() }).execute();
+    await db
+      .insertInto("workspaces")
+      .values({ id: "ws_t1", name: "T", plan: "free", updated_at: new Date() })
+      .execute();
     await db
       .insertInto("apps")
       .values({
@@ -45,7 +48,10 @@ describe("database", () => {
 
   it("keeps concurrent transactions apart (PGlite has one connection)", async () => {
     const { db } = database;
-    await db.insertInto("workspaces").values({ id: "ws_t2", name: "counter", plan: "free", updated_at: new Date() }).execute();
+    await db
+      .insertInto("workspaces")
+      .values({ id: "ws_t2", name: "counter", plan: "free", updated_at: new Date() })
+      .execute();
     const increments = Array.from({ length: 20 }, () =>
       db.transaction().execute(async (trx) => {
         const row = await trx
@@ -56,7 +62,11 @@ describe("database", () => {
           .executeTakeFirstOrThrow();
         const next = row.name === "counter" ? 1 : Number(row.name) + 1;
         await new Promise((resolve) => setTimeout(resolve, 1));
-        await trx.updateTable("workspaces").set({ name: String(next) }).where("id", "=", "ws_t2").execute();
+        await trx
+          .updateTable("workspaces")
+          .set({ name: String(next) })
+          .where("id", "=", "ws_t2")
+          .execute();
       }),
     );
     await Promise.all(increments);
@@ -68,7 +78,10 @@ describe("database", () => {
     const { db } = database;
     await expect(
       db.transaction().execute(async (trx) => {
-        await trx.insertInto("workspaces").values({ id: "ws_t3", name: "x", plan: "free", updated_at: new Date() }).execute();
+        await trx
+          .insertInto("workspaces")
+          .values({ id: "ws_t3", name: "x", plan: "free", updated_at: new Date() })
+          .execute();
         throw new Error("boom");
       }),
     ).rejects.toThrow("boom");

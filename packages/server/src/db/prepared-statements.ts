@@ -34,15 +34,23 @@ export function withPreparedStatements(pool: pg.Pool): PostgresPool {
   const wrap = (client: pg.PoolClient): PostgresPoolClient => {
     function query<R>(sql: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>>;
     function query<R>(cursor: PostgresCursor<R>): PostgresCursor<R>;
-    function query<R>(sql: string | PostgresCursor<R>, parameters?: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
+    function query<R>(
+      sql: string | PostgresCursor<R>,
+      parameters?: ReadonlyArray<unknown>,
+    ): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
       // Kysely passes a cursor only when streaming was configured, and Latchkey does not stream.
       if (typeof sql !== "string") throw new Error("Query streaming is not configured");
       const name = statementNames.get(sql);
       const values = [...(parameters ?? [])];
       // pg types `command` as any string; Kysely narrows it to the commands it reads.
-      if (name === undefined) return client.query<R & pg.QueryResultRow>(sql, values) as Promise<PostgresQueryResult<R>>;
+      if (name === undefined)
+        return client.query<R & pg.QueryResultRow>(sql, values) as Promise<PostgresQueryResult<R>>;
       return new Promise<PostgresQueryResult<R>>((resolve, reject) => {
-        client.query(namedQuery(name, sql, values, (error, result) => (error ? reject(error) : resolve(result as PostgresQueryResult<R>))));
+        client.query(
+          namedQuery(name, sql, values, (error, result) =>
+            error ? reject(error) : resolve(result as PostgresQueryResult<R>),
+          ),
+        );
       });
     }
     const wrapped: PostgresPoolClient = { query, release: (destroy?: boolean) => client.release(destroy) };

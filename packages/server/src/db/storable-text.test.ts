@@ -3,7 +3,8 @@ import { findUnstorableText, isStorableText } from "./storable-text.ts";
 
 describe("storable text", () => {
   it("accepts ordinary text, any Unicode and surrogate pairs", () => {
-    for (const value of ["", "plain", "ünïcödé", "😀 \ud83d\ude00", "\u202e", "%00", "\\u0000"]) expect(isStorableText(value), value).toBe(true);
+    for (const value of ["", "plain", "ünïcödé", "😀 \ud83d\ude00", "\u202e", "%00", "\\u0000"])
+      expect(isStorableText(value), value).toBe(true);
   });
 
   it("refuses NUL and unpaired surrogates, wherever they are", () => {

@@ -19,6 +19,5 @@ export class AppError extends Error {
 
 export const notFound = (what = "Resource") => new AppError("NOT_FOUND", `${what} not found`);
 export const forbidden = (message = "You do not have permission to do this") => new AppError("FORBIDDEN", message);
-export const unauthenticated = (message = "Missing or invalid credentials") =>
-  new AppError("UNAUTHENTICATED", message);
+export const unauthenticated = (message = "Missing or invalid credentials") => new AppError("UNAUTHENTICATED", message);
 export const noRoute = (method: string, path: string) => new AppError("NOT_FOUND", `No route for ${method} ${path}`);

@@ -63,7 +63,12 @@ describe("HTTP core: routing, JSON bodies, limits, errors, request ids", () => {
 
   /** A request whose body arrives as a stream with no Content-Length (chunked upload). */
   function postStream(path: string, text: string): Promise<Response> {
-    const init = { method: "POST", body: streamOf(text), duplex: "half", headers: { "content-type": "application/json" } };
+    const init = {
+      method: "POST",
+      body: streamOf(text),
+      duplex: "half",
+      headers: { "content-type": "application/json" },
+    };
     return Promise.resolve(t.app.request(new Request(`http://latchkey.test${path}`, init as RequestInit)));
   }
 
@@ -114,15 +119,25 @@ describe("HTTP core: routing, JSON bodies, limits, errors, request ids", () => {
     });
 
     it("rejects a non-JSON content type with 415 UNSUPPORTED_MEDIA_TYPE", async () => {
-      for (const contentType of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
-        const res = await t.call("POST", "/api/test/widgets", { body: "name=gear", headers: { "content-type": contentType } });
+      for (const contentType of [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+      ]) {
+        const res = await t.call("POST", "/api/test/widgets", {
+          body: "name=gear",
+          headers: { "content-type": contentType },
+        });
         await expectError(res, 415, "UNSUPPORTED_MEDIA_TYPE");
       }
     });
 
     it("accepts JSON subtypes such as application/merge-patch+json and a charset", async () => {
       for (const contentType of ["application/merge-patch+json", "application/json; charset=utf-8"]) {
-        const res = await t.call("POST", "/api/test/widgets", { body: { name: "x" }, headers: { "content-type": contentType } });
+        const res = await t.call("POST", "/api/test/widgets", {
+          body: { name: "x" },
+          headers: { "content-type": contentType },
+        });
         expect(res.status).toBe(201);
       }
     });
@@ -201,7 +216,11 @@ describe("HTTP core: routing, JSON bodies, limits, errors, request ids", () => {
 
     it("rejects a larger streamed body without Content-Length with 413 PAYLOAD_TOO_LARGE", async () => {
       const before = accepted.length;
-      await expectError(await postStream("/api/test/widgets", bodyOfSize(bodyLimitBytes * 4)), 413, "PAYLOAD_TOO_LARGE");
+      await expectError(
+        await postStream("/api/test/widgets", bodyOfSize(bodyLimitBytes * 4)),
+        413,
+        "PAYLOAD_TOO_LARGE",
+      );
       expect(accepted.length).toBe(before);
     });
 
@@ -233,9 +252,9 @@ describe("HTTP core: routing, JSON bodies, limits, errors, request ids", () => {
     it("logs the internal error with the same request id for operators", async () => {
       const res = await t.call("GET", "/api/test/boom", { headers: { "x-request-id": "trace-boom-1" } });
       expect(res.status).toBe(500);
-      const line = t.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find(
-        (entry) => entry.msg === "unhandled error" && entry.request_id === "trace-boom-1",
-      );
+      const line = t.logs.lines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((entry) => entry.msg === "unhandled error" && entry.request_id === "trace-boom-1");
       expect(line).toBeDefined();
       expect(JSON.stringify(line)).toContain("pool exhausted");
     });
@@ -246,7 +265,11 @@ describe("HTTP core: routing, JSON bodies, limits, errors, request ids", () => {
       const id = "req-7f3a.9:abc_DEF";
       const res = await t.call("GET", "/healthz", { headers: { "x-request-id": id } });
       expect(res.headers.get("x-request-id")).toBe(id);
-      const error = await expectError(await t.call("GET", "/nope", { headers: { "x-request-id": id } }), 404, "NOT_FOUND");
+      const error = await expectError(
+        await t.call("GET", "/nope", { headers: { "x-request-id": id } }),
+        404,
+        "NOT_FOUND",
+      );
       expect(error.request_id).toBe(id);
     });
 

@@ -48,7 +48,9 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   const app = new Hono<AppEnv>();
   const metrics = new Metrics();
   const rateLimits = createRateLimits(deps.config, () => deps.clock.now().getTime());
-  app.use(requestContext({ logger: deps.logger, metrics: httpMetrics(metrics), authFailures: rateLimits.authFailures }));
+  app.use(
+    requestContext({ logger: deps.logger, metrics: httpMetrics(metrics), authFailures: rateLimits.authFailures }),
+  );
   // Every route, not only /api: an OAuth form_post callback or a console route reads bodies too.
   const limitBody = bodyLimit({
     maxSize: deps.config.bodyLimitBytes,
@@ -85,4 +87,3 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   app.onError(onError);
   return { app, docs, metrics };
 }
-

@@ -19,7 +19,10 @@ function preflight(t: OpenTestApp, path: string, method: string, requestHeaders:
 }
 
 function listOf(header: string | null): string[] {
-  return (header ?? "").split(",").map((value) => value.trim().toLowerCase()).filter(Boolean);
+  return (header ?? "")
+    .split(",")
+    .map((value) => value.trim().toLowerCase())
+    .filter(Boolean);
 }
 
 function expectPreflightAllowed(res: Response, method: string): void {
@@ -86,12 +89,23 @@ describe("CORS for browser frontends on /api/apps/*", () => {
 
   it("answers the preflight of initiate (POST) and disconnect (DELETE) with 204", async () => {
     const headers = "authorization,content-type,x-app-id,x-origin-url";
-    expectPreflightAllowed(await preflight(t, `/api/apps/${appId}/app-user-auth/connectors/con_123/initiate`, "POST", headers), "POST");
-    expectPreflightAllowed(await preflight(t, `/api/apps/${appId}/app-user-auth/connectors/con_123`, "DELETE", headers), "DELETE");
+    expectPreflightAllowed(
+      await preflight(t, `/api/apps/${appId}/app-user-auth/connectors/con_123/initiate`, "POST", headers),
+      "POST",
+    );
+    expectPreflightAllowed(
+      await preflight(t, `/api/apps/${appId}/app-user-auth/connectors/con_123`, "DELETE", headers),
+      "DELETE",
+    );
   });
 
   it("answers a preflight for an unknown app without touching authentication (no 401/404)", async () => {
-    const res = await preflight(t, "/api/apps/app_unknown/app-user-auth/connectors/con_1/initiate", "POST", "authorization");
+    const res = await preflight(
+      t,
+      "/api/apps/app_unknown/app-user-auth/connectors/con_1/initiate",
+      "POST",
+      "authorization",
+    );
     expectPreflightAllowed(res, "POST");
   });
 
@@ -204,9 +218,17 @@ describe("calls the Base44 browser SDK makes on its own", () => {
   });
 
   it("lets both through the preflight, so the browser sees the 404 rather than a CORS failure", async () => {
-    expectPreflightAllowed(await preflight(t, `/api/apps/${appId}/entities/User/me`, "GET", "authorization,x-app-id"), "GET");
     expectPreflightAllowed(
-      await preflight(t, `/api/apps/${appId}/analytics/track/batch`, "POST", "content-type,x-app-id,x-base44-anonymous-id"),
+      await preflight(t, `/api/apps/${appId}/entities/User/me`, "GET", "authorization,x-app-id"),
+      "GET",
+    );
+    expectPreflightAllowed(
+      await preflight(
+        t,
+        `/api/apps/${appId}/analytics/track/batch`,
+        "POST",
+        "content-type,x-app-id,x-base44-anonymous-id",
+      ),
       "POST",
     );
   });

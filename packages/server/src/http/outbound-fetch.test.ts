@@ -76,7 +76,12 @@ async function outboundErrorOf(promise: Promise<unknown>): Promise<OutboundError
 }
 
 describe("createOutboundFetch", () => {
-  const open = createOutboundFetch({ fetch: realFetch, denyPrivateNetwork: false, timeoutMs: 500, maxResponseBytes: 1024 });
+  const open = createOutboundFetch({
+    fetch: realFetch,
+    denyPrivateNetwork: false,
+    timeoutMs: 500,
+    maxResponseBytes: 1024,
+  });
 
   it("passes an ordinary response through unchanged", async () => {
     const response = await open(`${base}/ok`);
@@ -166,7 +171,8 @@ describe("createOutboundFetch with denyPrivateNetwork", () => {
   const lookup: LookupAll = (hostname) => {
     lookups.push(hostname);
     const addresses = fakeDns[hostname];
-    if (!addresses) return Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" }));
+    if (!addresses)
+      return Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" }));
     return Promise.resolve(addresses.map((address) => ({ address, family: address.includes(":") ? 6 : 4 })));
   };
   let fetchCalls = 0;
@@ -241,7 +247,8 @@ describe("createOutboundFetch with denyPrivateNetwork", () => {
 });
 
 describe("createPublicOnlyFetch (DNS rebinding)", () => {
-  const at = (...addresses: string[]) => addresses.map((address) => ({ address, family: address.includes(":") ? 6 : 4 }));
+  const at = (...addresses: string[]) =>
+    addresses.map((address) => ({ address, family: address.includes(":") ? 6 : 4 }));
 
   it("refuses to connect when the name resolves to a private address by the time it connects", async () => {
     // The early check sees a public address; the connection's own lookup gets loopback (rebinding).
@@ -316,12 +323,18 @@ describe("isNonPublicAddress", () => {
     expect(isNonPublicAddress(address)).toBe(true);
   });
 
-  it.each(["8.8.8.8", "172.32.0.1", "172.15.255.255", "100.128.0.1", "192.169.0.1", "2001:4860:4860::8888", "::ffff:8.8.8.8", "64:ff9b::808:808"])(
-    "treats %s as public",
-    (address) => {
-      expect(isNonPublicAddress(address)).toBe(false);
-    },
-  );
+  it.each([
+    "8.8.8.8",
+    "172.32.0.1",
+    "172.15.255.255",
+    "100.128.0.1",
+    "192.169.0.1",
+    "2001:4860:4860::8888",
+    "::ffff:8.8.8.8",
+    "64:ff9b::808:808",
+  ])("treats %s as public", (address) => {
+    expect(isNonPublicAddress(address)).toBe(false);
+  });
 });
 
 describe("providerErrorFromOutbound", () => {

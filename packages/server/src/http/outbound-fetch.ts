@@ -87,12 +87,19 @@ function toOutboundError(error: unknown, context: FailureContext): unknown {
   // The caller's own abort is theirs to handle; it is not a provider failure.
   if (context.callerSignal?.aborted && !context.timeout.aborted) return error;
   if (context.timeout.aborted) {
-    return new OutboundError("timeout", context.target, `Request to ${context.target} timed out after ${context.timeoutMs} ms`, {
-      cause: error,
-    });
+    return new OutboundError(
+      "timeout",
+      context.target,
+      `Request to ${context.target} timed out after ${context.timeoutMs} ms`,
+      {
+        cause: error,
+      },
+    );
   }
   const detail = error instanceof Error ? describeNetworkError(error) : String(error);
-  return new OutboundError("network", context.target, `Request to ${context.target} failed: ${detail}`, { cause: error });
+  return new OutboundError("network", context.target, `Request to ${context.target} failed: ${detail}`, {
+    cause: error,
+  });
 }
 
 function describeNetworkError(error: Error): string {
@@ -134,7 +141,11 @@ export function publicOnlyLookup(lookup: LookupAll) {
     lookup(hostname).then(
       (addresses) => {
         const first = addresses[0];
-        if (!first) return callback(Object.assign(new Error(`${hostname} did not resolve to any address`), { code: "ENOTFOUND" }), []);
+        if (!first)
+          return callback(
+            Object.assign(new Error(`${hostname} did not resolve to any address`), { code: "ENOTFOUND" }),
+            [],
+          );
         if (addresses.some((entry) => isNonPublicAddress(entry.address))) {
           const message = `Connection to ${hostname} refused: it resolved to a loopback, private or link-local address (LATCHKEY_DENY_PRIVATE_NETWORK=true)`;
           return callback(new OutboundError("blocked", hostname, message), []);
@@ -202,7 +213,10 @@ export function isNonPublicAddress(address: string): boolean {
 function embeddedIPv4(address: string): string | null {
   const hextets = expandIPv6(address);
   if (!hextets) return null;
-  const head = hextets.slice(0, 6).map((part) => part.toString(16)).join(":");
+  const head = hextets
+    .slice(0, 6)
+    .map((part) => part.toString(16))
+    .join(":");
   if (head !== "0:0:0:0:0:ffff" && head !== "64:ff9b:0:0:0:0") return null;
   const high = hextets[6] ?? 0;
   const low = hextets[7] ?? 0;
@@ -235,7 +249,11 @@ const nullBodyStatuses = new Set([101, 204, 205, 304]);
 
 function limitResponseBody(response: Response, limit: BodyLimit): Response {
   const tooLarge = () =>
-    new OutboundError("too_large", limit.target, `Response from ${limit.target} is larger than ${limit.maxResponseBytes} bytes`);
+    new OutboundError(
+      "too_large",
+      limit.target,
+      `Response from ${limit.target} is larger than ${limit.maxResponseBytes} bytes`,
+    );
   const declared = Number(response.headers.get("content-length") ?? "NaN");
   if (declared > limit.maxResponseBytes) {
     void response.body?.cancel().catch(() => {});

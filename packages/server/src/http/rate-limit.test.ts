@@ -4,7 +4,13 @@ import { AppError, notFound, unauthenticated } from "../errors/app-error.ts";
 import { createErrorHandler } from "../errors/on-error.ts";
 import { createLogger } from "../log/logger.ts";
 import type { AppEnv } from "./app-env.ts";
-import { AuthFailureLimit, connectLimitKey, createRateLimits, RateLimiter, type RateLimiterOptions } from "./rate-limit.ts";
+import {
+  AuthFailureLimit,
+  connectLimitKey,
+  createRateLimits,
+  RateLimiter,
+  type RateLimiterOptions,
+} from "./rate-limit.ts";
 
 class ManualClock {
   ms = Date.UTC(2030, 0, 1);

@@ -36,7 +36,11 @@ export async function readJson<Schema extends z.ZodType>(c: Context, schema: Sch
   return parseOrThrow(schema, value, "body");
 }
 
-export function parseOrThrow<Schema extends z.ZodType>(schema: Schema, value: unknown, where: string): z.output<Schema> {
+export function parseOrThrow<Schema extends z.ZodType>(
+  schema: Schema,
+  value: unknown,
+  where: string,
+): z.output<Schema> {
   const result = schema.safeParse(value);
   if (!result.success) {
     const issues = result.error.issues.map((issue) => ({

@@ -15,9 +15,15 @@ const problem = "must not contain NUL characters";
 export function refuseNulInUrl(c: Context<AppEnv>): void {
   if (!nul.test(c.req.url)) return;
   const url = new URL(c.req.url);
-  const where = nul.test(url.search) ? "query" : nul.test(url.pathname) ? pathParameterWithNul(url.pathname, routePath(c, -1)) : null;
+  const where = nul.test(url.search)
+    ? "query"
+    : nul.test(url.pathname)
+      ? pathParameterWithNul(url.pathname, routePath(c, -1))
+      : null;
   if (where !== null) {
-    throw new AppError("INVALID_REQUEST", `Invalid ${where}: ${problem}`, { issues: [{ path: where, message: problem }] });
+    throw new AppError("INVALID_REQUEST", `Invalid ${where}: ${problem}`, {
+      issues: [{ path: where, message: problem }],
+    });
   }
 }
 

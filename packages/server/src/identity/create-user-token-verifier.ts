@@ -14,7 +14,17 @@ import type { UserTokenVerifier } from "./user-token-verifier.ts";
 
 /** Asymmetric only: an HS* token can never be checked against a public key taken for a secret. */
 export const jwksAlgorithms: JWSAlgorithm[] = [
-  "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519",
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+  "Ed25519",
 ];
 export const clockToleranceSeconds = 30;
 /** Real user tokens are a few KiB; a longer bearer is refused before any parsing. */
@@ -115,7 +125,10 @@ export function createUserTokenVerifier(deps: AppDeps, options: UserTokenVerifie
     }
     if (!(error instanceof errors.JOSEError) && !(error instanceof SigningKeysUnavailable)) {
       // jose throws TypeError for some unusable inputs (e.g. a JWK of the wrong shape).
-      deps.logger.warn({ app_id: app.id, err_name: error instanceof Error ? error.name : typeof error }, "user token check failed");
+      deps.logger.warn(
+        { app_id: app.id, err_name: error instanceof Error ? error.name : typeof error },
+        "user token check failed",
+      );
     }
     return invalidUserToken(describeTokenFailure(error));
   }

@@ -17,7 +17,9 @@ describe("fetchIdentityJson", () => {
       if (path === "/redirect") return void res.writeHead(302, { location: "/ok" }).end();
       if (path === "/html") return void res.writeHead(200, { "content-type": "text/html" }).end("<html>");
       if (path === "/huge-declared") {
-        return void res.writeHead(200, { "content-length": String(maxIdentityDocumentBytes + 1) }).end("x".repeat(maxIdentityDocumentBytes + 1));
+        return void res
+          .writeHead(200, { "content-length": String(maxIdentityDocumentBytes + 1) })
+          .end("x".repeat(maxIdentityDocumentBytes + 1));
       }
       if (path === "/huge-streamed") {
         res.writeHead(200, { "content-type": "application/json" });
@@ -36,7 +38,8 @@ describe("fetchIdentityJson", () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  const get = (path: string, timeoutMs = 2000) => fetchIdentityJson(fetch, `${base}${path}`, AbortSignal.timeout(timeoutMs));
+  const get = (path: string, timeoutMs = 2000) =>
+    fetchIdentityJson(fetch, `${base}${path}`, AbortSignal.timeout(timeoutMs));
 
   async function failure(path: string, timeoutMs?: number): Promise<SigningKeysUnavailable> {
     const error: unknown = await get(path, timeoutMs).catch((rejection: unknown) => rejection);

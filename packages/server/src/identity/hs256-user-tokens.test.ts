@@ -50,7 +50,9 @@ describe("user tokens of an hs256 app", { timeout: 30_000 }, () => {
 
   it("accepts any issuer and audience when the app configures neither", async () => {
     const open = await insertApp(t.deps, workspaceId, { type: "hs256", secret });
-    await expect(verify(await hs({ sub: "u", iss: "whoever", aud: "anything" }), open)).resolves.toEqual({ userId: "u" });
+    await expect(verify(await hs({ sub: "u", iss: "whoever", aud: "anything" }), open)).resolves.toEqual({
+      userId: "u",
+    });
     await expect(verify(await hs({ sub: "u" }), open)).resolves.toEqual({ userId: "u" });
   });
 
@@ -117,7 +119,11 @@ describe("user tokens of an hs256 app", { timeout: 30_000 }, () => {
   it("refuses to use a secret encrypted for another app's row (a server fault, not the caller's)", async () => {
     const other = await insertApp(t.deps, workspaceId, { type: "hs256", secret });
     // Copy app's ciphertext onto `other`: the vault binds it to app's row, so it must not decrypt.
-    await t.deps.db.updateTable("apps").set({ identity_secret: app.identity_secret }).where("id", "=", other.id).execute();
+    await t.deps.db
+      .updateTable("apps")
+      .set({ identity_secret: app.identity_secret })
+      .where("id", "=", other.id)
+      .execute();
     const swapped = { ...other, identity_secret: app.identity_secret };
     await expect(verify(await hs({ sub: "u" }), swapped)).rejects.toBeInstanceOf(VaultError);
   });

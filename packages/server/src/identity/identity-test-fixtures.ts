@@ -6,7 +6,11 @@ import { issueSecretKey } from "../tenancy/secret-keys.ts";
 import { createWorkspace } from "../tenancy/workspaces.ts";
 
 export async function insertWorkspace(deps: AppDeps, name = "Identity tests"): Promise<string> {
-  const created = await createWorkspace(deps.db, deps.clock, { name, plan: "builder", adminEmail: "admin@example.com" });
+  const created = await createWorkspace(deps.db, deps.clock, {
+    name,
+    plan: "builder",
+    adminEmail: "admin@example.com",
+  });
   return created.workspace.id;
 }
 

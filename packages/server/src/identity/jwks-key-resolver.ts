@@ -61,7 +61,8 @@ export class JwksKeyResolver {
 
   readonly getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> => {
     const now = this.deps.clock.now().getTime();
-    if (now < this.#unavailableUntilMs && this.#lastFailure) return this.#lastKnownKey(header, token, this.#lastFailure);
+    if (now < this.#unavailableUntilMs && this.#lastFailure)
+      return this.#lastKnownKey(header, token, this.#lastFailure);
     try {
       const keys = await this.#remoteKeys();
       return await keys(header, token);
@@ -81,7 +82,11 @@ export class JwksKeyResolver {
   }
 
   /** While the JWKS cannot be fetched, keys fetched earlier still verify the tokens they signed. */
-  #lastKnownKey(header: JWSHeaderParameters, token: FlattenedJWSInput, failure: SigningKeysUnavailable): Promise<CryptoKey> {
+  #lastKnownKey(
+    header: JWSHeaderParameters,
+    token: FlattenedJWSInput,
+    failure: SigningKeysUnavailable,
+  ): Promise<CryptoKey> {
     const lastKeys: JSONWebKeySet | undefined = this.#remote?.keys.jwks();
     if (!lastKeys) return Promise.reject(failure);
     return createLocalJWKSet(lastKeys)(header, token);
@@ -122,7 +127,9 @@ export class JwksKeyResolver {
     if (!parsed.success) throw new SigningKeysUnavailable(`${url} is not an OpenID discovery document with a jwks_uri`);
     // OpenID Connect Discovery 1.0 §4.3: the document must name exactly the issuer it was fetched for.
     if (parsed.data.issuer !== issuer) {
-      throw new SigningKeysUnavailable(`${url} names issuer ${JSON.stringify(parsed.data.issuer)}, not the app's issuer`);
+      throw new SigningKeysUnavailable(
+        `${url} names issuer ${JSON.stringify(parsed.data.issuer)}, not the app's issuer`,
+      );
     }
     return this.#checkedUrl("jwks_uri", parsed.data.jwks_uri);
   }

@@ -28,7 +28,11 @@ export interface SignOptions {
 }
 
 /** A token with iat and exp set; `claims` adds or overrides (undefined removes). */
-export async function signToken(key: TestSigningKey, claims: Record<string, unknown>, options: SignOptions = {}): Promise<string> {
+export async function signToken(
+  key: TestSigningKey,
+  claims: Record<string, unknown>,
+  options: SignOptions = {},
+): Promise<string> {
   const nowSeconds = Math.floor((options.now ?? new Date()).getTime() / 1000);
   const payload = { iat: nowSeconds, exp: nowSeconds + (options.expiresIn ?? 300), ...claims };
   const kid = options.kid === undefined ? key.kid : options.kid;

@@ -83,13 +83,16 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
   }
 
   describe("accepts", () => {
-    it.each(["RS256", "ES256", "PS256", "EdDSA"] as const)("a valid %s token, returning its sub as the user id", async (alg) => {
-      const key = await newSigningKey(alg, `${alg}-key`);
-      idp.publish([rsa, key]);
-      const app = await jwksApp();
-      const token = await signToken(key, goodClaims("user-" + alg));
-      await expect(createUserTokenVerifier(t.deps).verify(app, token)).resolves.toEqual({ userId: `user-${alg}` });
-    });
+    it.each(["RS256", "ES256", "PS256", "EdDSA"] as const)(
+      "a valid %s token, returning its sub as the user id",
+      async (alg) => {
+        const key = await newSigningKey(alg, `${alg}-key`);
+        idp.publish([rsa, key]);
+        const app = await jwksApp();
+        const token = await signToken(key, goodClaims(`user-${alg}`));
+        await expect(createUserTokenVerifier(t.deps).verify(app, token)).resolves.toEqual({ userId: `user-${alg}` });
+      },
+    );
 
     it("a valid RS256 and a valid ES256 token of the same app", async () => {
       const app = await jwksApp();
@@ -104,7 +107,9 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
         config: { issuer: idp.issuer, jwks_url: idp.jwksUrl },
       });
       const token = await signToken(rsa, { ...goodClaims(), aud: "something-else" });
-      await expect(createUserTokenVerifier(t.deps).verify(noAudienceApp, token)).resolves.toEqual({ userId: "user-42" });
+      await expect(createUserTokenVerifier(t.deps).verify(noAudienceApp, token)).resolves.toEqual({
+        userId: "user-42",
+      });
     });
 
     it("a token that expired less than the 30 s clock tolerance ago", async () => {
@@ -118,7 +123,9 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
     it("fetches the JWKS once and verifies later tokens from the cache", async () => {
       const app = await jwksApp();
       const verifier = createUserTokenVerifier(t.deps);
-      const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => signToken(i % 2 ? rsa : ec, goodClaims(`u${i}`))));
+      const tokens = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => signToken(i % 2 ? rsa : ec, goodClaims(`u${i}`))),
+      );
       const users = await Promise.all(tokens.map((token) => verifier.verify(app, token)));
       expect(users.map((user) => user.userId)).toEqual(tokens.map((_, i) => `u${i}`));
       expect(idp.requests.jwks).toBe(1);
@@ -133,7 +140,9 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
       advanceTime(unknownKidRefetchCooldownMs + 1000);
 
       for (let i = 0; i < 5; i++) {
-        await expect(verifier.verify(app, await signToken(rotated, goodClaims(`r${i}`)))).resolves.toEqual({ userId: `r${i}` });
+        await expect(verifier.verify(app, await signToken(rotated, goodClaims(`r${i}`)))).resolves.toEqual({
+          userId: `r${i}`,
+        });
       }
       expect(idp.requests.jwks).toBe(2);
     });
@@ -143,7 +152,9 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
       const verifier = createUserTokenVerifier(t.deps);
       await verifier.verify(app, await signToken(rsa, goodClaims()));
       const forged = (round: number) =>
-        Promise.all(Array.from({ length: 50 }, (_, i) => signToken(forger, goodClaims(), { kid: `forged-${round}-${i}` })));
+        Promise.all(
+          Array.from({ length: 50 }, (_, i) => signToken(forger, goodClaims(), { kid: `forged-${round}-${i}` })),
+        );
 
       const firstWave = await forged(1);
       for (const token of firstWave) await expectRejected(verifier.verify(app, token), /key this app does not publish/);
@@ -161,7 +172,9 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
       const app = await insertApp(t.deps, workspaceId, { type: "jwks", config: { issuer: idp.issuer, audience } });
       const verifier = createUserTokenVerifier(t.deps);
       for (let i = 0; i < 10; i++) {
-        await expect(verifier.verify(app, await signToken(ec, goodClaims(`d${i}`)))).resolves.toEqual({ userId: `d${i}` });
+        await expect(verifier.verify(app, await signToken(ec, goodClaims(`d${i}`)))).resolves.toEqual({
+          userId: `d${i}`,
+        });
       }
       expect(idp.requests).toEqual({ discovery: 1, jwks: 1 });
     });
@@ -169,7 +182,10 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
     it("rejects when the discovery document names another issuer, and fetches no JWKS", async () => {
       idp.setDiscoveryIssuer("https://evil.example");
       const app = await insertApp(t.deps, workspaceId, { type: "jwks", config: { issuer: idp.issuer, audience } });
-      await expectRejected(createUserTokenVerifier(t.deps).verify(app, await signToken(rsa, goodClaims())), /signing keys are unavailable/);
+      await expectRejected(
+        createUserTokenVerifier(t.deps).verify(app, await signToken(rsa, goodClaims())),
+        /signing keys are unavailable/,
+      );
       expect(idp.requests.jwks).toBe(0);
     });
 
@@ -194,7 +210,10 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
       const gone = await startTestIdentityProvider();
       await gone.close();
       const app = await jwksApp({ jwks_url: gone.jwksUrl });
-      await expectRejected(createUserTokenVerifier(t.deps).verify(app, await signToken(rsa, goodClaims())), /unavailable/);
+      await expectRejected(
+        createUserTokenVerifier(t.deps).verify(app, await signToken(rsa, goodClaims())),
+        /unavailable/,
+      );
     });
 
     it("keeps verifying with the last keys it fetched while the JWKS cannot be refreshed", async () => {
@@ -204,16 +223,29 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
       idp.failWith(500);
       advanceTime(jwksMaxAgeMs + 1000);
 
-      await expect(verifier.verify(app, await signToken(rsa, goodClaims("later")))).resolves.toEqual({ userId: "later" });
-      await expect(verifier.verify(app, await signToken(ec, goodClaims("later2")))).resolves.toEqual({ userId: "later2" });
+      await expect(verifier.verify(app, await signToken(rsa, goodClaims("later")))).resolves.toEqual({
+        userId: "later",
+      });
+      await expect(verifier.verify(app, await signToken(ec, goodClaims("later2")))).resolves.toEqual({
+        userId: "later2",
+      });
       expect(idp.requests.jwks).toBe(2); // one failed refresh, then the backoff
     });
 
     it("refuses a plain-http JWKS URL that is not loopback, without fetching it", async () => {
       const fetched: string[] = [];
-      const deps: AppDeps = { ...t.deps, fetch: (input) => (fetched.push(String(input)), Promise.reject(new Error("no"))) };
+      const deps: AppDeps = {
+        ...t.deps,
+        fetch: (input) => {
+          fetched.push(String(input));
+          return Promise.reject(new Error("no"));
+        },
+      };
       const app = await jwksApp({ jwks_url: "http://idp.example/jwks.json" });
-      await expectRejected(createUserTokenVerifier(deps).verify(app, await signToken(rsa, goodClaims())), /unavailable/);
+      await expectRejected(
+        createUserTokenVerifier(deps).verify(app, await signToken(rsa, goodClaims())),
+        /unavailable/,
+      );
       expect(fetched).toEqual([]);
       expect(t.logs.text).toContain("plain http is allowed only for loopback");
     });
@@ -250,18 +282,19 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
 
     it('a token with alg "none"', async () => {
       const nowSeconds = Math.floor(Date.now() / 1000);
-      const token = unsignedToken({ alg: "none", typ: "JWT" }, { ...goodClaims(), iat: nowSeconds, exp: nowSeconds + 300 });
+      const token = unsignedToken(
+        { alg: "none", typ: "JWT" },
+        { ...goodClaims(), iat: nowSeconds, exp: nowSeconds + 300 },
+      );
       await expectRejected(verify(token), /algorithm/);
     });
 
     it("an HS256 token keyed with the RSA public key (algorithm confusion)", async () => {
-      const publicPem = await exportSPKI(await crypto.subtle.importKey(
-        "jwk",
-        rsa.publicJwk,
-        { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
-        true,
-        ["verify"],
-      ));
+      const publicPem = await exportSPKI(
+        await crypto.subtle.importKey("jwk", rsa.publicJwk, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, true, [
+          "verify",
+        ]),
+      );
       const nowSeconds = Math.floor(Date.now() / 1000);
       for (const secret of [publicPem, JSON.stringify(rsa.publicJwk)]) {
         const token = await new SignJWT({ ...goodClaims(), iat: nowSeconds, exp: nowSeconds + 300 })
@@ -291,7 +324,10 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
     });
 
     it("a token from another issuer", async () => {
-      await expectRejected(verify(await signToken(rsa, { ...goodClaims(), iss: "https://other-issuer.example" })), /issuer/);
+      await expectRejected(
+        verify(await signToken(rsa, { ...goodClaims(), iss: "https://other-issuer.example" })),
+        /issuer/,
+      );
     });
 
     it("a token with no issuer", async () => {
@@ -299,7 +335,10 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
     });
 
     it("a token for another audience", async () => {
-      await expectRejected(verify(await signToken(rsa, { ...goodClaims(), aud: "https://other-api.example" })), /audience/);
+      await expectRejected(
+        verify(await signToken(rsa, { ...goodClaims(), aud: "https://other-api.example" })),
+        /audience/,
+      );
     });
 
     it("a token with no audience when the app configures one", async () => {
@@ -327,7 +366,9 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
 
     it("a token whose payload was altered after signing", async () => {
       const [header, , signature] = (await signToken(rsa, goodClaims("user-1"))).split(".");
-      const forgedPayload = Buffer.from(JSON.stringify({ ...goodClaims("admin"), exp: 9_999_999_999 })).toString("base64url");
+      const forgedPayload = Buffer.from(JSON.stringify({ ...goodClaims("admin"), exp: 9_999_999_999 })).toString(
+        "base64url",
+      );
       await expectRejected(verify(`${header}.${forgedPayload}.${signature}`), /signature/);
     });
 
@@ -359,7 +400,9 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
       const refused = await t.call("GET", path, { token: expired });
       expect(refused.status).toBe(401);
       const text = await refused.text();
-      expect(JSON.parse(text)).toMatchObject({ error: { code: "INVALID_USER_TOKEN", message: "The user token has expired" } });
+      expect(JSON.parse(text)).toMatchObject({
+        error: { code: "INVALID_USER_TOKEN", message: "The user token has expired" },
+      });
       expect(text).not.toContain(expired);
       expect(t.logs.text).not.toContain(expired);
     });

@@ -30,7 +30,11 @@ describe("POST /api/apps/{appId}/users/{userId}/token (latchkey user tokens)", {
     appB = await insertApp(t.deps, workspaceId, { type: "latchkey", secret: signingSecret() });
     keyA = (await insertServiceKey(t.deps, appA)).key;
     keyB = (await insertServiceKey(t.deps, appB)).key;
-    const services = { userTokens: createUserTokenVerifier(t.deps), providers: createProviderResolver(t.deps), metrics: new Metrics() };
+    const services = {
+      userTokens: createUserTokenVerifier(t.deps),
+      providers: createProviderResolver(t.deps),
+      metrics: new Metrics(),
+    };
     t.app.get("/api/apps/:appId/identity-test/whoami", appUserAuth(t.deps, services), (c) =>
       c.json({ user_id: c.get("appUser").userId }),
     );
@@ -40,7 +44,13 @@ describe("POST /api/apps/{appId}/users/{userId}/token (latchkey user tokens)", {
   });
 
   const tokenPath = (appId: string, userId: string) => `/api/apps/${appId}/users/${userId}/token`;
-  const mint = (appId: string, userId: string, token: string | undefined, body?: unknown, headers?: Record<string, string>) =>
+  const mint = (
+    appId: string,
+    userId: string,
+    token: string | undefined,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ) =>
     t.call("POST", tokenPath(appId, userId), {
       ...(token !== undefined && { token }),
       ...(body !== undefined && { body }),
@@ -145,7 +155,9 @@ describe("POST /api/apps/{appId}/users/{userId}/token (latchkey user tokens)", {
       };
       expect(schemaOf(operation?.requestBody)).toContain("expires_in");
       expect(schemaOf(operation?.responses["201"])).toContain("token_type");
-      expect(Object.keys(operation?.responses ?? {})).toEqual(expect.arrayContaining(["201", "400", "401", "404", "409"]));
+      expect(Object.keys(operation?.responses ?? {})).toEqual(
+        expect.arrayContaining(["201", "400", "401", "404", "409"]),
+      );
     });
   });
 
@@ -161,7 +173,10 @@ describe("POST /api/apps/{appId}/users/{userId}/token (latchkey user tokens)", {
 
     it("rejects a token minted by a Latchkey with another public URL", async () => {
       const minted = await mintOk(appA.id, "user-1", keyA);
-      const elsewhere: AppDeps = { ...t.deps, config: { ...t.deps.config, publicUrl: "https://other-latchkey.example" } };
+      const elsewhere: AppDeps = {
+        ...t.deps,
+        config: { ...t.deps.config, publicUrl: "https://other-latchkey.example" },
+      };
       await expect(createUserTokenVerifier(elsewhere).verify(appA, minted.token)).rejects.toMatchObject({
         code: "INVALID_USER_TOKEN",
         message: expect.stringMatching(/issuer/),
@@ -175,12 +190,18 @@ describe("POST /api/apps/{appId}/users/{userId}/token (latchkey user tokens)", {
       await t.deps.db
         .updateTable("apps")
         .set({
-          identity_secret: t.deps.vault.encrypt(signingSecret(), { table: "apps", column: "identity_secret", rowId: app.id }),
+          identity_secret: t.deps.vault.encrypt(signingSecret(), {
+            table: "apps",
+            column: "identity_secret",
+            rowId: app.id,
+          }),
           updated_at: new Date(app.updated_at.getTime() + 1000),
         })
         .where("id", "=", app.id)
         .execute();
-      await expect(createUserTokenVerifier(t.deps).verify(await readApp(t.deps, app.id), minted.token)).rejects.toMatchObject({
+      await expect(
+        createUserTokenVerifier(t.deps).verify(await readApp(t.deps, app.id), minted.token),
+      ).rejects.toMatchObject({
         code: "INVALID_USER_TOKEN",
         message: expect.stringMatching(/signature/),
       });
@@ -190,7 +211,11 @@ describe("POST /api/apps/{appId}/users/{userId}/token (latchkey user tokens)", {
   describe("authentication", () => {
     it("answers 401 without a service key", async () => {
       await expectError(await mint(appA.id, "u", undefined), 401, "UNAUTHENTICATED");
-      await expectError(await mint(appA.id, "u", undefined, {}, { authorization: `Basic ${keyA}` }), 401, "UNAUTHENTICATED");
+      await expectError(
+        await mint(appA.id, "u", undefined, {}, { authorization: `Basic ${keyA}` }),
+        401,
+        "UNAUTHENTICATED",
+      );
       await expectAppUnchanged(appA);
     });
 
@@ -202,7 +227,11 @@ describe("POST /api/apps/{appId}/users/{userId}/token (latchkey user tokens)", {
     it("answers 401 for a revoked service key", async () => {
       const revoked = await insertServiceKey(t.deps, appA);
       expect((await mint(appA.id, "u", revoked.key)).status).toBe(201);
-      await t.deps.db.updateTable("service_keys").set({ revoked_at: clock.now() }).where("id", "=", revoked.id).execute();
+      await t.deps.db
+        .updateTable("service_keys")
+        .set({ revoked_at: clock.now() })
+        .where("id", "=", revoked.id)
+        .execute();
       await expectError(await mint(appA.id, "u", revoked.key), 401, "UNAUTHENTICATED");
     });
 

@@ -7,7 +7,10 @@ import { AppError } from "../errors/app-error.ts";
  */
 export class SigningKeysUnavailable extends Error {
   override name = "SigningKeysUnavailable";
-  constructor(readonly reason: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
     super(reason, options);
   }
 }
@@ -27,7 +30,8 @@ export function describeTokenFailure(error: unknown): string {
     return "The user token's signing algorithm is not accepted for this app";
   }
   if (error instanceof errors.JWSSignatureVerificationFailed) return "The user token's signature is invalid";
-  if (error instanceof errors.JWKSNoMatchingKey) return "The user token was signed with a key this app does not publish";
+  if (error instanceof errors.JWKSNoMatchingKey)
+    return "The user token was signed with a key this app does not publish";
   if (error instanceof errors.JWKSMultipleMatchingKeys) {
     return "The user token does not say which of the app's keys signed it (kid)";
   }

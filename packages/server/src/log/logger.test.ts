@@ -114,10 +114,14 @@ describe("logger", () => {
   it("censors secret-named fields at any depth, in any casing, but keeps numbers and booleans", () => {
     const { logs, log } = capture();
     const secret = planted();
-    log.info({ a: { b: { c: { clientSecret: secret, "Refresh-Token": secret, has_refresh_token: true, code: 400 } } } });
+    log.info({
+      a: { b: { c: { clientSecret: secret, "Refresh-Token": secret, has_refresh_token: true, code: 400 } } },
+    });
     expect(logs.text).not.toContain(secret);
     expect(JSON.parse(logs.lines[0] ?? "{}")).toMatchObject({
-      a: { b: { c: { clientSecret: "[redacted]", "Refresh-Token": "[redacted]", has_refresh_token: true, code: 400 } } },
+      a: {
+        b: { c: { clientSecret: "[redacted]", "Refresh-Token": "[redacted]", has_refresh_token: true, code: 400 } },
+      },
     });
   });
 
@@ -129,7 +133,15 @@ describe("logger", () => {
   });
 
   it("recognises secret field names and leaves ordinary ones", () => {
-    for (const key of ["access_token", "refreshToken", "client_secret", "code_verifier", "state", "on-behalf-of", "password"]) {
+    for (const key of [
+      "access_token",
+      "refreshToken",
+      "client_secret",
+      "code_verifier",
+      "state",
+      "on-behalf-of",
+      "password",
+    ]) {
       expect(isSecretKey(key), key).toBe(true);
     }
     for (const key of ["token_type", "expires_at", "status", "request_id", "provider", "scopes", "name"]) {

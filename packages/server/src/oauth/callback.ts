@@ -77,7 +77,7 @@ async function connectWithProvider(
     .where("id", "=", flow.connector_id)
     .where("workspace_id", "=", flow.workspace_id)
     .executeTakeFirst();
-  if (!connector || connector.status !== "enabled") return "connector_unavailable";
+  if (connector?.status !== "enabled") return "connector_unavailable";
 
   let client: ProviderClient;
   try {
@@ -91,7 +91,12 @@ async function connectWithProvider(
   try {
     // Without a known issuer there is nothing to compare `iss` with; the per-connector state still
     // ties the response to this connector (mix-up defence).
-    response = oauth.validateAuthResponse(client.as, client.client, client.knowsIssuer ? params : withoutIss(params), state);
+    response = oauth.validateAuthResponse(
+      client.as,
+      client.client,
+      client.knowsIssuer ? params : withoutIss(params),
+      state,
+    );
   } catch (error) {
     if (error instanceof oauth.AuthorizationResponseError) return safeErrorCode(error.error);
     logFailure(ctx, flow, "authorization_response", error);
@@ -162,7 +167,11 @@ async function readAccount(
   return profile === null ? null : accountFromProfile(profile, client.provider.account);
 }
 
-function providerTokens(ctx: RouteContext, provider: ResolvedProvider, tokens: oauth.TokenEndpointResponse): ProviderTokens {
+function providerTokens(
+  ctx: RouteContext,
+  provider: ResolvedProvider,
+  tokens: oauth.TokenEndpointResponse,
+): ProviderTokens {
   return {
     accessToken: tokens.access_token,
     refreshToken: tokens.refresh_token ?? null,
@@ -181,7 +190,8 @@ function connectionConfig(
   const config: Record<string, string> = {};
   for (const field of provider.connectionConfigFields) {
     const fromTokens = tokens[field];
-    const value = typeof fromTokens === "string" || typeof fromTokens === "number" ? String(fromTokens) : params.get(field);
+    const value =
+      typeof fromTokens === "string" || typeof fromTokens === "number" ? String(fromTokens) : params.get(field);
     if (value !== null && value.length <= 2048 && isStorableText(value)) config[field] = value;
   }
   return Object.keys(config).length > 0 ? config : null;

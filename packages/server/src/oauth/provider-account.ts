@@ -8,7 +8,10 @@ const maxUserinfoBytes = 64 * 1024;
  * Parses a userinfo response (JSON only; signed userinfo is not requested). When an ID token
  * named the subject, a userinfo answer about anyone else is refused (OpenID Connect Core 5.3.4).
  */
-export async function readUserinfo(response: Response, expectedSubject: string | null): Promise<Record<string, unknown>> {
+export async function readUserinfo(
+  response: Response,
+  expectedSubject: string | null,
+): Promise<Record<string, unknown>> {
   if (!response.ok) throw new UserinfoError(`userinfo answered ${response.status}`);
   const contentType = response.headers.get("content-type") ?? "";
   if (!/^application\/(.+\+)?json\b/i.test(contentType)) throw new UserinfoError("userinfo is not JSON");
@@ -20,7 +23,8 @@ export async function readUserinfo(response: Response, expectedSubject: string |
   } catch {
     throw new UserinfoError("userinfo is not valid JSON");
   }
-  if (body === null || typeof body !== "object" || Array.isArray(body)) throw new UserinfoError("userinfo is not an object");
+  if (body === null || typeof body !== "object" || Array.isArray(body))
+    throw new UserinfoError("userinfo is not an object");
   const profile = body as Record<string, unknown>;
   if (expectedSubject !== null && profile.sub !== undefined && profile.sub !== expectedSubject) {
     throw new UserinfoError("userinfo subject differs from the ID token's");

@@ -14,7 +14,19 @@ export const providerTimeoutMs = 10_000;
  * checks their claims, not their signature; this list only keeps it from refusing a provider
  * that signs with something other than RS256.
  */
-const idTokenAlgorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"];
+const idTokenAlgorithms = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+  "Ed25519",
+];
 
 /** What oauth4webapi needs to talk to one connector's provider. */
 export interface ProviderClient {
@@ -65,11 +77,14 @@ function createProviderClient(
     authorization_response_iss_parameter_supported: provider.authorizationResponseIssParameterSupported,
     id_token_signing_alg_values_supported: idTokenAlgorithms,
   };
-  const client: oauth.Client = { client_id: connector.client_id, token_endpoint_auth_method: provider.clientAuthMethod };
+  const client: oauth.Client = {
+    client_id: connector.client_id,
+    token_endpoint_auth_method: provider.clientAuthMethod,
+  };
   // Plain http only to a provider on this machine (as connectors allow for configured URLs); an
   // http endpoint elsewhere, e.g. from a discovery document, is refused by oauth4webapi.
   const httpEndpoints = [provider.tokenEndpoint, provider.revocationEndpoint, provider.userinfoEndpoint]
-    .filter((url): url is string => url !== null && url.startsWith("http:"))
+    .filter((url): url is string => url?.startsWith("http:") === true)
     .map((url) => new URL(url).hostname);
   const insecure = httpEndpoints.length > 0 && httpEndpoints.every(isLoopbackHost);
   return {
@@ -93,7 +108,12 @@ function clientAuthentication(deps: AppDeps, connector: ConnectorRow, provider: 
     rowId: connector.id,
   });
   if (secret === null) {
-    throw new AppError("PROVIDER_ERROR", `Connector ${connector.id} has no client secret for ${provider.clientAuthMethod}`);
+    throw new AppError(
+      "PROVIDER_ERROR",
+      `Connector ${connector.id} has no client secret for ${provider.clientAuthMethod}`,
+    );
   }
-  return provider.clientAuthMethod === "client_secret_post" ? oauth.ClientSecretPost(secret) : oauth.ClientSecretBasic(secret);
+  return provider.clientAuthMethod === "client_secret_post"
+    ? oauth.ClientSecretPost(secret)
+    : oauth.ClientSecretBasic(secret);
 }

@@ -3,7 +3,10 @@ import { describe, expect, it } from "vitest";
 import { OutboundError } from "../http/outbound-fetch.ts";
 import { classifyProviderFailure, failureLogFields, isGrantRevoked, safeErrorCode } from "./provider-failure.ts";
 
-const as: oauth.AuthorizationServer = { issuer: "https://provider.example", token_endpoint: "https://provider.example/token" };
+const as: oauth.AuthorizationServer = {
+  issuer: "https://provider.example",
+  token_endpoint: "https://provider.example/token",
+};
 const client: oauth.Client = { client_id: "client" };
 
 /** What oauth4webapi throws for this token endpoint answer. */
@@ -19,7 +22,9 @@ async function failureOf(status: number, body: string, contentType = "applicatio
 
 describe("classifyProviderFailure", () => {
   it("treats invalid_grant as a revoked grant", async () => {
-    const failure = classifyProviderFailure(await failureOf(400, JSON.stringify({ error: "invalid_grant", error_description: "grant revoked" })));
+    const failure = classifyProviderFailure(
+      await failureOf(400, JSON.stringify({ error: "invalid_grant", error_description: "grant revoked" })),
+    );
     expect(failure).toEqual({ kind: "rejected", error: "invalid_grant", status: 400 });
     expect(isGrantRevoked(failure)).toBe(true);
   });
@@ -47,11 +52,16 @@ describe("classifyProviderFailure", () => {
   it("treats a refused target, an oversized or malformed answer as an invalid response", async () => {
     expect(classifyProviderFailure(new OutboundError("blocked", "https://p", "private")).kind).toBe("invalid_response");
     expect(classifyProviderFailure(new OutboundError("too_large", "https://p", "big")).kind).toBe("invalid_response");
-    expect(classifyProviderFailure(await failureOf(200, JSON.stringify({ token_type: "bearer" }))).kind).toBe("invalid_response");
+    expect(classifyProviderFailure(await failureOf(200, JSON.stringify({ token_type: "bearer" }))).kind).toBe(
+      "invalid_response",
+    );
   });
 
   it("keeps provider bodies out of log fields", async () => {
-    const error = await failureOf(400, JSON.stringify({ error: "invalid_client", error_description: "secret s3cr3t-value wrong" }));
+    const error = await failureOf(
+      400,
+      JSON.stringify({ error: "invalid_client", error_description: "secret s3cr3t-value wrong" }),
+    );
     const fields = JSON.stringify(failureLogFields(classifyProviderFailure(error)));
     expect(fields).toContain("invalid_client");
     expect(fields).not.toContain("s3cr3t");

@@ -30,7 +30,10 @@ export function httpMetrics(metrics: Metrics): HttpMetrics {
     help: "HTTP request duration in seconds by method and matched route pattern",
     labelNames: ["method", "route"],
   });
-  const seriesByKey = new Map<string, { requests: { add(by: number): void }; durations: { observe(value: number): void } }>();
+  const seriesByKey = new Map<
+    string,
+    { requests: { add(by: number): void }; durations: { observe(value: number): void } }
+  >();
   const seriesOf = (method: string, route: string, status: number) => {
     const key = `${method} ${status} ${route}`;
     let series = seriesByKey.get(key);

@@ -15,7 +15,9 @@ describe("metrics registry", () => {
     refreshes.add({ provider: "slack", outcome: "error" }, 3);
 
     const text = metrics.render();
-    expect(text).toContain("# HELP latchkey_refreshes_total Token refreshes\n# TYPE latchkey_refreshes_total counter\n");
+    expect(text).toContain(
+      "# HELP latchkey_refreshes_total Token refreshes\n# TYPE latchkey_refreshes_total counter\n",
+    );
     const families = parseExposition(text);
     expect(sampleValue(families, "latchkey_refreshes_total", { provider: "google", outcome: "ok" })).toBe(2);
     expect(sampleValue(families, "latchkey_refreshes_total", { provider: "slack", outcome: "error" })).toBe(3);
@@ -30,7 +32,11 @@ describe("metrics registry", () => {
 
   it("escapes backslashes, quotes and newlines in label values and HELP text", () => {
     const metrics = new Metrics();
-    const counter = metrics.counter({ name: "latchkey_odd_total", help: 'Odd \\ help\nsecond line', labelNames: ["value"] });
+    const counter = metrics.counter({
+      name: "latchkey_odd_total",
+      help: "Odd \\ help\nsecond line",
+      labelNames: ["value"],
+    });
     const awkward = 'a "quoted" \\ back\nslash';
     counter.inc({ value: awkward });
 
@@ -65,7 +71,12 @@ describe("metrics registry", () => {
   it("counts through a resolved series handle into the same series as inc and observe", () => {
     const metrics = new Metrics();
     const requests = metrics.counter({ name: "latchkey_calls_total", help: "Calls", labelNames: ["route"] });
-    const durations = metrics.histogram({ name: "latchkey_call_seconds", help: "Call time", labelNames: ["route"], buckets: [1] });
+    const durations = metrics.histogram({
+      name: "latchkey_call_seconds",
+      help: "Call time",
+      labelNames: ["route"],
+      buckets: [1],
+    });
     const counted = requests.series({ route: "/a" });
     const timed = durations.series({ route: "/a" });
     counted.add(2);
@@ -106,16 +117,26 @@ describe("metrics registry", () => {
     const metrics = new Metrics();
     metrics.counter({ name: "latchkey_y_total", help: "Y", labelNames: ["a"] });
     metrics.histogram({ name: "latchkey_y_seconds", help: "Y", buckets: [1, 2] });
-    expect(() => metrics.gauge({ name: "latchkey_y_total", help: "Y", labelNames: ["a"] })).toThrow(/already registered/);
-    expect(() => metrics.counter({ name: "latchkey_y_total", help: "Y", labelNames: ["b"] })).toThrow(/already registered/);
-    expect(() => metrics.histogram({ name: "latchkey_y_seconds", help: "Y", buckets: [1, 3] })).toThrow(/other buckets/);
+    expect(() => metrics.gauge({ name: "latchkey_y_total", help: "Y", labelNames: ["a"] })).toThrow(
+      /already registered/,
+    );
+    expect(() => metrics.counter({ name: "latchkey_y_total", help: "Y", labelNames: ["b"] })).toThrow(
+      /already registered/,
+    );
+    expect(() => metrics.histogram({ name: "latchkey_y_seconds", help: "Y", buckets: [1, 3] })).toThrow(
+      /other buckets/,
+    );
   });
 
   it("refuses invalid metric and label names, a reserved le label and unsorted buckets", () => {
     const metrics = new Metrics();
     expect(() => metrics.counter({ name: "latchkey-dash", help: "" })).toThrow(/Invalid metric name/);
-    expect(() => metrics.counter({ name: "latchkey_a_total", help: "", labelNames: ["bad-label"] })).toThrow(/label name/);
-    expect(() => metrics.counter({ name: "latchkey_b_total", help: "", labelNames: ["__reserved"] })).toThrow(/label name/);
+    expect(() => metrics.counter({ name: "latchkey_a_total", help: "", labelNames: ["bad-label"] })).toThrow(
+      /label name/,
+    );
+    expect(() => metrics.counter({ name: "latchkey_b_total", help: "", labelNames: ["__reserved"] })).toThrow(
+      /label name/,
+    );
     expect(() => metrics.histogram({ name: "latchkey_c_seconds", help: "", labelNames: ["le"] })).toThrow(/reserved/);
     expect(() => metrics.histogram({ name: "latchkey_d_seconds", help: "", buckets: [1, 0.5] })).toThrow(/ascending/);
   });

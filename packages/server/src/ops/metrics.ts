@@ -20,7 +20,9 @@
 export type LabelValues<Label extends string> = Readonly<Record<Label, string | number>>;
 
 /** Labels are required exactly when the metric has label names. */
-type LabelArgs<Label extends string> = [Label] extends [never] ? [labels?: LabelValues<Label>] : [labels: LabelValues<Label>];
+type LabelArgs<Label extends string> = [Label] extends [never]
+  ? [labels?: LabelValues<Label>]
+  : [labels: LabelValues<Label>];
 
 export interface MetricOptions<Label extends string> {
   /** `latchkey_…`; counters end in `_total`, durations in `_seconds`. */
@@ -264,7 +266,11 @@ export class Metrics {
     const lines: string[] = [];
     for (const metric of this.#metrics.values()) {
       const samples = metric.samples();
-      lines.push(`# HELP ${metric.name} ${escapeHelp(metric.help)}`, `# TYPE ${metric.name} ${metric.kind}`, ...samples);
+      lines.push(
+        `# HELP ${metric.name} ${escapeHelp(metric.help)}`,
+        `# TYPE ${metric.name} ${metric.kind}`,
+        ...samples,
+      );
     }
     return `${lines.join("\n")}\n`;
   }

@@ -27,7 +27,9 @@ describe("buildOpenApiDocument", () => {
       name: string;
       children: Folder[];
     }
-    const FolderSchema: z.ZodType<Folder> = z.lazy(() => z.object({ name: z.string(), children: z.array(FolderSchema) }));
+    const FolderSchema: z.ZodType<Folder> = z.lazy(() =>
+      z.object({ name: z.string(), children: z.array(FolderSchema) }),
+    );
     const routes: RouteDoc[] = [
       {
         method: "post",
@@ -88,10 +90,22 @@ describe("buildOpenApiDocument", () => {
 
   it("accepts Hono-style :params and documents them as path parameters", () => {
     const document = buildOpenApiDocument(
-      [{ method: "delete", path: "/api/x/:xId", summary: "Delete", tag: "t", auth: "none", responses: { 204: { description: "gone" } } }],
+      [
+        {
+          method: "delete",
+          path: "/api/x/:xId",
+          summary: "Delete",
+          tag: "t",
+          auth: "none",
+          responses: { 204: { description: "gone" } },
+        },
+      ],
       info,
     );
-    const operation = document.paths["/api/x/{xId}"]?.delete as { parameters: unknown[]; responses: Record<string, unknown> };
+    const operation = document.paths["/api/x/{xId}"]?.delete as {
+      parameters: unknown[];
+      responses: Record<string, unknown>;
+    };
     expect(operation.parameters).toEqual([{ name: "xId", in: "path", required: true, schema: { type: "string" } }]);
     expect(operation.responses["204"]).toEqual({ description: "gone" });
   });

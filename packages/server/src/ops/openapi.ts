@@ -17,9 +17,11 @@ export interface OpenApiDocument {
 export const ErrorEnvelope = z
   .object({
     error: z.object({
-      code: z.enum(errorCodes).describe(
-        `Stable code to branch on. Code → HTTP status: ${errorCodes.map((code) => `${code} ${ErrorCode[code]}`).join(", ")}`,
-      ),
+      code: z
+        .enum(errorCodes)
+        .describe(
+          `Stable code to branch on. Code → HTTP status: ${errorCodes.map((code) => `${code} ${ErrorCode[code]}`).join(", ")}`,
+        ),
       message: z.string().describe("Human-readable; may change between versions"),
       details: z.unknown().optional(),
       request_id: z.string().optional().describe("Also in the X-Request-Id response header; quote it in bug reports"),
@@ -64,7 +66,10 @@ export function buildOpenApiDocument(
   const operations = routes.map((route) => ({ route, path: openApiPath(route.path) }));
   const operationIds = uniqueOperationIds(operations.map(({ route, path }) => operationIdOf(route.method, path)));
   const components = new ComponentSchemas();
-  components.set(components.reserve(errorSchemaName), cleanRoot(z.toJSONSchema(ErrorEnvelope, { override: allowNewResponseFields }) as JsonObject));
+  components.set(
+    components.reserve(errorSchemaName),
+    cleanRoot(z.toJSONSchema(ErrorEnvelope, { override: allowNewResponseFields }) as JsonObject),
+  );
 
   const inputs = new SchemaSet("input");
   const outputs = new SchemaSet("output");
@@ -90,7 +95,7 @@ export function buildOpenApiDocument(
     if (parameters.length > 0) operation.parameters = parameters;
     if (route.body) operation.requestBody = requestBody(route.body, inputs.refOf(route.body));
     operation.responses = responses(route, outputs);
-    (paths[path] ??= {})[route.method] = operation;
+    paths[path] = { ...paths[path], [route.method]: operation };
   });
 
   return {

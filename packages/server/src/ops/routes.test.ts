@@ -71,7 +71,11 @@ describe("GET /readyz", () => {
     expect(res.status).toBe(503);
     const body = await res.json();
     expect(body).toEqual({
-      error: { code: "NOT_READY", message: "The database is not reachable", request_id: res.headers.get("x-request-id") },
+      error: {
+        code: "NOT_READY",
+        message: "The database is not reachable",
+        request_id: res.headers.get("x-request-id"),
+      },
     });
     expect(lost.logs.text).toContain("readiness check failed");
   });
@@ -158,7 +162,9 @@ describe("GET /metrics", () => {
   it("labels every request no route answered as one 'unmatched' route, never by its path", async () => {
     const { text } = await scrape();
     const families = parseExposition(text);
-    expect(sampleValue(families, "latchkey_http_requests_total", { method: "GET", route: "unmatched", status: "404" })).toBe(2);
+    expect(
+      sampleValue(families, "latchkey_http_requests_total", { method: "GET", route: "unmatched", status: "404" }),
+    ).toBe(2);
     expect(sampleValue(families, "latchkey_http_requests_total", { method: "DELETE", route: "unmatched" })).toBe(1);
     expect(text).not.toContain("/no/such/path");
     expect(text).not.toContain("/test/items/1");
@@ -199,7 +205,9 @@ describe("GET /metrics", () => {
     const other = buildTestApp({ database: t.database });
     await other.call("GET", "/healthz");
     const families = parseExposition(await (await other.call("GET", "/metrics")).text());
-    expect(sampleValue(families, "latchkey_http_requests_total", { method: "GET", route: "/healthz", status: "200" })).toBe(1);
+    expect(
+      sampleValue(families, "latchkey_http_requests_total", { method: "GET", route: "/healthz", status: "200" }),
+    ).toBe(1);
   });
 
   it("is open without credentials and ignores any sent", async () => {
@@ -240,7 +248,9 @@ describe("GET /openapi.json", () => {
     const document = await fetchDocument();
     expect(document.openapi).toBe("3.1.0");
     expect(document.info.title).toBe("Latchkey");
-    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(["/healthz", "/readyz", "/metrics", "/openapi.json"]));
+    expect(Object.keys(document.paths)).toEqual(
+      expect.arrayContaining(["/healthz", "/readyz", "/metrics", "/openapi.json"]),
+    );
     expect(document.paths["/readyz"]?.get?.security).toEqual([]);
     expect(Object.keys(document.paths["/readyz"]?.get?.responses as object)).toEqual(
       expect.arrayContaining(["200", "503"]),
@@ -268,7 +278,10 @@ describe("GET /openapi.json", () => {
       expect.objectContaining({ name: "limit", in: "query", required: true }),
     ]);
 
-    const requestBody = operation?.requestBody as { required: boolean; content: Record<string, { schema: { $ref: string } }> };
+    const requestBody = operation?.requestBody as {
+      required: boolean;
+      content: Record<string, { schema: { $ref: string } }>;
+    };
     expect(requestBody.required).toBe(true);
     const bodySchema = resolve(document, requestBody.content["application/json"]?.schema.$ref);
     expect(bodySchema).toMatchObject({
@@ -281,7 +294,10 @@ describe("GET /openapi.json", () => {
       required: ["name"],
     });
 
-    const responses = operation?.responses as Record<string, { content?: Record<string, { schema: { $ref: string } }> }>;
+    const responses = operation?.responses as Record<
+      string,
+      { content?: Record<string, { schema: { $ref: string } }> }
+    >;
     expect(resolve(document, responses["201"]?.content?.["application/json"]?.schema.$ref)).toMatchObject({
       properties: { id: { type: "string" } },
       required: ["id", "name", "color"],

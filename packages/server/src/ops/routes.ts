@@ -44,7 +44,10 @@ export function registerOpsRoutes(ctx: RouteContext): void {
   let cached: { routeCount: number; document: OpenApiDocument } | undefined;
   app.get("/openapi.json", (c) => {
     if (cached?.routeCount !== docs.routes.length) {
-      const document = buildOpenApiDocument(docs.routes, { version: latchkeyVersion, serverUrl: deps.config.publicUrl });
+      const document = buildOpenApiDocument(docs.routes, {
+        version: latchkeyVersion,
+        serverUrl: deps.config.publicUrl,
+      });
       cached = { routeCount: docs.routes.length, document };
     }
     return c.json(cached.document);

@@ -126,21 +126,37 @@ export class TokenRefresher {
     }
     if (this.deps.dbKind === "postgres") {
       return this.deps.db.transaction().execute(async (trx) => {
-        const current = await trx.selectFrom("connections").selectAll().where("id", "=", seen.id).forUpdate().executeTakeFirst();
+        const current = await trx
+          .selectFrom("connections")
+          .selectAll()
+          .where("id", "=", seen.id)
+          .forUpdate()
+          .executeTakeFirst();
         return this.#refreshCurrent(trx, current, client);
       });
     }
-    const current = await this.deps.db.selectFrom("connections").selectAll().where("id", "=", seen.id).executeTakeFirst();
+    const current = await this.deps.db
+      .selectFrom("connections")
+      .selectAll()
+      .where("id", "=", seen.id)
+      .executeTakeFirst();
     return this.#refreshCurrent(this.deps.db, current, client);
   }
 
   /** With the row as it is now: maybe someone else already refreshed it; else ask the provider. */
-  async #refreshCurrent(db: Executor, current: ConnectionRow | undefined, client: ProviderClient): Promise<RefreshOutcome> {
+  async #refreshCurrent(
+    db: Executor,
+    current: ConnectionRow | undefined,
+    client: ProviderClient,
+  ): Promise<RefreshOutcome> {
     if (!current) return { kind: "gone" };
     if (current.status === "needs_reauth") return { kind: "needs_reauth" };
     const now = this.deps.clock.now();
     if (!this.#isExpiring(current, now)) {
-      this.deps.logger.debug({ connection_id: current.id }, "token already refreshed by another caller; not refreshing");
+      this.deps.logger.debug(
+        { connection_id: current.id },
+        "token already refreshed by another caller; not refreshing",
+      );
       return { kind: "fresh", row: current };
     }
     if (current.refresh_cooldown_until !== null && current.refresh_cooldown_until > now) {
@@ -152,9 +168,16 @@ export class TokenRefresher {
 
   async #callProvider(client: ProviderClient, row: ConnectionRow): Promise<ProviderResult> {
     const refreshToken = decryptRefreshToken(this.deps.vault, row);
-    if (refreshToken === null) return { kind: "failed", failure: { kind: "rejected", error: "invalid_grant", status: 400 } };
+    if (refreshToken === null)
+      return { kind: "failed", failure: { kind: "rejected", error: "invalid_grant", status: 400 } };
     try {
-      const response = await oauth.refreshTokenGrantRequest(client.as, client.client, client.clientAuth, refreshToken, client.http());
+      const response = await oauth.refreshTokenGrantRequest(
+        client.as,
+        client.client,
+        client.clientAuth,
+        refreshToken,
+        client.http(),
+      );
       return { kind: "refreshed", tokens: await oauth.processRefreshTokenResponse(client.as, client.client, response) };
     } catch (error) {
       return { kind: "failed", failure: classifyProviderFailure(error) };
@@ -185,7 +208,12 @@ export class TokenRefresher {
   }
 
   /** Writes the new tokens; a provider that did not rotate the refresh token leaves the old one in place. */
-  async #storeTokens(db: Executor, row: ConnectionRow, tokens: oauth.TokenEndpointResponse, now: Date): Promise<RefreshOutcome> {
+  async #storeTokens(
+    db: Executor,
+    row: ConnectionRow,
+    tokens: oauth.TokenEndpointResponse,
+    now: Date,
+  ): Promise<RefreshOutcome> {
     const updated = await db
       .updateTable("connections")
       .set((eb) => ({
@@ -257,7 +285,12 @@ function settle(outcome: RefreshOutcome, now: Date): ConnectionRow {
         outcome.code === "PROVIDER_UNAVAILABLE"
           ? "The provider is unavailable and the access token has expired; retry later"
           : "The provider refused to refresh the access token; retry later";
-      throw new AppError(outcome.code, message, { retry_after_seconds: retryAfter }, { "Retry-After": String(retryAfter) });
+      throw new AppError(
+        outcome.code,
+        message,
+        { retry_after_seconds: retryAfter },
+        { "Retry-After": String(retryAfter) },
+      );
     }
   }
 }

@@ -114,7 +114,9 @@ export function serviceKeyAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
     const hash = hashSecretKey(token);
     const cached = cache.get(hash);
     if (cached) return accept(c, appId, cached);
-    return lookUpServiceKey(deps, hash, cache, deps.config.serviceKeyCacheMs).then((verified) => accept(c, appId, verified));
+    return lookUpServiceKey(deps, hash, cache, deps.config.serviceKeyCacheMs).then((verified) =>
+      accept(c, appId, verified),
+    );
   });
 }
 

@@ -60,7 +60,7 @@ export function allowedReturnToUrl(origins: readonly string[], returnTo: string)
   if (!/^https?:\/\//i.test(returnTo)) return null;
   if (hasUserinfo(returnTo)) return null;
   const url = parseUrl(returnTo);
-  if (!url || url.username !== "" || url.password !== "") return null;
+  if (url?.username !== "" || url.password !== "") return null;
   return origins.includes(url.origin) ? url : null;
 }
 

@@ -339,7 +339,7 @@ describe("tenancy API access control and limits", { timeout: 30_000 }, () => {
 
   it("accepts a body just under the limit", async () => {
     const body = JSON.stringify({ email: uniqueEmail(), role: "member" });
-    const padded = body.slice(0, -1) + " ".repeat(t.deps.config.bodyLimitBytes - body.length - 10) + "}";
+    const padded = `${body.slice(0, -1) + " ".repeat(t.deps.config.bodyLimitBytes - body.length - 10)}}`;
     const response = await t.call("POST", `/api/workspaces/${w.ws.id}/members`, { token: w.ws.adminKey, body: padded });
     await expectStatus(response, 201);
   });

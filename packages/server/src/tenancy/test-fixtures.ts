@@ -6,7 +6,7 @@ import type {
   Plan,
 } from "@latchkey/contracts";
 import { expect } from "vitest";
-import { createTestApp, testOperatorKey } from "../../test/support/test-app.ts";
+import { type createTestApp, testOperatorKey } from "../../test/support/test-app.ts";
 import type { Db } from "../db/open-database.ts";
 
 /** Test-only helpers for the tenancy API tests: set up workspaces, members and apps through the API. */

@@ -14,7 +14,9 @@ export function embeddedKeysFile(dataDir: string): string {
  * one fresh key on first start. The file holds the same `id:base64,…` text as the env variable.
  * An existing file is never overwritten, and concurrent first starts all end up with one key.
  */
-export async function loadOrCreateEmbeddedKeys(dataDir: string): Promise<{ keys: EncryptionKeySpec[]; created: boolean }> {
+export async function loadOrCreateEmbeddedKeys(
+  dataDir: string,
+): Promise<{ keys: EncryptionKeySpec[]; created: boolean }> {
   const file = embeddedKeysFile(dataDir);
   const { text, created } = await readOrCreateSecretFile(file, () => newKeySpec("k1"));
   return { keys: parseKeysFile(file, text), created };

@@ -35,7 +35,11 @@ async function storedValues(db: Db): Promise<StoredValue[]> {
 }
 
 function decrypt(vault: Vault, stored: StoredValue): string {
-  return vault.decrypt(stored.ciphertext, { table: stored.column.table, column: stored.column.column, rowId: stored.rowId });
+  return vault.decrypt(stored.ciphertext, {
+    table: stored.column.table,
+    column: stored.column.column,
+    rowId: stored.rowId,
+  });
 }
 
 /** Plaintext of each value is "<table>.<column>:<rowId>", so a value moved between rows would show. */
@@ -50,7 +54,10 @@ function seal(table: string, column: string, rowId: string): string {
 /** Minimal parent rows, with every encrypted column filled under k1 (a few nulls, which stay null). */
 async function seedUnderK1(db: Db): Promise<void> {
   const now = new Date();
-  await db.insertInto("workspaces").values({ id: "ws_rot", name: "Rotation", plan: "builder", updated_at: now }).execute();
+  await db
+    .insertInto("workspaces")
+    .values({ id: "ws_rot", name: "Rotation", plan: "builder", updated_at: now })
+    .execute();
   for (const n of [1, 2, 3, 4, 5]) {
     const id = `app_${n}`;
     await db
@@ -248,7 +255,11 @@ describe("rotateKeys", () => {
           columns: encryptedColumns.filter((c) => columnName(c) === "connections.access_token"),
         });
         await waitForRowLockWaiter(db);
-        const fresh = k2AndK1.encrypt("refreshed-under-lock", { table: "connections", column: "access_token", rowId: "cxn_1" });
+        const fresh = k2AndK1.encrypt("refreshed-under-lock", {
+          table: "connections",
+          column: "access_token",
+          rowId: "cxn_1",
+        });
         await trx.updateTable("connections").set({ access_token: fresh }).where("id", "=", "cxn_1").execute();
       });
       const report = counts((await rotation) ?? []);
@@ -280,7 +291,11 @@ describe("rotateKeys", () => {
     expect(logs.text).toContain('"row_id":"con_2"');
     expect(logs.text).toContain('Encryption key \\"k0\\" is not configured');
     expect(logs.text).not.toContain(orphan);
-    const unchanged = await db.selectFrom("connectors").select("client_secret").where("id", "=", "con_2").executeTakeFirstOrThrow();
+    const unchanged = await db
+      .selectFrom("connectors")
+      .select("client_secret")
+      .where("id", "=", "con_2")
+      .executeTakeFirstOrThrow();
     expect(unchanged.client_secret).toBe(orphan);
   });
 

@@ -50,7 +50,11 @@ export async function rotateKeys(options: RotateKeysOptions): Promise<ColumnRota
   return report;
 }
 
-async function rotateColumn(options: RotateKeysOptions, column: EncryptedColumn, batchSize: number): Promise<ColumnRotation> {
+async function rotateColumn(
+  options: RotateKeysOptions,
+  column: EncryptedColumn,
+  batchSize: number,
+): Promise<ColumnRotation> {
   const counts: ColumnRotation = { column: columnName(column), scanned: 0, rewrapped: 0, failed: 0 };
   let after: string | null = null;
   for (;;) {
@@ -65,7 +69,10 @@ async function rotateColumn(options: RotateKeysOptions, column: EncryptedColumn,
       counts.rewrapped += result.rewrapped;
       counts.failed += result.failed;
     }
-    options.logger.debug({ column: counts.column, after: last.pk, scanned: counts.scanned }, "encryption key rotation: batch");
+    options.logger.debug(
+      { column: counts.column, after: last.pk, scanned: counts.scanned },
+      "encryption key rotation: batch",
+    );
     after = last.pk;
   }
 }
@@ -97,7 +104,11 @@ async function rewrapBatch(
   return options.db.transaction().execute(async (trx) => {
     let rewrapped = 0;
     let failed = 0;
-    for (const row of await lockRows(trx, column, stale.map((r) => r.pk))) {
+    for (const row of await lockRows(
+      trx,
+      column,
+      stale.map((r) => r.pk),
+    )) {
       // Re-read under the lock: a server may have written a fresh value since the batch was read.
       if (row.value === null || isUnderCurrentKey(options.vault, row.value)) continue;
       const context = { table: column.table, column: column.column, rowId: row.pk };
@@ -107,7 +118,10 @@ async function rewrapBatch(
       } catch (error) {
         if (!(error instanceof VaultError)) throw error;
         failed += 1;
-        options.logger.error({ column: columnName(column), row_id: row.pk, reason: error.message }, "cannot rewrap value");
+        options.logger.error(
+          { column: columnName(column), row_id: row.pk, reason: error.message },
+          "cannot rewrap value",
+        );
         continue;
       }
       if (await compareAndSet(trx, column, row.pk, row.value, next)) rewrapped += 1;

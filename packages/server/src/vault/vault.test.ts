@@ -107,7 +107,11 @@ describe("Vault", () => {
 
     it("still reads it, and still refuses it under another row, column or table", () => {
       expect(vault.decrypt(ciphertext, place)).toBe(secret);
-      for (const elsewhere of [{ ...place, rowId: "cxn_2" }, { ...place, column: "refresh_token" }, { ...place, table: "apps" }]) {
+      for (const elsewhere of [
+        { ...place, rowId: "cxn_2" },
+        { ...place, column: "refresh_token" },
+        { ...place, table: "apps" },
+      ]) {
         expect(() => vault.decrypt(ciphertext, elsewhere)).toThrow(VaultError);
       }
     });
@@ -132,16 +136,36 @@ describe("Vault", () => {
     });
 
     it("a key id changed to another configured key", () => {
-      expect(() => vault.decrypt(withPart(ciphertext, 1, () => "k1"), place)).toThrow(VaultError);
+      expect(() =>
+        vault.decrypt(
+          withPart(ciphertext, 1, () => "k1"),
+          place,
+        ),
+      ).toThrow(VaultError);
     });
 
     it("a changed format version", () => {
-      expect(() => vault.decrypt(withPart(ciphertext, 0, () => "lk2"), place)).toThrow("Not a Latchkey ciphertext");
+      expect(() =>
+        vault.decrypt(
+          withPart(ciphertext, 0, () => "lk2"),
+          place,
+        ),
+      ).toThrow("Not a Latchkey ciphertext");
     });
 
     it("a truncated authentication tag", () => {
-      expect(() => vault.decrypt(withPart(ciphertext, 5, (p) => p.slice(0, 8)), place)).toThrow(VaultError);
-      expect(() => vault.decrypt(withPart(ciphertext, 5, () => ""), place)).toThrow(VaultError);
+      expect(() =>
+        vault.decrypt(
+          withPart(ciphertext, 5, (p) => p.slice(0, 8)),
+          place,
+        ),
+      ).toThrow(VaultError);
+      expect(() =>
+        vault.decrypt(
+          withPart(ciphertext, 5, () => ""),
+          place,
+        ),
+      ).toThrow(VaultError);
     });
 
     it("missing or extra parts, and text that is no ciphertext at all", () => {

@@ -54,9 +54,9 @@ async function setupPostgres(project: TestProject) {
   project.provide("postgresTemplate", template);
   project.provide("pgliteTemplate", "");
   return async () => {
-    const stale = await sql<{ datname: string }>`select datname from pg_database where datname like ${`${template}%`}`.execute(
-      admin.db,
-    );
+    const stale = await sql<{
+      datname: string;
+    }>`select datname from pg_database where datname like ${`${template}%`}`.execute(admin.db);
     for (const row of stale.rows) {
       await sql.raw(`drop database if exists "${row.datname}" with (force)`).execute(admin.db);
     }

@@ -10,14 +10,22 @@ interface FlowClient {
   auth: oauth.ClientAuth;
 }
 
-const basicClient = { clientId: "basic-client", clientSecret: "basic-secret", redirectUris: [redirectUri] } satisfies TestClient;
+const basicClient = {
+  clientId: "basic-client",
+  clientSecret: "basic-secret",
+  redirectUris: [redirectUri],
+} satisfies TestClient;
 const postClient = {
   clientId: "post-client",
   clientSecret: "post-secret",
   redirectUris: [redirectUri],
   tokenEndpointAuthMethod: "client_secret_post",
 } satisfies TestClient;
-const publicClient = { clientId: "public-client", redirectUris: [redirectUri], tokenEndpointAuthMethod: "none" } satisfies TestClient;
+const publicClient = {
+  clientId: "public-client",
+  redirectUris: [redirectUri],
+  tokenEndpointAuthMethod: "none",
+} satisfies TestClient;
 
 const asBasic: FlowClient = { id: basicClient.clientId, auth: oauth.ClientSecretBasic(basicClient.clientSecret) };
 const asPost: FlowClient = { id: postClient.clientId, auth: oauth.ClientSecretPost(postClient.clientSecret) };
@@ -58,7 +66,15 @@ async function connect(
   const { url, verifier } = await authorizationUrl(server, client, { scope, state, ...(prompt ? { prompt } : {}) });
   const callback = await server.authorize(url, { login });
   const params = oauth.validateAuthResponse(as, { client_id: client.id }, callback, state);
-  const response = await oauth.authorizationCodeGrantRequest(as, { client_id: client.id }, client.auth, params, redirectUri, verifier, insecure);
+  const response = await oauth.authorizationCodeGrantRequest(
+    as,
+    { client_id: client.id },
+    client.auth,
+    params,
+    redirectUri,
+    verifier,
+    insecure,
+  );
   return oauth.processAuthorizationCodeResponse(as, { client_id: client.id }, response);
 }
 
@@ -68,7 +84,10 @@ async function refresh(
   refreshToken: string,
   options: oauth.TokenEndpointRequestOptions = {},
 ): Promise<oauth.TokenEndpointResponse> {
-  const response = await oauth.refreshTokenGrantRequest(as, { client_id: client.id }, client.auth, refreshToken, { ...insecure, ...options });
+  const response = await oauth.refreshTokenGrantRequest(as, { client_id: client.id }, client.auth, refreshToken, {
+    ...insecure,
+    ...options,
+  });
   return oauth.processRefreshTokenResponse(as, { client_id: client.id }, response);
 }
 
@@ -119,7 +138,9 @@ describe("test authorization server (oidc-provider)", () => {
     expect(as.jwks_uri).toBe(server.jwksUri);
     expect(as.code_challenge_methods_supported).toEqual(["S256"]);
     expect(as.authorization_response_iss_parameter_supported).toBe(true);
-    expect(as.scopes_supported).toEqual(expect.arrayContaining(["openid", "email", "profile", "offline_access", "api:read", "api:write"]));
+    expect(as.scopes_supported).toEqual(
+      expect.arrayContaining(["openid", "email", "profile", "offline_access", "api:read", "api:write"]),
+    );
   });
 
   it("runs the code flow with PKCE through authorize() and issues access, refresh and id tokens", async () => {
@@ -159,7 +180,9 @@ describe("test authorization server (oidc-provider)", () => {
     expect(callback.searchParams.get("iss")).toBe(server.issuer);
     expect(callback.searchParams.get("state")).toBe(state);
     expect(callback.searchParams.has("code")).toBe(false);
-    expect(() => oauth.validateAuthResponse(as, { client_id: asBasic.id }, callback, state)).toThrow(oauth.AuthorizationResponseError);
+    expect(() => oauth.validateAuthResponse(as, { client_id: asBasic.id }, callback, state)).toThrow(
+      oauth.AuthorizationResponseError,
+    );
   });
 
   it("requires PKCE, even from confidential clients", async () => {
@@ -176,15 +199,30 @@ describe("test authorization server (oidc-provider)", () => {
   it("rejects a code redeemed with the wrong PKCE verifier", async () => {
     const state = oauth.generateRandomState();
     const { url } = await authorizationUrl(server, asBasic, { scope: "openid", state });
-    const params = oauth.validateAuthResponse(as, { client_id: asBasic.id }, await server.authorize(url, { login: "alice" }), state);
+    const params = oauth.validateAuthResponse(
+      as,
+      { client_id: asBasic.id },
+      await server.authorize(url, { login: "alice" }),
+      state,
+    );
 
     const wrongVerifier = oauth.generateRandomCodeVerifier();
-    const response = await oauth.authorizationCodeGrantRequest(as, { client_id: asBasic.id }, asBasic.auth, params, redirectUri, wrongVerifier, insecure);
+    const response = await oauth.authorizationCodeGrantRequest(
+      as,
+      { client_id: asBasic.id },
+      asBasic.auth,
+      params,
+      redirectUri,
+      wrongVerifier,
+      insecure,
+    );
 
-    expect(await oauthErrorOf(oauth.processAuthorizationCodeResponse(as, { client_id: asBasic.id }, response))).toEqual({
-      error: "invalid_grant",
-      status: 400,
-    });
+    expect(await oauthErrorOf(oauth.processAuthorizationCodeResponse(as, { client_id: asBasic.id }, response))).toEqual(
+      {
+        error: "invalid_grant",
+        status: 400,
+      },
+    );
   });
 
   it("gives two users different subs at userinfo", async () => {
@@ -221,7 +259,12 @@ describe("test authorization server (oidc-provider)", () => {
     expect(await server.isRefreshTokenActive(rotated)).toBe(false);
     expect(await oauthErrorOf(refresh(as, asBasic, rotated))).toEqual({ error: "invalid_grant", status: 400 });
     await expect(server.userinfoSub(second.access_token)).rejects.toThrow(/401/);
-    expect(server.counters).toMatchObject({ tokenRequests: 3, refreshGrants: 1, failedRefreshGrants: 2, grantsRevoked: 1 });
+    expect(server.counters).toMatchObject({
+      tokenRequests: 3,
+      refreshGrants: 1,
+      failedRefreshGrants: 2,
+      grantsRevoked: 1,
+    });
   });
 
   it("detects a double spend of one refresh token by concurrent requests as reuse", async () => {
@@ -235,7 +278,8 @@ describe("test authorization server (oidc-provider)", () => {
     const loser = outcomes.find((outcome) => outcome.status === "rejected");
     expect(winner).toBeDefined();
     expect(loser?.reason).toBeInstanceOf(oauth.ResponseBodyError);
-    expect((loser?.reason as oauth.ResponseBodyError).error).toBe("invalid_grant");
+    if (loser?.status !== "rejected") throw new Error("expected one refresh to fail");
+    expect((loser.reason as oauth.ResponseBodyError).error).toBe("invalid_grant");
     if (winner?.status !== "fulfilled") throw new Error("unreachable");
     expect(await server.isRefreshTokenActive(refreshTokenOf(winner.value))).toBe(false);
     expect(server.counters).toMatchObject({ refreshGrants: 1, failedRefreshGrants: 1, grantsRevoked: 1 });
@@ -244,7 +288,10 @@ describe("test authorization server (oidc-provider)", () => {
   it("rejects a refresh token presented by another client", async () => {
     const tokens = await connect(server, as, asBasic, { login: "alice" });
 
-    expect(await oauthErrorOf(refresh(as, asPost, refreshTokenOf(tokens)))).toEqual({ error: "invalid_grant", status: 400 });
+    expect(await oauthErrorOf(refresh(as, asPost, refreshTokenOf(tokens)))).toEqual({
+      error: "invalid_grant",
+      status: 400,
+    });
     expect(await server.isRefreshTokenActive(refreshTokenOf(tokens))).toBe(true);
   });
 
@@ -270,7 +317,11 @@ describe("test authorization server (oidc-provider)", () => {
 
   it("issues refresh tokens whether or not offline_access is requested", async () => {
     const withoutPrompt = await connect(server, as, asBasic, { login: "alice", scope: "openid offline_access" });
-    const withConsentPrompt = await connect(server, as, asBasic, { login: "alice", scope: "openid offline_access", prompt: "consent" });
+    const withConsentPrompt = await connect(server, as, asBasic, {
+      login: "alice",
+      scope: "openid offline_access",
+      prompt: "consent",
+    });
     const plainOAuth = await connect(server, as, asBasic, { login: "alice", scope: "api:read api:write" });
 
     expect(await server.isRefreshTokenActive(refreshTokenOf(withoutPrompt))).toBe(true);
@@ -285,12 +336,21 @@ describe("test authorization server (oidc-provider)", () => {
     const tokens = await connect(server, as, asBasic, { login: "alice" });
     server.resetCounters();
 
-    const response = await oauth.revocationRequest(as, { client_id: asBasic.id }, asBasic.auth, refreshTokenOf(tokens), insecure);
+    const response = await oauth.revocationRequest(
+      as,
+      { client_id: asBasic.id },
+      asBasic.auth,
+      refreshTokenOf(tokens),
+      insecure,
+    );
     await oauth.processRevocationResponse(response);
 
     expect(server.counters.revocations).toBe(1);
     expect(await server.isRefreshTokenActive(refreshTokenOf(tokens))).toBe(false);
-    expect(await oauthErrorOf(refresh(as, asBasic, refreshTokenOf(tokens)))).toEqual({ error: "invalid_grant", status: 400 });
+    expect(await oauthErrorOf(refresh(as, asBasic, refreshTokenOf(tokens)))).toEqual({
+      error: "invalid_grant",
+      status: 400,
+    });
     await expect(server.userinfoSub(tokens.access_token)).rejects.toThrow(/401/);
   });
 
@@ -298,7 +358,13 @@ describe("test authorization server (oidc-provider)", () => {
     const tokens = await connect(server, as, asPost, { login: "alice" });
     const other = await connect(server, as, asPost, { login: "alice" });
 
-    const response = await oauth.revocationRequest(as, { client_id: asPost.id }, asPost.auth, tokens.access_token, insecure);
+    const response = await oauth.revocationRequest(
+      as,
+      { client_id: asPost.id },
+      asPost.auth,
+      tokens.access_token,
+      insecure,
+    );
     await oauth.processRevocationResponse(response);
 
     await expect(server.userinfoSub(tokens.access_token)).rejects.toThrow(/401/);
@@ -309,14 +375,29 @@ describe("test authorization server (oidc-provider)", () => {
   it("refuses to let one confidential client revoke another client's token", async () => {
     const tokens = await connect(server, as, asBasic, { login: "alice" });
 
-    const response = await oauth.revocationRequest(as, { client_id: asPost.id }, asPost.auth, refreshTokenOf(tokens), insecure);
+    const response = await oauth.revocationRequest(
+      as,
+      { client_id: asPost.id },
+      asPost.auth,
+      refreshTokenOf(tokens),
+      insecure,
+    );
 
-    expect(await oauthErrorOf(oauth.processRevocationResponse(response))).toEqual({ error: "invalid_request", status: 400 });
+    expect(await oauthErrorOf(oauth.processRevocationResponse(response))).toEqual({
+      error: "invalid_request",
+      status: 400,
+    });
     expect(await server.isRefreshTokenActive(refreshTokenOf(tokens))).toBe(true);
   });
 
   it("answers 200 to the revocation of an unknown token (RFC 7009)", async () => {
-    const response = await oauth.revocationRequest(as, { client_id: asBasic.id }, asBasic.auth, "never-issued", insecure);
+    const response = await oauth.revocationRequest(
+      as,
+      { client_id: asBasic.id },
+      asBasic.auth,
+      "never-issued",
+      insecure,
+    );
 
     await expect(oauth.processRevocationResponse(response)).resolves.toBeUndefined();
   });
@@ -332,7 +413,10 @@ describe("test authorization server (oidc-provider)", () => {
       expect(await server.isRefreshTokenActive(refreshTokenOf(tokens))).toBe(false);
       await expect(server.userinfoSub(tokens.access_token)).rejects.toThrow(/401/);
     }
-    expect(await oauthErrorOf(refresh(as, asBasic, refreshTokenOf(aliceA)))).toEqual({ error: "invalid_grant", status: 400 });
+    expect(await oauthErrorOf(refresh(as, asBasic, refreshTokenOf(aliceA)))).toEqual({
+      error: "invalid_grant",
+      status: 400,
+    });
     expect(await server.isRefreshTokenActive(refreshTokenOf(bob))).toBe(true);
     expect(await server.userinfoSub(bob.access_token)).toBe("erin");
     expect(await server.userinfoSub((await refresh(as, asBasic, refreshTokenOf(bob))).access_token)).toBe("erin");
@@ -345,7 +429,10 @@ describe("test authorization server (oidc-provider)", () => {
 
       const wrongMethod: FlowClient = { id: asBasic.id, auth: oauth.ClientSecretPost(basicClient.clientSecret) };
 
-      expect(await oauthErrorOf(refresh(as, wrongMethod, refreshTokenOf(tokens)))).toEqual({ error: "invalid_client", status: 401 });
+      expect(await oauthErrorOf(refresh(as, wrongMethod, refreshTokenOf(tokens)))).toEqual({
+        error: "invalid_client",
+        status: 401,
+      });
       expect(await server.isRefreshTokenActive(refreshTokenOf(tokens))).toBe(true);
       expect(server.counters).toMatchObject({ tokenRequests: 1, refreshGrants: 0, failedRefreshGrants: 1 });
       expect(refreshTokenOf(await refresh(as, asBasic, refreshTokenOf(tokens)))).toEqual(expect.any(String));
@@ -355,7 +442,10 @@ describe("test authorization server (oidc-provider)", () => {
       const tokens = await connect(server, as, asPost, { login: "alice" });
       const wrongMethod: FlowClient = { id: asPost.id, auth: oauth.ClientSecretBasic(postClient.clientSecret) };
 
-      expect(await oauthErrorOf(refresh(as, wrongMethod, refreshTokenOf(tokens)))).toEqual({ error: "invalid_client", status: 401 });
+      expect(await oauthErrorOf(refresh(as, wrongMethod, refreshTokenOf(tokens)))).toEqual({
+        error: "invalid_client",
+        status: 401,
+      });
       expect(await server.isRefreshTokenActive(refreshTokenOf(tokens))).toBe(true);
     });
 
@@ -363,9 +453,18 @@ describe("test authorization server (oidc-provider)", () => {
       const tokens = await connect(server, as, asBasic, { login: "alice" });
       const wrongMethod = oauth.ClientSecretPost(basicClient.clientSecret);
 
-      const response = await oauth.revocationRequest(as, { client_id: asBasic.id }, wrongMethod, refreshTokenOf(tokens), insecure);
+      const response = await oauth.revocationRequest(
+        as,
+        { client_id: asBasic.id },
+        wrongMethod,
+        refreshTokenOf(tokens),
+        insecure,
+      );
 
-      expect(await oauthErrorOf(oauth.processRevocationResponse(response))).toEqual({ error: "invalid_client", status: 401 });
+      expect(await oauthErrorOf(oauth.processRevocationResponse(response))).toEqual({
+        error: "invalid_client",
+        status: 401,
+      });
       expect(await server.isRefreshTokenActive(refreshTokenOf(tokens))).toBe(true);
     });
 
@@ -381,26 +480,45 @@ describe("test authorization server (oidc-provider)", () => {
         code_challenge_method: "S256",
       };
       const wrongMethod = oauth.ClientSecretPost(basicClient.clientSecret);
-      const refused = await oauth.pushedAuthorizationRequest(as, { client_id: asBasic.id }, wrongMethod, parameters, insecure);
-      expect(await oauthErrorOf(oauth.processPushedAuthorizationResponse(as, { client_id: asBasic.id }, refused))).toEqual({
+      const refused = await oauth.pushedAuthorizationRequest(
+        as,
+        { client_id: asBasic.id },
+        wrongMethod,
+        parameters,
+        insecure,
+      );
+      expect(
+        await oauthErrorOf(oauth.processPushedAuthorizationResponse(as, { client_id: asBasic.id }, refused)),
+      ).toEqual({
         error: "invalid_client",
         status: 401,
       });
 
-      const accepted = await oauth.pushedAuthorizationRequest(as, { client_id: asBasic.id }, asBasic.auth, parameters, insecure);
+      const accepted = await oauth.pushedAuthorizationRequest(
+        as,
+        { client_id: asBasic.id },
+        asBasic.auth,
+        parameters,
+        insecure,
+      );
       const { request_uri } = await oauth.processPushedAuthorizationResponse(as, { client_id: asBasic.id }, accepted);
       const url = new URL(server.authorizationEndpoint);
       url.search = new URLSearchParams({ client_id: asBasic.id, request_uri }).toString();
       const callback = await server.authorize(url.href, { login: "alice" });
 
-      expect(oauth.validateAuthResponse(as, { client_id: asBasic.id }, callback, state).get("code")).toEqual(expect.any(String));
+      expect(oauth.validateAuthResponse(as, { client_id: asBasic.id }, callback, state).get("code")).toEqual(
+        expect.any(String),
+      );
     });
 
     it("rejects a wrong secret", async () => {
       const tokens = await connect(server, as, asBasic, { login: "alice" });
       const wrongSecret: FlowClient = { id: asBasic.id, auth: oauth.ClientSecretBasic("not-the-secret") };
 
-      expect(await oauthErrorOf(refresh(as, wrongSecret, refreshTokenOf(tokens)))).toEqual({ error: "invalid_client", status: 401 });
+      expect(await oauthErrorOf(refresh(as, wrongSecret, refreshTokenOf(tokens)))).toEqual({
+        error: "invalid_client",
+        status: 401,
+      });
     });
 
     it("serves public clients (none) with PKCE and rotation", async () => {
@@ -418,11 +536,22 @@ describe("test authorization server (oidc-provider)", () => {
       server.resetCounters();
       server.setOutage("error");
 
-      const response = await oauth.refreshTokenGrantRequest(as, { client_id: asBasic.id }, asBasic.auth, refreshTokenOf(tokens), insecure);
+      const response = await oauth.refreshTokenGrantRequest(
+        as,
+        { client_id: asBasic.id },
+        asBasic.auth,
+        refreshTokenOf(tokens),
+        insecure,
+      );
 
       expect(response.status).toBe(503);
       expect(await server.isRefreshTokenActive(refreshTokenOf(tokens))).toBe(true);
-      expect(server.counters).toMatchObject({ tokenRequests: 1, outageResponses: 1, refreshGrants: 0, failedRefreshGrants: 0 });
+      expect(server.counters).toMatchObject({
+        tokenRequests: 1,
+        outageResponses: 1,
+        refreshGrants: 0,
+        failedRefreshGrants: 0,
+      });
 
       server.setOutage(null);
       expect(refreshTokenOf(await refresh(as, asBasic, refreshTokenOf(tokens)))).toEqual(expect.any(String));
@@ -458,7 +587,9 @@ describe("test authorization server (oidc-provider)", () => {
       server.resetCounters();
       server.setTokenDelay(400);
 
-      await expect(refresh(as, asBasic, refreshTokenOf(tokens), { signal: AbortSignal.timeout(100) })).rejects.toThrow();
+      await expect(
+        refresh(as, asBasic, refreshTokenOf(tokens), { signal: AbortSignal.timeout(100) }),
+      ).rejects.toThrow();
       await new Promise((resolve) => setTimeout(resolve, 600));
 
       expect(server.counters.refreshGrants).toBe(1);
@@ -469,11 +600,20 @@ describe("test authorization server (oidc-provider)", () => {
   describe("harness", () => {
     it("obtainTokens returns a working token set without the caller driving a flow", async () => {
       server.resetCounters();
-      const tokens = await server.obtainTokens({ clientId: postClient.clientId, redirectUri, scope: "openid api:write", login: "frank" });
+      const tokens = await server.obtainTokens({
+        clientId: postClient.clientId,
+        redirectUri,
+        scope: "openid api:write",
+        login: "frank",
+      });
 
       expect(await server.userinfoSub(tokens.access_token)).toBe("frank");
       expect(await server.isRefreshTokenActive(tokens.refresh_token)).toBe(true);
-      expect(tokens).toMatchObject({ token_type: expect.stringMatching(/bearer/i), expires_in: 3600, id_token: expect.any(String) });
+      expect(tokens).toMatchObject({
+        token_type: expect.stringMatching(/bearer/i),
+        expires_in: 3600,
+        id_token: expect.any(String),
+      });
       expect(tokens.scope.split(" ").sort()).toEqual(["api:write", "openid"]);
       expect(server.counters).toMatchObject({ tokenRequests: 1, authorizationCodeGrants: 1 });
     });
@@ -515,9 +655,18 @@ describe("test authorization server (oidc-provider)", () => {
     });
 
     it("enforces a client's scope allow list", async () => {
-      server.addClient({ clientId: "narrow-client", clientSecret: "narrow-secret", redirectUris: [redirectUri], scope: "openid api:read" });
+      server.addClient({
+        clientId: "narrow-client",
+        clientSecret: "narrow-secret",
+        redirectUris: [redirectUri],
+        scope: "openid api:read",
+      });
       const state = oauth.generateRandomState();
-      const { url } = await authorizationUrl(server, { id: "narrow-client", auth: oauth.None() }, { scope: "openid api:write", state });
+      const { url } = await authorizationUrl(
+        server,
+        { id: "narrow-client", auth: oauth.None() },
+        { scope: "openid api:write", state },
+      );
 
       const callback = await server.authorize(url, { login: "alice" });
 
@@ -525,15 +674,25 @@ describe("test authorization server (oidc-provider)", () => {
     });
 
     it("refuses to register a confidential client without a secret or with a bad redirect URI", () => {
-      expect(() => server.addClient({ clientId: "no-secret", redirectUris: [redirectUri], tokenEndpointAuthMethod: "client_secret_basic" })).toThrow(
-        /clientSecret/,
-      );
-      expect(() => server.addClient({ clientId: "bad-redirect", clientSecret: "s", redirectUris: ["not a url"] })).toThrow(/redirect_uris/);
+      expect(() =>
+        server.addClient({
+          clientId: "no-secret",
+          redirectUris: [redirectUri],
+          tokenEndpointAuthMethod: "client_secret_basic",
+        }),
+      ).toThrow(/clientSecret/);
+      expect(() =>
+        server.addClient({ clientId: "bad-redirect", clientSecret: "s", redirectUris: ["not a url"] }),
+      ).toThrow(/redirect_uris/);
     });
 
     it("authorize() explains an authorization request the server refuses to redirect", async () => {
       const state = oauth.generateRandomState();
-      const { url } = await authorizationUrl(server, { id: "unknown-client", auth: oauth.None() }, { scope: "openid", state });
+      const { url } = await authorizationUrl(
+        server,
+        { id: "unknown-client", auth: oauth.None() },
+        { scope: "openid", state },
+      );
 
       await expect(server.authorize(url, { login: "alice" })).rejects.toThrow(/400.*invalid_client/);
     });

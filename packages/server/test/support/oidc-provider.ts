@@ -80,7 +80,13 @@ export interface AuthorizationServer {
    */
   authorize(authorizationUrl: string, user: { login: string; deny?: boolean }): Promise<URL>;
   /** A full code + PKCE flow for `clientId`, authenticating as the client is registered. Counts as a grant. */
-  obtainTokens(input: { clientId: string; clientSecret?: string; redirectUri: string; scope: string; login: string }): Promise<TokenSet>;
+  obtainTokens(input: {
+    clientId: string;
+    clientSecret?: string;
+    redirectUri: string;
+    scope: string;
+    login: string;
+  }): Promise<TokenSet>;
   /** The sub of a valid access token, asked of the userinfo endpoint; throws when it is invalid or revoked. */
   userinfoSub(accessToken: string): Promise<string>;
   /** Whether a refresh token could still be used, read from the store without spending it. */
@@ -109,7 +115,11 @@ const routes = {
 
 const customScopes = ["api:read", "api:write"];
 const supportedScopes = ["openid", "email", "profile", "offline_access", ...customScopes];
-const clientAuthenticatedPaths = new Set<string>([routes.token, routes.revocation, routes.pushed_authorization_request]);
+const clientAuthenticatedPaths = new Set<string>([
+  routes.token,
+  routes.revocation,
+  routes.pushed_authorization_request,
+]);
 const maxBodyBytes = 64 * 1024;
 
 export async function startAuthorizationServer(options: AuthorizationServerOptions = {}): Promise<AuthorizationServer> {
@@ -160,7 +170,8 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     // when its client gives up waiting, which is how a rotated refresh token gets lost.
     const body = await readBody(req);
     if (body === "aborted") return;
-    if (body === "too-large") return respondJson(res, 413, { error: "invalid_request", error_description: "request body too large" });
+    if (body === "too-large")
+      return respondJson(res, 413, { error: "invalid_request", error_description: "request body too large" });
     if (isTokenRequest && tokenDelayMs > 0) await sleep(tokenDelayMs);
     const params = new URLSearchParams(body);
     if (!usesRegisteredAuthMethod(req.headers, params, clients)) {
@@ -208,7 +219,9 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     async userinfoSub(accessToken) {
       const response = await fetch(endpoints.userinfoEndpoint, { headers: { authorization: `Bearer ${accessToken}` } });
       if (!response.ok) {
-        throw new Error(`userinfo rejected the access token: ${response.status} ${response.headers.get("www-authenticate") ?? ""}`);
+        throw new Error(
+          `userinfo rejected the access token: ${response.status} ${response.headers.get("www-authenticate") ?? ""}`,
+        );
       }
       const claims = (await response.json()) as { sub?: unknown };
       if (typeof claims.sub !== "string") throw new Error("userinfo answered without a sub");
@@ -293,7 +306,9 @@ function validateClientMetadata(provider: Provider, metadata: AdapterPayload): v
     new ClientModel(metadata);
   } catch (error) {
     const description =
-      error instanceof Error && "error_description" in error ? `${error.message}: ${String(error.error_description)}` : String(error);
+      error instanceof Error && "error_description" in error
+        ? `${error.message}: ${String(error.error_description)}`
+        : String(error);
     throw new Error(`addClient ${String(metadata.client_id)}: ${description}`, { cause: error });
   }
 }
@@ -417,9 +432,18 @@ function zeroCounters(): AuthorizationServerCounters {
  * oidc-provider accepts a secret either in the Basic header or in the body for clients of both
  * secret methods; real providers (and OpenID Connect's registration metadata) do not.
  */
-function usesRegisteredAuthMethod(headers: IncomingHttpHeaders, params: URLSearchParams, clients: Map<string, RegisteredClient>): boolean {
+function usesRegisteredAuthMethod(
+  headers: IncomingHttpHeaders,
+  params: URLSearchParams,
+  clients: Map<string, RegisteredClient>,
+): boolean {
   const basicClientId = basicAuthClientId(headers.authorization);
-  const used = basicClientId !== undefined ? "client_secret_basic" : params.has("client_secret") ? "client_secret_post" : undefined;
+  const used =
+    basicClientId !== undefined
+      ? "client_secret_basic"
+      : params.has("client_secret")
+        ? "client_secret_post"
+        : undefined;
   const clientId = basicClientId ?? params.get("client_id");
   if (used === undefined || clientId === null) return true;
   const registered = clients.get(clientId)?.authMethod;
@@ -443,7 +467,8 @@ function rejectClientAuthentication(res: ServerResponse, headers: IncomingHttpHe
   const body = { error: "invalid_client", error_description: "client authentication failed" };
   const extra: Record<string, string> = {};
   if (headers.authorization !== undefined) {
-    extra["www-authenticate"] = `Basic realm="${issuer}", error="invalid_client", error_description="client authentication failed"`;
+    extra["www-authenticate"] =
+      `Basic realm="${issuer}", error="invalid_client", error_description="client authentication failed"`;
   }
   respondJson(res, 401, body, extra);
 }
@@ -469,7 +494,11 @@ function respondJson(res: ServerResponse, status: number, body: unknown, headers
   res.end(JSON.stringify(body));
 }
 
-async function driveBrowser(issuer: string, authorizationUrl: string, user: { login: string; deny?: boolean }): Promise<URL> {
+async function driveBrowser(
+  issuer: string,
+  authorizationUrl: string,
+  user: { login: string; deny?: boolean },
+): Promise<URL> {
   const jar = new CookieJar();
   let url = new URL(authorizationUrl);
   if (url.origin !== issuer) throw new Error(`authorize: ${url.origin} is not this authorization server (${issuer})`);
@@ -492,13 +521,22 @@ async function driveBrowser(issuer: string, authorizationUrl: string, user: { lo
 }
 
 function isServerPage(issuer: string, url: URL): boolean {
-  return url.origin === issuer && (url.pathname.startsWith(`${routes.authorization}`) || url.pathname.startsWith("/interaction/"));
+  return (
+    url.origin === issuer &&
+    (url.pathname.startsWith(`${routes.authorization}`) || url.pathname.startsWith("/interaction/"))
+  );
 }
 
-async function submitInteraction(jar: CookieJar, url: URL, page: string, user: { login: string; deny?: boolean }): Promise<Response> {
+async function submitInteraction(
+  jar: CookieJar,
+  url: URL,
+  page: string,
+  user: { login: string; deny?: boolean },
+): Promise<Response> {
   if (user.deny) return browserRequest(jar, new URL(`${url.pathname}/abort`, url));
   const prompt = /name="prompt" value="(\w+)"/.exec(page)?.[1];
-  if (prompt === "login") return browserRequest(jar, url, new URLSearchParams({ prompt, login: user.login, password: "test" }));
+  if (prompt === "login")
+    return browserRequest(jar, url, new URLSearchParams({ prompt, login: user.login, password: "test" }));
   if (prompt === "consent") return browserRequest(jar, url, new URLSearchParams({ prompt }));
   throw new Error(`authorize: unexpected interaction page at ${url.pathname}`);
 }
@@ -540,7 +578,12 @@ async function runCodeFlow(
   if (!code || callback.searchParams.get("state") !== state || callback.searchParams.get("iss") !== endpoints.issuer) {
     throw new Error(`obtainTokens: authorization failed: ${callback.search}`);
   }
-  const body = new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: input.redirectUri, code_verifier: verifier });
+  const body = new URLSearchParams({
+    grant_type: "authorization_code",
+    code,
+    redirect_uri: input.redirectUri,
+    code_verifier: verifier,
+  });
   const response = await fetch(endpoints.tokenEndpoint, {
     method: "POST",
     ...clientAuthentication(client, input.clientId, input.clientSecret ?? client.secret, body),

@@ -35,7 +35,6 @@ export function parseExposition(text: string): Map<string, MetricFamily> {
       if (family.samples.length > 0) throw new Error(`TYPE after samples: ${line}`);
       family.type = type[2] ?? "";
     } else if (line.startsWith("#") || line === "") {
-      continue;
     } else {
       const sample = parseSample(line);
       const family = families.get(familyName(sample.name, families));
