@@ -1,3 +1,6 @@
 export * from "./provider-schema.ts";
+export * from "./url-template.ts";
 export * from "./generic-providers.ts";
 export * from "./catalog.ts";
+export * from "./provider-info.ts";
+export * from "./connection-values.ts";
