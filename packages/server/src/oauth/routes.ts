@@ -133,7 +133,10 @@ function registerCallback(ctx: RouteContext<OAuthDeps>): void {
     query: CallbackQuery,
     responses: {
       302: { description: "Back to the app's return_to" },
-      400: { description: "No usable state (missing, unknown or already used): a small HTML page" },
+      400: {
+        description:
+          "INVALID_STATE: no usable state (missing, unknown or already used); a small HTML page, or the JSON error envelope for clients that ask for JSON",
+      },
     },
     errors: ["RATE_LIMITED"],
     handler: async (c) => {
