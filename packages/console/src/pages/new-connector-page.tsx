@@ -49,8 +49,12 @@ function ProviderPicker({ providers, onPick }: { providers: ProviderInfo[]; onPi
           onChange={(e) => setSearch(e.target.value)}
         />
         <p id="provider-search-hint" className="hint" aria-live="polite">
-          {search ? `${namedShown} matching` : `${providers.length - 2} providers in the catalog`}; generic OAuth 2.0
-          and OpenID Connect are always available.
+          {search
+            ? `${namedShown} matching in the catalog`
+            : providers.length > 2
+              ? `${providers.length - 2} providers in the catalog`
+              : "No named providers on this server yet"}
+          ; generic OAuth 2.0 and OpenID Connect are always available.
         </p>
       </div>
       {shown.length === 0 ? (

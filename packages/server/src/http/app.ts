@@ -25,6 +25,9 @@ import { Metrics } from "../ops/metrics.ts";
 import { registerOpsRoutes } from "../ops/routes.ts";
 import { registerOperatorRoutes } from "../tenancy/operator-routes.ts";
 import { registerWorkspaceRoutes } from "../tenancy/workspace-routes.ts";
+import { registerConsoleRoutes } from "../console/routes.ts";
+import { registerConsoleStaticRoutes } from "../console/static-routes.ts";
+import { registerConsoleWorkspaceRoutes } from "../console/workspace-routes.ts";
 
 export interface AppDeps {
   config: Config;
@@ -80,6 +83,9 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   registerConnectorRoutes(ctx);
   registerOAuthRoutes(ctx);
   registerConnectionRoutes(ctx);
+  registerConsoleRoutes(ctx);
+  registerConsoleWorkspaceRoutes(ctx);
+  registerConsoleStaticRoutes(ctx);
 
   const onError = createErrorHandler(deps.logger);
   // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().

@@ -6,6 +6,7 @@ import type { AppEnv, AuthenticatedApp } from "../http/app-env.ts";
 import type { Services } from "../http/route-context.ts";
 import { bearerToken, hashSecretKey, secretKeyKind, secretsEqual } from "./secret-keys.ts";
 import { TtlCache } from "../http/ttl-cache.ts";
+import { consoleSessionMember } from "../console/session-auth.ts";
 
 /** last_used_at is written at most this often per key, so authentication stays read-mostly. */
 const lastUsedWriteIntervalMs = 60_000;
@@ -55,11 +56,21 @@ export function operatorAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
 }
 
 /**
- * Bearer admin API key of a member of the path's workspace. A key of another workspace gets
+ * Bearer admin API key of a member of the path's workspace, or (without an Authorization header)
+ * the console's session cookie, whose state-changing requests need the session's CSRF token. A key of another workspace gets
  * 404 (the workspace id must not be confirmed to outsiders); a member without the role gets 403.
  */
 export function workspaceAuth(deps: AppDeps, minimumRole: MemberRole): MiddlewareHandler<AppEnv> {
   return authMiddleware(async (c) => {
+    if (c.req.header("authorization") === undefined) {
+      const member = await consoleSessionMember(deps, c);
+      if (member) {
+        if (member.workspaceId !== c.req.param("workspaceId")) throw notFound("Workspace");
+        if (minimumRole === "admin" && member.role !== "admin") throw forbidden("Only workspace admins can do this");
+        c.set("member", member);
+        return;
+      }
+    }
     const token = requireBearer(c);
     if (secretKeyKind(token) !== "admin") throw unauthenticated("Invalid admin API key");
     const row = await deps.db
