@@ -257,7 +257,9 @@ async function benchmarkHotPath(
     errors: results.reduce((sum, r) => sum + r.errors, 0),
   });
   const pairedRatios = (results: LoadResult[]) => {
-    const ratios = results.map((r, round) => round2(r.rps / (runs.baseline[round]?.rps ?? Number.NaN))).sort((a, b) => a - b);
+    const ratios = results
+      .map((r, round) => round2(r.rps / (runs.baseline[round]?.rps ?? Number.NaN)))
+      .sort((a, b) => a - b);
     return { min: ratios[0] ?? 0, median: median(ratios), max: ratios.at(-1) ?? 0 };
   };
   const baselineSummary = summary(runs.baseline);

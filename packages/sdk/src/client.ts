@@ -1,9 +1,13 @@
+import { toConnectorApiResponse, toProxyBody } from "./api-proxy.ts";
 import { clientError } from "./errors.ts";
-import { createTransport, type Send } from "./transport.ts";
+import { createTransport, isObject, type Send } from "./transport.ts";
 import type {
   AppUserConnectors,
   ClientOptions,
+  ConnectAppUserOptions,
   ConnectionToken,
+  ConnectorApiRequest,
+  ConnectorApiResponse,
   LatchkeyClient,
   ServiceRoleConnectors,
   TokenSource,
@@ -47,13 +51,12 @@ function appUserConnectors(send: Send, appId: string, auth: Auth): AppUserConnec
   return {
     async connectAppUser(connectorId, options) {
       const segments = [...connectorPath(connectorId), "initiate"];
-      const returnTo = options?.returnTo;
-      if (returnTo !== undefined) requireArgument(returnTo, "returnTo");
+      const body = initiateBody(options);
       const answer = await send({
         method: "POST",
         segments,
         authorization: await auth.user(),
-        ...(returnTo !== undefined && { body: { return_to: returnTo } }),
+        ...(body !== undefined && { body }),
       });
       return toRedirectUrl(answer.body, answer.status);
     },
@@ -69,6 +72,19 @@ function appUserConnectors(send: Send, appId: string, auth: Auth): AppUserConnec
       });
       return toConnections(answer.body, answer.status);
     },
+  };
+}
+
+/** `{return_to?, connection_values?}`, or no body at all when neither is given (as Base44 sends it). */
+function initiateBody(options: ConnectAppUserOptions | undefined): Record<string, unknown> | undefined {
+  const returnTo = options?.returnTo;
+  const connectionValues: unknown = options?.connectionValues;
+  if (returnTo !== undefined) requireArgument(returnTo, "returnTo");
+  if (connectionValues !== undefined) requireStringMap(connectionValues, "connectionValues");
+  if (returnTo === undefined && connectionValues === undefined) return undefined;
+  return {
+    ...(returnTo !== undefined && { return_to: returnTo }),
+    ...(connectionValues !== undefined && { connection_values: connectionValues }),
   };
 }
 
@@ -88,6 +104,23 @@ function serviceRoleConnectors(send: Send, appId: string, auth: Auth): ServiceRo
     fetchToken(["app-user-auth", "connectors", requireArgument(connectorId, "connectorId"), "token"], auth.user);
   const sharedByProvider = (provider: string) =>
     fetchToken(["external-auth", "tokens", requireArgument(provider, "provider")]);
+  // POSTs a provider API request to a proxy route; the provider's answer, whatever its status, resolves.
+  const proxyCall = async <T>(
+    segments: string[],
+    request: ConnectorApiRequest,
+    onBehalfOf?: () => Promise<string>,
+  ): Promise<ConnectorApiResponse<T>> => {
+    const body = toProxyBody(request);
+    const authorization = auth.service();
+    const answer = await send({
+      method: "POST",
+      segments: ["apps", appId, ...segments],
+      authorization,
+      body,
+      ...(onBehalfOf !== undefined && { onBehalfOf: await onBehalfOf() }),
+    });
+    return toConnectorApiResponse<T>(answer.body, answer.status);
+  };
   return {
     getCurrentAppUserConnection: currentUserToken,
     async getAppUserConnection(connectorId, userId) {
@@ -104,6 +137,17 @@ function serviceRoleConnectors(send: Send, appId: string, auth: Auth): ServiceRo
     },
     async getCurrentAppUserAccessToken(connectorId) {
       return (await currentUserToken(connectorId)).accessToken;
+    },
+    async callApi(integrationType, request) {
+      const type = requireArgument(integrationType, "integrationType");
+      return proxyCall(["connectors", type, "call"], request);
+    },
+    async callAppUserApi(connectorId, request, options) {
+      const id = requireArgument(connectorId, "connectorId");
+      const userId = options?.userId;
+      if (userId === undefined) return proxyCall(["app-user-auth", "connectors", id, "call"], request, auth.user);
+      const user = requireArgument(userId, "userId");
+      return proxyCall(["app-user-auth", "connectors", id, "users", user, "call"], request);
     },
   };
 }
@@ -134,6 +178,12 @@ function requireArgument(value: unknown, name: string): string {
     throw clientError("INVALID_ARGUMENT", `${name} is required and must be a non-empty string`);
   }
   return value;
+}
+
+function requireStringMap(value: unknown, name: string): void {
+  if (!isObject(value) || !Object.values(value).every((field) => typeof field === "string")) {
+    throw clientError("INVALID_ARGUMENT", `${name} must be an object of strings`);
+  }
 }
 
 function requireConfig(value: unknown, message: string): string {

@@ -20,6 +20,59 @@ export interface ClientOptions {
 export interface ConnectAppUserOptions {
   /** Where the browser lands after the provider's consent screen; must be an allowed return origin of the app. */
   returnTo?: string | undefined;
+  /**
+   * Values the user supplies for providers that need them to build their URLs (a Shopify `shop`, a
+   * Zendesk `subdomain`), by the names the provider catalog gives (`connection_values` with `supplied_by: "user"`).
+   */
+  connectionValues?: Readonly<Record<string, string>> | undefined;
+}
+
+/** The HTTP methods the API proxy forwards (Base44's `ConnectorApiRequest["method"]`). */
+export type ConnectorApiMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD";
+
+/** A request for the provider's API, sent through Latchkey's proxy (the shape of Base44's `ConnectorApiRequest`). */
+export interface ConnectorApiRequest {
+  /** Default `GET`. */
+  method?: ConnectorApiMethod | undefined;
+  /** The name of one of the provider's declared API hosts; absent: the first one. Not a URL. */
+  host?: string | null | undefined;
+  /** Relative to the host's root and starting with `/`, e.g. `/gmail/v1/users/me/profile`; never an absolute URL. */
+  path: string;
+  /** Merged into the URL with any query already in `path`. */
+  query?: Readonly<Record<string, string | number | boolean | ReadonlyArray<string | number | boolean>>> | undefined;
+  /** Forwarded only where the provider description allows the header; `Authorization`, `Cookie`, `Host` never. */
+  headers?: Readonly<Record<string, string>> | undefined;
+  /** Sent as JSON; ignored for `GET` and `HEAD`. */
+  body?: unknown;
+}
+
+/** How far the call got. Only `not_sent` proves the provider did not run it: retry others only when idempotent. */
+export type ConnectorApiResponsePhase = "not_sent" | "responded" | "timed_out" | "sent_unconfirmed";
+
+/**
+ * The provider's answer (the shape of Base44's `ConnectorApiResponse`). A provider 4xx/5xx or a transport
+ * failure is an answer with `success: false`, not an error; only Latchkey's own refusals throw.
+ */
+export interface ConnectorApiResponse<T = unknown> {
+  /** True only for an upstream 2xx. */
+  success: boolean;
+  phase: ConnectorApiResponsePhase;
+  /** The upstream HTTP status, or null when no answer arrived. */
+  status: number | null;
+  /** The parsed body; null when the answer was binary (then `dataBase64`). */
+  data: T | null;
+  dataBase64: string | null;
+  /** The media type, alongside `dataBase64`. */
+  contentType: string | null;
+  /** The upstream headers the provider description exposes (rate-limit counters). */
+  headers: Record<string, string>;
+  /** Always 0 on Latchkey. */
+  creditsCharged: number;
+}
+
+export interface CallAppUserApiOptions {
+  /** A named app user (`sub`); absent: the user whose token the client holds (sent as `on-behalf-of`). */
+  userId?: string | undefined;
 }
 
 export type ConnectionStatus = "active" | "needs_reauth";
@@ -76,6 +129,20 @@ export interface ServiceRoleConnectors {
   getAccessToken(provider: string): Promise<string>;
   /** @deprecated Base44 compatibility: use `getCurrentAppUserConnection(id)` and read `accessToken`. */
   getCurrentAppUserAccessToken(connectorId: string): Promise<string>;
+  /**
+   * Calls the provider's API with the app's shared connection of `integrationType` (matched like
+   * `getConnection`), as Base44's `callApi` does. Latchkey adds the token, refreshing it first when needed.
+   */
+  callApi<T = unknown>(integrationType: string, request: ConnectorApiRequest): Promise<ConnectorApiResponse<T>>;
+  /**
+   * Calls the provider's API with an app user's connection of a connector: the current user (the client's
+   * token, sent as `on-behalf-of`), or the user named by `userId`.
+   */
+  callAppUserApi<T = unknown>(
+    connectorId: string,
+    request: ConnectorApiRequest,
+    options?: CallAppUserApiOptions,
+  ): Promise<ConnectorApiResponse<T>>;
 }
 
 export interface LatchkeyClient {

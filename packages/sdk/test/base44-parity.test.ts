@@ -1,7 +1,7 @@
 import { createClient as createBase44Client } from "@base44/sdk";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createClient } from "../src/index.ts";
-import { appId, serviceKey, tokenAnswer, userToken } from "./support/fixtures.ts";
+import { appId, proxyAnswer, serviceKey, tokenAnswer, userToken } from "./support/fixtures.ts";
 import { startRecordingServer, type RecordedRequest, type RecordingServer } from "./support/recording-server.ts";
 
 // The drop-in promise: for every connectors call both SDKs hit the same route with the same credentials.
@@ -11,9 +11,11 @@ beforeAll(async () => {
   server.respond((request) =>
     request.path.endsWith("/initiate")
       ? { status: 200, body: { redirect_url: "https://provider.test/authorize?state=s" } }
-      : request.method === "DELETE"
-        ? { status: 204 }
-        : { status: 200, body: tokenAnswer },
+      : request.path.endsWith("/call")
+        ? { status: 200, body: proxyAnswer }
+        : request.method === "DELETE"
+          ? { status: 204 }
+          : { status: 200, body: tokenAnswer },
   );
 });
 afterAll(() => server.close());
@@ -76,5 +78,30 @@ describe("parity with @base44/sdk 0.8.50", () => {
       expect(ourRequest.headers["on-behalf-of"]).toBeUndefined();
       expect(theirs).toEqual({ accessToken: ours.accessToken, connectionConfig: ours.connectionConfig });
     }
+  });
+
+  it("callApi: same route, key and body (Base44's defaults filled alike); same mapped answer", async () => {
+    const { ours, theirs, ourRequest, theirRequest } = await both((c) =>
+      c.asServiceRole.connectors.callApi("github", { path: "/user/repos", query: { per_page: 5 } }),
+    );
+
+    expect(essentials(ourRequest)).toEqual(essentials(theirRequest));
+    expect(JSON.parse(ourRequest.body)).toEqual(JSON.parse(theirRequest.body));
+    expect(ourRequest.headers["content-type"]).toBe(theirRequest.headers["content-type"]);
+    expect(ours).toEqual(theirs);
+  });
+
+  it("callApi with every field set: the same body on the wire", async () => {
+    const request = {
+      method: "PATCH" as const,
+      host: "uploads",
+      path: "/repos/o/r",
+      query: { a: "1", b: [1, 2] },
+      headers: { "x-github-api-version": "2022-11-28" },
+      body: { description: "d" },
+    };
+    const { ourRequest, theirRequest } = await both((c) => c.asServiceRole.connectors.callApi("github", request));
+
+    expect(JSON.parse(ourRequest.body)).toEqual(JSON.parse(theirRequest.body));
   });
 });

@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createClient } from "../src/index.ts";
-import { appId, mappedToken, serviceKey, tokenAnswer, userToken } from "./support/fixtures.ts";
+import {
+  appId,
+  mappedProxyAnswer,
+  mappedToken,
+  proxyAnswer,
+  serviceKey,
+  tokenAnswer,
+  userToken,
+} from "./support/fixtures.ts";
 import { startRecordingServer, type RecordingServer } from "./support/recording-server.ts";
 
 let server: RecordingServer;
@@ -40,6 +48,31 @@ describe("app user connectors (frontend)", () => {
     const request = server.onlyRequest();
     expect(request.headers["content-type"]).toBe("application/json");
     expect(JSON.parse(request.body)).toEqual({ return_to: "https://app.test/settings" });
+  });
+
+  it("connectAppUser sends connectionValues as connection_values, with or without returnTo", async () => {
+    server.respond({ status: 200, body: { redirect_url: "https://acme.myshopify.com/admin/oauth/authorize" } });
+
+    await frontend().connectors.connectAppUser("con_shop", { connectionValues: { shop: "acme" } });
+    await frontend().connectors.connectAppUser("con_shop", {
+      returnTo: "https://app.test/settings",
+      connectionValues: { shop: "acme" },
+    });
+
+    expect(server.requests.map((r) => JSON.parse(r.body) as unknown)).toEqual([
+      { connection_values: { shop: "acme" } },
+      { return_to: "https://app.test/settings", connection_values: { shop: "acme" } },
+    ]);
+    expect(server.requests[0]?.path).toBe(`/api/apps/${appId}/app-user-auth/connectors/con_shop/initiate`);
+    expect(server.requests[0]?.headers.authorization).toBe(`Bearer ${userToken}`);
+  });
+
+  it("connectAppUser with an options object of undefined fields sends no body, as without options", async () => {
+    server.respond({ status: 200, body: { redirect_url: "https://provider.test/authorize" } });
+
+    await frontend().connectors.connectAppUser("con_1", { returnTo: undefined, connectionValues: undefined });
+
+    expect(server.onlyRequest().body).toBe("");
   });
 
   it("disconnectAppUser DELETEs the connector path and resolves to undefined on 204", async () => {
@@ -205,5 +238,131 @@ describe("service role connectors (backend)", () => {
       scopes: [],
       account: null,
     });
+  });
+});
+
+describe("API proxy (backend)", () => {
+  beforeEach(() => server.respond({ status: 200, body: proxyAnswer }));
+
+  it("callApi POSTs Base44's body to the shared-connection route with the service key and maps the answer", async () => {
+    const answer = await backend().asServiceRole.connectors.callApi("gmail", { path: "/gmail/v1/users/me/profile" });
+
+    expect(answer).toEqual(mappedProxyAnswer);
+    const request = server.onlyRequest();
+    expect(request.method).toBe("POST");
+    expect(request.path).toBe(`/api/apps/${appId}/connectors/gmail/call`);
+    expect(request.headers.authorization).toBe(`Bearer ${serviceKey}`);
+    expect(request.headers["on-behalf-of"]).toBeUndefined();
+    expect(request.headers["content-type"]).toBe("application/json");
+    // Base44's defaults: GET, no host (the provider's first), empty query and headers, null body.
+    expect(JSON.parse(request.body)).toEqual({
+      method: "GET",
+      path: "/gmail/v1/users/me/profile",
+      query: {},
+      headers: {},
+      body: null,
+    });
+  });
+
+  it("callApi sends method, host, query, headers and body as given", async () => {
+    await backend().asServiceRole.connectors.callApi("slack", {
+      method: "POST",
+      host: "files",
+      path: "/api/chat.postMessage?x=1",
+      query: { limit: 10, exclude_archived: true, types: ["public_channel", "private_channel"] },
+      headers: { "x-slack-retry": "0" },
+      body: { channel: "#general", text: "hi" },
+    });
+
+    expect(JSON.parse(server.onlyRequest().body)).toEqual({
+      method: "POST",
+      host: "files",
+      path: "/api/chat.postMessage?x=1",
+      query: { limit: 10, exclude_archived: true, types: ["public_channel", "private_channel"] },
+      headers: { "x-slack-retry": "0" },
+      body: { channel: "#general", text: "hi" },
+    });
+  });
+
+  it("callApi leaves host out when it is null, as untyped Base44 callers write it", async () => {
+    const untyped = { path: "/user", host: null } as unknown as { path: string };
+
+    await backend().asServiceRole.connectors.callApi("github", untyped);
+
+    expect(JSON.parse(server.onlyRequest().body)).not.toHaveProperty("host");
+  });
+
+  it("a provider error is an answer (success false), not a thrown error", async () => {
+    server.respond({
+      status: 200,
+      body: { ...proxyAnswer, success: false, status_code: 429, data: { message: "slow down" } },
+    });
+
+    const answer = await backend().asServiceRole.connectors.callApi("github", { path: "/user" });
+
+    expect(answer).toMatchObject({ success: false, phase: "responded", status: 429, data: { message: "slow down" } });
+  });
+
+  it("a binary answer comes as dataBase64 and contentType, with data null", async () => {
+    server.respond({
+      status: 200,
+      body: { ...proxyAnswer, data: null, data_base64: "JVBERi0=", content_type: "application/pdf" },
+    });
+
+    const answer = await backend().asServiceRole.connectors.callApi("googledrive", { path: "/files/1" });
+
+    expect(answer).toMatchObject({ data: null, dataBase64: "JVBERi0=", contentType: "application/pdf" });
+  });
+
+  it("fills Base44's defaults when the answer has only success and phase", async () => {
+    server.respond({ status: 200, body: { success: false, phase: "not_sent" } });
+
+    const answer = await backend().asServiceRole.connectors.callApi("github", { path: "/user" });
+
+    expect(answer).toEqual({
+      success: false,
+      phase: "not_sent",
+      status: null,
+      data: null,
+      dataBase64: null,
+      contentType: null,
+      headers: {},
+      creditsCharged: 0,
+    });
+  });
+
+  it("callAppUserApi without userId calls as the current user: service key plus on-behalf-of", async () => {
+    const answer = await backend().asServiceRole.connectors.callAppUserApi("con_123", {
+      method: "DELETE",
+      path: "/calendar/v3/calendars/primary/events/e1",
+    });
+
+    expect(answer).toEqual(mappedProxyAnswer);
+    const request = server.onlyRequest();
+    expect(request.method).toBe("POST");
+    expect(request.path).toBe(`/api/apps/${appId}/app-user-auth/connectors/con_123/call`);
+    expect(request.headers.authorization).toBe(`Bearer ${serviceKey}`);
+    expect(request.headers["on-behalf-of"]).toBe(`Bearer ${userToken}`);
+    expect(JSON.parse(request.body)).toMatchObject({
+      method: "DELETE",
+      path: "/calendar/v3/calendars/primary/events/e1",
+    });
+  });
+
+  it("callAppUserApi with userId names the user in the path and sends no on-behalf-of", async () => {
+    const client = createClient({ serverUrl: server.url, appId, serviceToken: serviceKey });
+
+    await client.asServiceRole.connectors.callAppUserApi("con_123", { path: "/user" }, { userId: "user|auth0 42" });
+
+    const request = server.onlyRequest();
+    expect(request.path).toBe(`/api/apps/${appId}/app-user-auth/connectors/con_123/users/user%7Cauth0%2042/call`);
+    expect(request.headers.authorization).toBe(`Bearer ${serviceKey}`);
+    expect(request.headers["on-behalf-of"]).toBeUndefined();
+  });
+
+  it("percent-encodes the integration type so it cannot reach another route", async () => {
+    await backend().asServiceRole.connectors.callApi("x/../../users", { path: "/2/tweets" });
+
+    expect(server.onlyRequest().path).toBe(`/api/apps/${appId}/connectors/x%2F..%2F..%2Fusers/call`);
   });
 });

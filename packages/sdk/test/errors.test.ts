@@ -174,6 +174,31 @@ describe("network failures", () => {
   });
 });
 
+describe("API proxy errors", () => {
+  it("a refusal of Latchkey's own (no connection, needs reauth, bad path) is thrown as a LatchkeyError", async () => {
+    const body = {
+      error: { code: "CONNECTION_NEEDS_REAUTH", message: "Connect again", details: { connector_id: "c" } },
+    };
+    server.respond({ status: 409, body });
+
+    const error = await rejection(backend().asServiceRole.connectors.callAppUserApi("con_1", { path: "/user" }));
+
+    expect(error).toMatchObject({ status: 409, code: "CONNECTION_NEEDS_REAUTH", message: "Connect again", data: body });
+  });
+
+  it("a 2xx answer that is not a proxy answer is INVALID_RESPONSE", async () => {
+    server.respond({ status: 200, body: { access_token: "not a proxy answer" } });
+
+    const error = await rejection(backend().asServiceRole.connectors.callApi("github", { path: "/user" }));
+
+    expect(error).toMatchObject({
+      status: 200,
+      code: "INVALID_RESPONSE",
+      data: { access_token: "not a proxy answer" },
+    });
+  });
+});
+
 describe("checks made before any request", () => {
   it("getCurrentAppUserConnection without a user token is MISSING_USER_TOKEN", async () => {
     const client = createClient({ serverUrl: server.url, appId, serviceToken: serviceKey });
@@ -202,10 +227,26 @@ describe("checks made before any request", () => {
       () => connectors.getConnection("google"),
       () => connectors.getAccessToken("google"),
       () => connectors.getCurrentAppUserAccessToken("con_1"),
+      () => connectors.callApi("github", { path: "/user" }),
+      () => connectors.callAppUserApi("con_1", { path: "/user" }),
+      () => connectors.callAppUserApi("con_1", { path: "/user" }, { userId: "user_1" }),
     ];
 
     for (const call of calls) expect((await rejection(call())).code).toBe("MISSING_SERVICE_KEY");
     expect(server.requests).toHaveLength(0);
+  });
+
+  it("callAppUserApi for the current user needs a user token; for a named user it does not", async () => {
+    const { connectors } = createClient({ serverUrl: server.url, appId, serviceToken: serviceKey }).asServiceRole;
+    server.respond({ status: 200, body: { success: true, phase: "responded", status_code: 200, data: {} } });
+
+    const error = await rejection(connectors.callAppUserApi("con_1", { path: "/user" }));
+    expect(error).toMatchObject({ status: 0, code: "MISSING_USER_TOKEN" });
+    expect(server.requests).toHaveLength(0);
+
+    await expect(connectors.callAppUserApi("con_1", { path: "/user" }, { userId: "user_1" })).resolves.toMatchObject({
+      success: true,
+    });
   });
 
   it("user calls without a token (or with an empty one, or a function returning none) are MISSING_USER_TOKEN", async () => {
@@ -228,7 +269,7 @@ describe("checks made before any request", () => {
     expect(server.requests).toHaveLength(0);
   });
 
-  it("empty or non-string ids are INVALID_ARGUMENT", async () => {
+  it("empty or non-string ids, user ids and connection values are INVALID_ARGUMENT", async () => {
     const client = backend();
     const untyped = client.asServiceRole.connectors as unknown as Record<
       string,
@@ -241,9 +282,33 @@ describe("checks made before any request", () => {
       () => client.asServiceRole.connectors.getAppUserConnection("con_1", ""),
       () => untyped.getConnection?.(42),
       () => untyped.getWorkspaceConnection?.(undefined),
+      () =>
+        client.connectors.connectAppUser("con_1", { connectionValues: { shop: 42 } as unknown as { shop: string } }),
+      () => client.connectors.connectAppUser("con_1", { connectionValues: "shop=acme" as unknown as { shop: string } }),
+      () => client.asServiceRole.connectors.callAppUserApi("con_1", { path: "/user" }, { userId: "" }),
+      () => client.asServiceRole.connectors.callAppUserApi("", { path: "/user" }),
     ];
 
     for (const call of calls) expect((await rejection(call() as Promise<unknown>)).code).toBe("INVALID_ARGUMENT");
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it("callApi checks what Base44's callApi checks: integration type, request, path, method; and host", async () => {
+    const { connectors } = backend().asServiceRole;
+    const untyped = (value: unknown) => value as { path: string };
+
+    const calls = [
+      () => connectors.callApi("", { path: "/user" }),
+      () => connectors.callApi("github", untyped(undefined)),
+      () => connectors.callApi("github", untyped("/user")),
+      () => connectors.callApi("github", { path: "" }),
+      () => connectors.callApi("github", untyped({ path: 42 })),
+      () => connectors.callApi("github", untyped({ path: "/user", method: "TRACE" })),
+      () => connectors.callApi("github", untyped({ path: "/user", method: "get" })),
+      () => connectors.callApi("github", { path: "/user", host: "" }),
+    ];
+
+    for (const call of calls) expect((await rejection(call())).code).toBe("INVALID_ARGUMENT");
     expect(server.requests).toHaveLength(0);
   });
 

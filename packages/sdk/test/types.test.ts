@@ -8,6 +8,8 @@ import {
   type LatchkeyError,
   type AppUserConnection,
   type ConnectionToken,
+  type ConnectorApiRequest,
+  type ConnectorApiResponse,
   type LatchkeyClient,
   type LatchkeyErrorCode,
   type ServerErrorCode,
@@ -26,7 +28,16 @@ describe("public types", () => {
   it("frontend calls resolve to a redirect URL, nothing, and a connection list", () => {
     const { connectors } = createClient({ serverUrl: "https://lk.test", appId: "app_1" });
     expectTypeOf(connectors.connectAppUser).parameters.toEqualTypeOf<
-      [string, ({ returnTo?: string | undefined } | undefined)?]
+      [
+        string,
+        (
+          | {
+              returnTo?: string | undefined;
+              connectionValues?: Readonly<Record<string, string>> | undefined;
+            }
+          | undefined
+        )?,
+      ]
     >();
     expectTypeOf(connectors.connectAppUser).returns.resolves.toEqualTypeOf<string>();
     expectTypeOf(connectors.disconnectAppUser).returns.resolves.toEqualTypeOf<void>();
@@ -54,6 +65,27 @@ describe("public types", () => {
   it("the token shape is assignable to what @base44/sdk code expects", () => {
     type Base44Connection = import("@base44/sdk").ConnectorConnectionResponse;
     expectTypeOf<ConnectionToken>().toExtend<Base44Connection>();
+  });
+
+  it("callApi and callAppUserApi take Base44's request and resolve to Base44's response", () => {
+    type Base44Request = import("@base44/sdk").ConnectorApiRequest;
+    type Base44Response<T> = import("@base44/sdk").ConnectorApiResponse<T>;
+    const { connectors } = createClient({ serverUrl: "https://lk.test", appId: "app_1" }).asServiceRole;
+
+    expectTypeOf<Base44Request>().toExtend<ConnectorApiRequest>();
+    expectTypeOf<ConnectorApiResponse<{ id: number }>>().toEqualTypeOf<Base44Response<{ id: number }>>();
+    expectTypeOf(connectors.callApi<{ id: number }>).returns.resolves.toEqualTypeOf<
+      ConnectorApiResponse<{ id: number }>
+    >();
+    expectTypeOf(connectors.callApi).parameters.toEqualTypeOf<[string, ConnectorApiRequest]>();
+    expectTypeOf(connectors.callAppUserApi).parameters.toEqualTypeOf<
+      [string, ConnectorApiRequest, ({ userId?: string | undefined } | undefined)?]
+    >();
+    expectTypeOf(connectors.callAppUserApi).returns.resolves.toEqualTypeOf<ConnectorApiResponse>();
+    // @ts-expect-error TRACE is not a method the proxy forwards
+    connectors.callApi.bind(null, "github", { path: "/user", method: "TRACE" });
+    // @ts-expect-error path is required
+    connectors.callApi.bind(null, "github", { method: "GET" });
   });
 
   it("createClientFromRequest accepts a Fetch Request and a Node IncomingMessage, not a string", () => {

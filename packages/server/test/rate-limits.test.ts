@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAuthorizationServer, type AuthorizationServer } from "./support/oidc-provider.ts";
-import type { Clock } from "../src/http/clock.ts";
+import type { Clock } from "../src/kernel/clock.ts";
 import { buildTestApp, createTestApp, testKeys, testOperatorKey, type TestApp } from "./support/test-app.ts";
 import { testDbKind } from "./support/test-database.ts";
 import {

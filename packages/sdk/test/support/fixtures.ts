@@ -23,3 +23,26 @@ export const mappedToken = {
 export const appId = "app_9f2c";
 export const userToken = "eyJhbGciOiJSUzI1NiJ9.user.sig";
 export const serviceKey = "lk_svc_0123456789abcdef";
+
+/** An API proxy answer exactly as SPEC.md gives it (Base44's `ConnectorProxyRawResponse`). */
+export const proxyAnswer = {
+  success: true,
+  phase: "responded",
+  status_code: 200,
+  data: { emailAddress: "ada@acme.test", messagesTotal: 42 },
+  data_base64: null,
+  content_type: null,
+  headers: { "x-ratelimit-remaining": "99" },
+  credits_charged: 0,
+};
+
+export const mappedProxyAnswer = {
+  success: true,
+  phase: "responded",
+  status: 200,
+  data: { emailAddress: "ada@acme.test", messagesTotal: 42 },
+  dataBase64: null,
+  contentType: null,
+  headers: { "x-ratelimit-remaining": "99" },
+  creditsCharged: 0,
+};

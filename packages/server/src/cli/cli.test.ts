@@ -10,7 +10,7 @@ import { adminUrl } from "../../test/support/postgres-admin.ts";
 import { testDbKind } from "../../test/support/test-database.ts";
 import type { EncryptionKeySpec } from "../config/config.ts";
 import { openEmbedded, openPostgres, type OpenedDatabase } from "../db/open-database.ts";
-import { hashSecretKey } from "../tenancy/secret-keys.ts";
+import { hashSecretKey } from "../access/secret-keys.ts";
 import { embeddedKeysFile, readEmbeddedKeys } from "../vault/embedded-keys.ts";
 import { Vault } from "../vault/vault.ts";
 

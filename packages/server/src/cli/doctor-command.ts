@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import { ConfigError, loadConfig, type Config, type EncryptionKeySpec } from "../config/config.ts";
 import { pendingMigrations } from "../db/migrate.ts";
-import { embeddedDatabaseExists } from "../http/instance.ts";
+import { embeddedDatabaseExists } from "../app/instance.ts";
 import { openEmbedded, openPostgres, type Db, type OpenedDatabase } from "../db/open-database.ts";
 import { embeddedKeysFile, readEmbeddedKeys } from "../vault/embedded-keys.ts";
 import { columnName, encryptedColumns, type EncryptedColumn } from "../vault/encrypted-columns.ts";

@@ -1,7 +1,7 @@
 import readline from "node:readline/promises";
 import { sql } from "kysely";
-import { systemClock } from "../http/clock.ts";
-import { createWorkspace, type CreatedWorkspace } from "../tenancy/workspaces.ts";
+import { systemClock } from "../kernel/clock.ts";
+import { createWorkspace, type CreatedWorkspace } from "../workspaces/workspaces.ts";
 import { embeddedKeysFile } from "../vault/embedded-keys.ts";
 import { defaultWorkspace } from "./init-command.ts";
 import type { OpenedInstance } from "./open-instance.ts";

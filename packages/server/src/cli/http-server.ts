@@ -1,7 +1,7 @@
 import type { Server } from "node:http";
 import { serve } from "@hono/node-server";
 import type { Config } from "../config/config.ts";
-import type { Instance } from "../http/instance.ts";
+import type { Instance } from "../app/instance.ts";
 
 /** How long in-flight requests get to finish after a stop signal before connections are cut. */
 export const shutdownDeadlineMs = 10_000;

@@ -1,7 +1,7 @@
 import { plans, type Plan } from "@latchkey/contracts";
 import { loadConfig } from "../config/config.ts";
-import { systemClock } from "../http/clock.ts";
-import { createWorkspace, type NewWorkspace } from "../tenancy/workspaces.ts";
+import { systemClock } from "../kernel/clock.ts";
+import { createWorkspace, type NewWorkspace } from "../workspaces/workspaces.ts";
 import { parseOptions } from "./command-line.ts";
 import type { Env } from "./environment.ts";
 import { commandLogger } from "./loggers.ts";

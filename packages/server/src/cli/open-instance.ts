@@ -1,5 +1,5 @@
 import type { Config } from "../config/config.ts";
-import { startInstance, type Instance } from "../http/instance.ts";
+import { startInstance, type Instance } from "../app/instance.ts";
 import type { Logger } from "../log/logger.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
 import { resolveOperatorKey, type OperatorKeySource } from "./operator-key.ts";

@@ -1,4 +1,4 @@
-import type { CreatedWorkspace } from "../tenancy/workspaces.ts";
+import type { CreatedWorkspace } from "../workspaces/workspaces.ts";
 
 /** How to log in to a workspace just created: its id, the admin API key (shown once) and a first call. */
 export function createdWorkspaceLines(created: CreatedWorkspace, serverUrl: string): string[] {

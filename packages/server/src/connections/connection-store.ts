@@ -2,9 +2,16 @@ import { CompiledQuery } from "kysely";
 import type { Db } from "../db/open-database.ts";
 import { preparedStatement } from "../db/prepared-statements.ts";
 import type { ConnectionRow } from "../db/schema.ts";
-import type { AppDeps } from "../http/app.ts";
-import { newId } from "../http/ids.ts";
+import type { Clock } from "../kernel/clock.ts";
+import { newId } from "../kernel/ids.ts";
 import type { Vault } from "../vault/vault.ts";
+
+/** What the connection store needs. */
+export interface ConnectionStoreDeps {
+  db: Db;
+  vault: Vault;
+  clock: Clock;
+}
 
 /** Identifies one connection: the app's shared one (userId "") or one app user's. */
 export interface ConnectionKey {
@@ -105,7 +112,7 @@ export function connectionReader(db: Db): ConnectionReader {
  * the oldest connection wins (then the smaller id), so the answer is stable until it is removed.
  */
 export async function findSharedConnectionByProvider(
-  deps: AppDeps,
+  deps: ConnectionStoreDeps,
   appId: string,
   provider: string,
 ): Promise<ConnectionWithProvider | null> {
@@ -131,7 +138,7 @@ export async function findSharedConnectionByProvider(
  * to active). Ciphertexts are bound to the row id, so the id is settled before encrypting; a
  * concurrent insert or delete of the same key makes the loop go round once more.
  */
-export async function saveConnection(deps: AppDeps, input: NewConnection): Promise<ConnectionRow> {
+export async function saveConnection(deps: ConnectionStoreDeps, input: NewConnection): Promise<ConnectionRow> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const existing = await deps.db
       .selectFrom("connections")
@@ -147,7 +154,7 @@ export async function saveConnection(deps: AppDeps, input: NewConnection): Promi
   throw new Error("Could not save the connection: it kept changing concurrently");
 }
 
-async function insertConnection(deps: AppDeps, input: NewConnection): Promise<ConnectionRow | undefined> {
+async function insertConnection(deps: ConnectionStoreDeps, input: NewConnection): Promise<ConnectionRow | undefined> {
   const id = newId("conn");
   const now = deps.clock.now();
   return deps.db
@@ -172,7 +179,11 @@ async function insertConnection(deps: AppDeps, input: NewConnection): Promise<Co
     .executeTakeFirst();
 }
 
-async function replaceTokens(deps: AppDeps, id: string, input: NewConnection): Promise<ConnectionRow | undefined> {
+async function replaceTokens(
+  deps: ConnectionStoreDeps,
+  id: string,
+  input: NewConnection,
+): Promise<ConnectionRow | undefined> {
   const now = deps.clock.now();
   return deps.db
     .updateTable("connections")
@@ -193,7 +204,7 @@ async function replaceTokens(deps: AppDeps, id: string, input: NewConnection): P
     .executeTakeFirst();
 }
 
-function tokenColumns(deps: AppDeps, id: string, tokens: ProviderTokens) {
+function tokenColumns(deps: ConnectionStoreDeps, id: string, tokens: ProviderTokens) {
   return {
     access_token: deps.vault.encrypt(tokens.accessToken, accessTokenContext(id)),
     refresh_token: deps.vault.encryptNullable(tokens.refreshToken, refreshTokenContext(id)),
@@ -204,7 +215,7 @@ function tokenColumns(deps: AppDeps, id: string, tokens: ProviderTokens) {
 }
 
 /** Removes the connection and hands back its row, so exactly one caller revokes its tokens. */
-export async function deleteConnection(deps: AppDeps, key: ConnectionKey): Promise<ConnectionRow | null> {
+export async function deleteConnection(deps: ConnectionStoreDeps, key: ConnectionKey): Promise<ConnectionRow | null> {
   const row = await deps.db
     .deleteFrom("connections")
     .where("app_id", "=", key.appId)

@@ -1,6 +1,7 @@
 import type { ConnectorsTable } from "../db/schema.ts";
-import type { AppDeps } from "../http/app.ts";
-import { TtlCache } from "../http/ttl-cache.ts";
+import type { Config } from "../config/config.ts";
+import type { Db } from "../db/open-database.ts";
+import { TtlCache } from "../kernel/ttl-cache.ts";
 
 export interface ConnectorSummary {
   provider: string;
@@ -18,7 +19,7 @@ const maxEntries = 10_000;
 export class ConnectorSummaries {
   readonly #cache = new TtlCache<ConnectorSummary | null>(maxEntries);
 
-  constructor(private readonly deps: AppDeps) {}
+  constructor(private readonly deps: { db: Db; config: Pick<Config, "serviceKeyCacheMs"> }) {}
 
   /** The cached summary (null: no such connector), or undefined when it must be read. */
   peek(connectorId: string): ConnectorSummary | null | undefined {

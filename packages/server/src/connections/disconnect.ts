@@ -1,9 +1,10 @@
 import * as oauth from "oauth4webapi";
 import type { ConnectionRow } from "../db/schema.ts";
 import type { RouteContext } from "../http/route-context.ts";
+import type { ConnectionDeps } from "./connection-deps.ts";
 import type { Logger } from "../log/logger.ts";
-import type { ProviderClientFactory } from "../oauth/provider-client.ts";
-import { classifyProviderFailure, failureLogFields } from "../oauth/provider-failure.ts";
+import type { ProviderClientFactory } from "../providers/provider-client.ts";
+import { classifyProviderFailure, failureLogFields } from "../providers/provider-failure.ts";
 import { decryptAccessToken, decryptRefreshToken, deleteConnection, type ConnectionKey } from "./connection-store.ts";
 
 /**
@@ -13,7 +14,7 @@ import { decryptAccessToken, decryptRefreshToken, deleteConnection, type Connect
  * Removing a connection that does not exist is not an error (DELETE is idempotent).
  */
 export async function disconnect(
-  ctx: RouteContext,
+  ctx: RouteContext<ConnectionDeps>,
   clients: ProviderClientFactory,
   key: ConnectionKey,
   log: Logger,
@@ -25,7 +26,7 @@ export async function disconnect(
 }
 
 async function revokeAtProvider(
-  ctx: RouteContext,
+  ctx: RouteContext<ConnectionDeps>,
   clients: ProviderClientFactory,
   row: ConnectionRow,
   log: Logger,
@@ -37,7 +38,7 @@ async function revokeAtProvider(
       .where("id", "=", row.connector_id)
       .executeTakeFirst();
     if (!connector) return;
-    const provider = await ctx.services.providers.resolve(connector);
+    const provider = await ctx.deps.providers.resolve(connector);
     if (provider.revocationEndpoint === null) return;
     const client = clients(connector, provider);
     // Revoking the refresh token ends the whole grant at most providers (RFC 7009 section 2.1).

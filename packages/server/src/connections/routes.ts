@@ -5,12 +5,11 @@ import type { AppEnv } from "../http/app-env.ts";
 import { parseOrThrow } from "../http/read-json.ts";
 import { jsonWithResponseHeaders } from "../http/response-headers.ts";
 import type { RouteContext } from "../http/route-context.ts";
+import type { ConnectionDeps, TokenSource } from "./connection-deps.ts";
 import { isPlainUserId, UserIdSchema } from "../identity/user-id.ts";
-import { providerClients, type ProviderClientFactory } from "../oauth/provider-client.ts";
-import { TokenRefresher } from "../refresh/refresh.ts";
-import { requireAppRow } from "../tenancy/apps.ts";
-import { appUserAuth, assertAppIdHeader, onBehalfOfAuth, serviceKeyAuth, workspaceAuth } from "../tenancy/auth.ts";
-import { errorDocs } from "../tenancy/wire-schemas.ts";
+import { requireAppRow } from "../apps/apps.ts";
+import { appUserAuth, assertAppIdHeader, onBehalfOfAuth, serviceKeyAuth, workspaceAuth } from "../access/auth.ts";
+import { errorDocs } from "../workspaces/wire-schemas.ts";
 import {
   connectionReader,
   decryptAccessToken,
@@ -40,19 +39,17 @@ const tokenErrors = {
   503: { description: "The provider is unavailable and the token has expired; see Retry-After (PROVIDER_UNAVAILABLE)" },
 };
 
-export function registerConnectionRoutes(ctx: RouteContext): void {
-  const clients = providerClients(ctx.deps);
-  const refresher = new TokenRefresher(ctx.deps, ctx.services.providers, clients, ctx.services.metrics);
-  registerAppUserRoutes(ctx, clients);
-  registerTokenRoutes(ctx, refresher, connectionReader(ctx.deps.db), new ConnectorSummaries(ctx.deps));
-  registerWorkspaceRoutes(ctx, clients);
+export function registerConnectionRoutes(ctx: RouteContext<ConnectionDeps>): void {
+  registerAppUserRoutes(ctx);
+  registerTokenRoutes(ctx, ctx.deps.refresher, connectionReader(ctx.deps.db), new ConnectorSummaries(ctx.deps));
+  registerWorkspaceRoutes(ctx);
 }
 
 /** Hands out a connection's access token, refreshed first when it is about to expire. */
 function tokenAnswer(
   c: Context<AppEnv>,
-  ctx: RouteContext,
-  refresher: TokenRefresher,
+  ctx: RouteContext<ConnectionDeps>,
+  refresher: TokenSource,
   found: TokenRow | null,
   connector: ConnectorSummary | null,
 ): Response | Promise<Response> {
@@ -79,14 +76,14 @@ async function connectionAndConnector(
   return [found, cached !== undefined ? cached : await connectors.get(key.connectorId)];
 }
 
-function registerAppUserRoutes(ctx: RouteContext, clients: ProviderClientFactory): void {
-  const { app, deps, docs, services } = ctx;
-  const userAuth = appUserAuth(deps, services);
+function registerAppUserRoutes(ctx: RouteContext<ConnectionDeps>): void {
+  const { app, deps, docs } = ctx;
+  const userAuth = appUserAuth(deps);
 
   app.delete("/api/apps/:appId/app-user-auth/connectors/:connectorId", userAuth, async (c) => {
     await disconnect(
       ctx,
-      clients,
+      ctx.deps.clients,
       {
         appId: c.get("serviceApp").app.id,
         connectorId: c.req.param("connectorId"),
@@ -135,12 +132,12 @@ function registerAppUserRoutes(ctx: RouteContext, clients: ProviderClientFactory
 }
 
 function registerTokenRoutes(
-  ctx: RouteContext,
-  refresher: TokenRefresher,
+  ctx: RouteContext<ConnectionDeps>,
+  refresher: TokenSource,
   read: ConnectionReader,
   connectors: ConnectorSummaries,
 ): void {
-  const { app, deps, docs, services } = ctx;
+  const { app, deps, docs } = ctx;
   const serviceAuth = serviceKeyAuth(deps);
   /** The token of the caller's app's connection to `connectorId` owned by the user (or the app). */
   const answerFor = async (
@@ -163,7 +160,7 @@ function registerTokenRoutes(
       responses: { 200: { description: "OK", schema: TokenResponseSchema }, ...tokenErrors },
     });
 
-  app.get("/api/apps/:appId/app-user-auth/connectors/:connectorId/token", serviceAuth, onBehalfOfAuth(services), (c) =>
+  app.get("/api/apps/:appId/app-user-auth/connectors/:connectorId/token", serviceAuth, onBehalfOfAuth(deps), (c) =>
     answerFor(c, c.req.param("connectorId"), "user", c.get("appUser").userId),
   );
   tokenDoc(
@@ -226,7 +223,7 @@ const ListConnectionsQuery = z.strictObject({
   cursor: z.string().min(1).max(64).optional().describe("next_cursor of the previous page"),
 });
 
-function registerWorkspaceRoutes(ctx: RouteContext, clients: ProviderClientFactory): void {
+function registerWorkspaceRoutes(ctx: RouteContext<ConnectionDeps>): void {
   const { app, deps, docs } = ctx;
 
   app.get("/api/workspaces/:workspaceId/connections", workspaceAuth(deps, "member"), async (c) => {
@@ -309,7 +306,7 @@ function registerWorkspaceRoutes(ctx: RouteContext, clients: ProviderClientFacto
     if (!row) throw new AppError("CONNECTION_NOT_FOUND", "No such connection");
     await disconnect(
       ctx,
-      clients,
+      ctx.deps.clients,
       { appId: row.app_id, connectorId: row.connector_id, ownerType: row.owner_type, userId: row.user_id },
       c.get("log"),
     );
@@ -337,7 +334,7 @@ function registerWorkspaceRoutes(ctx: RouteContext, clients: ProviderClientFacto
       const appRow = await requireAppRow(deps.db, c.get("member").workspaceId, appId);
       await disconnect(
         ctx,
-        clients,
+        ctx.deps.clients,
         { appId: appRow.id, connectorId: c.req.param("connectorId"), ownerType: "app", userId: "" },
         c.get("log"),
       );

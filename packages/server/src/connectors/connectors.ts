@@ -2,7 +2,7 @@ import type { Connector, ConnectorStatus } from "@latchkey/contracts";
 import type { Db } from "../db/open-database.ts";
 import type { ConnectorRow } from "../db/schema.ts";
 import { notFound } from "../errors/app-error.ts";
-import { newId } from "../http/ids.ts";
+import { newId } from "../kernel/ids.ts";
 import type { Vault, VaultContext } from "../vault/vault.ts";
 
 /** Where a connector's client secret lives in the vault: bound to its row. */

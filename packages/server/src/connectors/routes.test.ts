@@ -1,9 +1,9 @@
 import type { Connector } from "@latchkey/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildTestApp, createTestApp, type TestApp } from "../../test/support/test-app.ts";
-import { newId } from "../http/ids.ts";
-import { issueSecretKey } from "../tenancy/secret-keys.ts";
-import { createWorkspace } from "../tenancy/workspaces.ts";
+import { newId } from "../kernel/ids.ts";
+import { issueSecretKey } from "../access/secret-keys.ts";
+import { createWorkspace } from "../workspaces/workspaces.ts";
 import { clientSecretContext } from "./connectors.ts";
 
 const secret = "sEcReT-client-value-4f1d2b9c7e";

@@ -7,8 +7,11 @@ import { AppError } from "../errors/app-error.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { parseOrThrow, readJson } from "../http/read-json.ts";
 import type { RouteContext } from "../http/route-context.ts";
-import { workspaceAuth } from "../tenancy/auth.ts";
-import { bodyRouteErrors, errorDocs } from "../tenancy/wire-schemas.ts";
+import type { AccessDeps } from "../access/auth.ts";
+import type { Config } from "../config/config.ts";
+import type { Vault } from "../vault/vault.ts";
+import { workspaceAuth } from "../access/auth.ts";
+import { bodyRouteErrors, errorDocs } from "../workspaces/wire-schemas.ts";
 import {
   ClientIdSchema,
   ClientSecretSchema,
@@ -24,7 +27,7 @@ import {
   ScopesSchema,
   splitCreateBody,
   type ConnectorOptions,
-} from "./connector-options.ts";
+} from "../providers/connector-options.ts";
 import {
   connectorToWire,
   deleteConnector,
@@ -34,7 +37,7 @@ import {
   updateConnector,
   type ConnectorChanges,
 } from "./connectors.ts";
-import type { ProviderUrlPolicy } from "./provider-urls.ts";
+import type { ProviderUrlPolicy } from "../providers/provider-urls.ts";
 
 const connectorsPath = "/api/workspaces/:workspaceId/connectors";
 const connectorPath = `${connectorsPath}/:connectorId`;
@@ -79,7 +82,11 @@ const ConnectorSchema: z.ZodType<Connector> = z.object({
   updated_at: z.string(),
 });
 
-export function registerConnectorRoutes({ app, deps, docs }: RouteContext): void {
+export function registerConnectorRoutes({
+  app,
+  deps,
+  docs,
+}: RouteContext<AccessDeps & { vault: Vault; config: Config }>): void {
   const readers = workspaceAuth(deps, "member");
   const admins = workspaceAuth(deps, "admin");
   const urlPolicy: ProviderUrlPolicy = { denyPrivateNetwork: deps.config.denyPrivateNetwork };

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Db } from "../db/open-database.ts";
 import { notFound } from "../errors/app-error.ts";
-import { newId } from "../http/ids.ts";
+import { newId } from "../kernel/ids.ts";
 
 /**
  * One-time setup links: how a member sets (or resets) their console password. The link carries a

@@ -41,7 +41,7 @@ const contentTypes: Record<string, string> = {
  * Serves the built console at /console/: files by path, every other path index.html (the console
  * routes in the browser), hashed assets cached for a year, and `/` redirects to the console.
  */
-export function registerConsoleStaticRoutes({ app }: RouteContext, distDir = defaultConsoleDist): void {
+export function registerConsoleStaticRoutes({ app }: RouteContext<unknown>, distDir = defaultConsoleDist): void {
   app.get("/", (c) => c.redirect("/console/", 302));
   app.get("/console", (c) => c.redirect("/console/", 301));
   app.get("/console/*", async (c) => {

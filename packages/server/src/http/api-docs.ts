@@ -6,6 +6,8 @@ export interface RouteDoc {
   method: "get" | "post" | "patch" | "put" | "delete";
   /** OpenAPI style: /api/apps/{appId}/... */
   path: string;
+  /** The path the route is mounted at in Hono (`:appId` style). */
+  honoPath?: string;
   summary: string;
   tag: string;
   auth: RouteAuth;

@@ -37,7 +37,7 @@ export interface AppEnv {
     member: AuthenticatedMember;
     serviceApp: AuthenticatedApp;
     appUser: AuthenticatedAppUser;
-    /** This instance's failed-authentication limit, for the auth middlewares (set by createApp). */
+    /** This instance's failed-authentication limit, for the auth middlewares (set by createLatchkeyApp). */
     authFailures: AuthFailureLimit;
   };
 }

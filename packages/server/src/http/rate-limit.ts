@@ -206,7 +206,7 @@ export class AuthFailureLimit {
   }
 }
 
-/** This instance's limiters, built once in createApp (Services.rateLimits). */
+/** This instance's limiters, built once in createLatchkeyApp (Services.rateLimits). */
 export interface RateLimits {
   /** Middleware, before authentication: per client IP on the connect, callback and user-token routes together. */
   perIp: MiddlewareHandler<AppEnv>;

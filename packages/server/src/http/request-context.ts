@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
 import type { Logger } from "../log/logger.ts";
-import type { HttpMetrics } from "../ops/http-metrics.ts";
+import type { HttpMetrics } from "./http-metrics.ts";
 import type { AppEnv } from "./app-env.ts";
 import type { AuthFailureLimit } from "./rate-limit.ts";
 import { applyResponseHeaders } from "./response-headers.ts";

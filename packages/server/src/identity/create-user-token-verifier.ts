@@ -2,15 +2,26 @@ import { createHash } from "node:crypto";
 import { errors, jwtVerify, type JWSAlgorithm, type JWTPayload, type JWTVerifyOptions } from "jose";
 import { AppError } from "../errors/app-error.ts";
 import type { AppRow } from "../db/schema.ts";
-import type { AppDeps } from "../http/app.ts";
-import { VaultError } from "../vault/vault.ts";
+import type { Config } from "../config/config.ts";
+import type { Clock } from "../kernel/clock.ts";
+import type { Logger } from "../log/logger.ts";
+import { type Vault, VaultError } from "../vault/vault.ts";
 import { AppVersionCache } from "./app-version-cache.ts";
 import { IdentityConfigProblem, identityConfigOf, identitySecretOf } from "./identity-settings.ts";
 import { JwksKeyResolver } from "./jwks-key-resolver.ts";
 import { latchkeyIssuer, latchkeyTokenAlgorithm, maxUserTokenLifetimeSeconds } from "./latchkey-user-tokens.ts";
 import { describeTokenFailure, invalidUserToken, SigningKeysUnavailable } from "./token-failure.ts";
 import { isValidUserId } from "./user-id.ts";
-import type { UserTokenVerifier } from "./user-token-verifier.ts";
+import type { UserTokenVerifier } from "../access/user-token-verifier.ts";
+
+/** What verifying user tokens needs (JWKS fetches go through `fetch`). */
+export interface UserTokenVerifierDeps {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  fetch: typeof fetch;
+  vault: Vault;
+}
 
 /** Asymmetric only: an HS* token can never be checked against a public key taken for a secret. */
 export const jwksAlgorithms: JWSAlgorithm[] = [
@@ -43,7 +54,10 @@ export interface UserTokenVerifierOptions {
  * Verifies app users' bearer tokens per the app's identity type (jwks / hs256 / latchkey). Every
  * reason a token is not accepted becomes 401 INVALID_USER_TOKEN; a broken vault stays a 500.
  */
-export function createUserTokenVerifier(deps: AppDeps, options: UserTokenVerifierOptions = {}): UserTokenVerifier {
+export function createUserTokenVerifier(
+  deps: UserTokenVerifierDeps,
+  options: UserTokenVerifierOptions = {},
+): UserTokenVerifier {
   const capacity = options.maxCachedApps ?? defaultMaxCachedApps;
   const jwksResolvers = new AppVersionCache<JwksKeyResolver>(capacity);
   const secrets = new AppVersionCache<Uint8Array>(capacity);

@@ -4,8 +4,8 @@ import { createTestApp, TestClock } from "../../test/support/test-app.ts";
 import type { AppRow } from "../db/schema.ts";
 import { VaultError } from "../vault/vault.ts";
 import { createUserTokenVerifier } from "./create-user-token-verifier.ts";
-import { insertApp, insertWorkspace, updateApp } from "./identity-test-fixtures.ts";
-import { newSigningKey, signToken, withoutUndefined } from "./jwks-test-server.ts";
+import { insertApp, insertWorkspace, updateApp } from "../../test/support/identity-fixtures.ts";
+import { newSigningKey, signToken, withoutUndefined } from "../../test/support/jwks-server.ts";
 
 const secret = "a-shared-secret-of-at-least-32-bytes-0123456789";
 const issuer = "https://auth.my-app.example";

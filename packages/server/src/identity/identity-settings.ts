@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { AppRow } from "../db/schema.ts";
-import type { AppDeps } from "../http/app.ts";
+import type { Vault } from "../vault/vault.ts";
 
 /** The non-secret part of an app's identity config, as the apps table stores it. */
 const IdentityConfig = z.object({
@@ -22,7 +22,7 @@ export function identityConfigOf(app: AppRow): IdentityConfig {
 }
 
 /** The hs256 shared secret or the latchkey signing secret, decrypted. */
-export function identitySecretOf(deps: Pick<AppDeps, "vault">, app: AppRow): Uint8Array {
+export function identitySecretOf(deps: { vault: Vault }, app: AppRow): Uint8Array {
   if (app.identity_secret === null || app.identity_secret === "") {
     throw new IdentityConfigProblem(`app ${app.id} (identity ${app.identity_type}) has no identity_secret`);
   }

@@ -9,7 +9,7 @@ import {
   type RemoteJWKSet,
 } from "jose";
 import { z } from "zod";
-import type { Clock } from "../http/clock.ts";
+import type { Clock } from "../kernel/clock.ts";
 import type { Logger } from "../log/logger.ts";
 import { fetchIdentityJson } from "./fetch-identity-json.ts";
 import { identityUrlProblem } from "./identity-url-policy.ts";

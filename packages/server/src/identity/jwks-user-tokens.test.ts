@@ -2,12 +2,12 @@ import { exportSPKI, SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createTestApp, TestClock } from "../../test/support/test-app.ts";
 import type { AppRow } from "../db/schema.ts";
-import type { AppDeps } from "../http/app.ts";
-import { createProviderResolver } from "../connectors/create-provider-resolver.ts";
-import { Metrics } from "../ops/metrics.ts";
-import { appUserAuth } from "../tenancy/auth.ts";
+import type { AppDeps } from "../app/deps.ts";
+import { createProviderResolver } from "../providers/create-provider-resolver.ts";
+import { Metrics } from "../kernel/metrics.ts";
+import { appUserAuth } from "../access/auth.ts";
 import { createUserTokenVerifier } from "./create-user-token-verifier.ts";
-import { insertApp, insertWorkspace, updateApp } from "./identity-test-fixtures.ts";
+import { insertApp, insertWorkspace, updateApp } from "../../test/support/identity-fixtures.ts";
 import { failedFetchBackoffMs, jwksMaxAgeMs, unknownKidRefetchCooldownMs } from "./jwks-key-resolver.ts";
 import {
   newSigningKey,
@@ -15,7 +15,7 @@ import {
   startTestIdentityProvider,
   type TestIdentityProvider,
   type TestSigningKey,
-} from "./jwks-test-server.ts";
+} from "../../test/support/jwks-server.ts";
 
 const audience = "https://api.my-app.example";
 
@@ -387,7 +387,7 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
         providers: createProviderResolver(t.deps),
         metrics: new Metrics(),
       };
-      t.app.get("/api/apps/:appId/identity-test/whoami", appUserAuth(t.deps, services), (c) =>
+      t.app.get("/api/apps/:appId/identity-test/whoami", appUserAuth({ ...t.deps, ...services }), (c) =>
         c.json({ user_id: c.get("appUser").userId, app_id: c.get("serviceApp").app.id }),
       );
       const path = `/api/apps/${app.id}/identity-test/whoami`;

@@ -2,15 +2,15 @@ import { randomBytes } from "node:crypto";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, TestClock } from "../../test/support/test-app.ts";
-import { createProviderResolver } from "../connectors/create-provider-resolver.ts";
+import { createProviderResolver } from "../providers/create-provider-resolver.ts";
 import type { AppRow } from "../db/schema.ts";
-import type { AppDeps } from "../http/app.ts";
-import { Metrics } from "../ops/metrics.ts";
-import { appUserAuth } from "../tenancy/auth.ts";
-import { issueSecretKey } from "../tenancy/secret-keys.ts";
-import { createWorkspace } from "../tenancy/workspaces.ts";
+import type { AppDeps } from "../app/deps.ts";
+import { Metrics } from "../kernel/metrics.ts";
+import { appUserAuth } from "../access/auth.ts";
+import { issueSecretKey } from "../access/secret-keys.ts";
+import { createWorkspace } from "../workspaces/workspaces.ts";
 import { createUserTokenVerifier } from "./create-user-token-verifier.ts";
-import { insertApp, insertServiceKey, insertWorkspace, readApp } from "./identity-test-fixtures.ts";
+import { insertApp, insertServiceKey, insertWorkspace, readApp } from "../../test/support/identity-fixtures.ts";
 import type { MintedUserTokenResponse } from "./routes.ts";
 
 const signingSecret = () => randomBytes(32).toString("base64url");
@@ -35,7 +35,7 @@ describe("POST /api/apps/{appId}/users/{userId}/token (latchkey user tokens)", {
       providers: createProviderResolver(t.deps),
       metrics: new Metrics(),
     };
-    t.app.get("/api/apps/:appId/identity-test/whoami", appUserAuth(t.deps, services), (c) =>
+    t.app.get("/api/apps/:appId/identity-test/whoami", appUserAuth({ ...t.deps, ...services }), (c) =>
       c.json({ user_id: c.get("appUser").userId }),
     );
   }, 60_000);

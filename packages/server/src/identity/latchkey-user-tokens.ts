@@ -1,7 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { SignJWT } from "jose";
 import type { AppRow } from "../db/schema.ts";
-import type { AppDeps } from "../http/app.ts";
+import type { Config } from "../config/config.ts";
+import type { Clock } from "../kernel/clock.ts";
+
+/** What minting and checking Latchkey user tokens needs. */
+export interface LatchkeyTokenDeps {
+  config: Config;
+  clock: Clock;
+}
 
 export const latchkeyTokenAlgorithm = "HS256";
 export const defaultUserTokenLifetimeSeconds = 3600;
@@ -19,7 +26,7 @@ export interface MintedUserToken {
  * issued by this Latchkey (its public URL), for this app (aud), naming the app user (sub).
  */
 export async function mintLatchkeyUserToken(
-  deps: Pick<AppDeps, "config" | "clock">,
+  deps: Pick<LatchkeyTokenDeps, "config" | "clock">,
   app: AppRow,
   signingKey: Uint8Array,
   userId: string,
@@ -39,6 +46,6 @@ export async function mintLatchkeyUserToken(
   return { token, expiresAt: new Date(expiresAtSeconds * 1000), expiresIn: lifetimeSeconds };
 }
 
-export function latchkeyIssuer(deps: Pick<AppDeps, "config">): string {
+export function latchkeyIssuer(deps: Pick<LatchkeyTokenDeps, "config">): string {
   return deps.config.publicUrl;
 }

@@ -3,8 +3,12 @@ import { AppError } from "../errors/app-error.ts";
 import { rateLimitedDoc } from "../http/rate-limit.ts";
 import { parseOrThrow, readJson } from "../http/read-json.ts";
 import type { RouteContext } from "../http/route-context.ts";
-import { serviceKeyAuth } from "../tenancy/auth.ts";
-import { bodyRouteErrors, errorDocs } from "../tenancy/wire-schemas.ts";
+import type { AccessDeps } from "../access/auth.ts";
+import type { RateLimits } from "../http/rate-limit.ts";
+import type { Vault } from "../vault/vault.ts";
+import type { LatchkeyTokenDeps } from "./latchkey-user-tokens.ts";
+import { serviceKeyAuth } from "../access/auth.ts";
+import { bodyRouteErrors, errorDocs } from "../workspaces/wire-schemas.ts";
 import { identitySecretOf } from "./identity-settings.ts";
 import {
   defaultUserTokenLifetimeSeconds,
@@ -32,8 +36,12 @@ export const MintedUserTokenSchema = z.object({
 export type MintedUserTokenResponse = z.output<typeof MintedUserTokenSchema>;
 
 /** User tokens Latchkey mints for apps whose identity type is `latchkey`. */
-export function registerIdentityRoutes({ app, deps, docs, services }: RouteContext): void {
-  const { perIp, userTokens } = services.rateLimits;
+export function registerIdentityRoutes({
+  app,
+  deps,
+  docs,
+}: RouteContext<AccessDeps & LatchkeyTokenDeps & { vault: Vault; rateLimits: RateLimits }>): void {
+  const { perIp, userTokens } = deps.rateLimits;
   app.post("/api/apps/:appId/users/:userId/token", perIp, serviceKeyAuth(deps), async (c) => {
     const { app: serviceApp, serviceKeyId } = c.get("serviceApp");
     userTokens.take(serviceKeyId ?? serviceApp.id);

@@ -1,15 +1,16 @@
 import * as oauth from "oauth4webapi";
-import type { ResolvedProvider } from "../connectors/provider.ts";
+import type { ResolvedProvider } from "../providers/provider.ts";
 import type { OAuthStateRow } from "../db/schema.ts";
 import { isStorableText } from "../db/storable-text.ts";
 import type { RouteContext } from "../http/route-context.ts";
+import type { OAuthDeps } from "./oauth-deps.ts";
 import { saveConnection, type ProviderTokens } from "../connections/connection-store.ts";
 import { consumeOAuthState, decryptVerifier } from "./oauth-states.ts";
-import { redirectUri, type ProviderClient, type ProviderClientFactory } from "./provider-client.ts";
-import { classifyProviderFailure, failureLogFields, safeErrorCode } from "./provider-failure.ts";
-import { accountFromProfile, readUserinfo } from "./provider-account.ts";
-import { expiryFrom, splitScopes } from "./token-values.ts";
-import { isAllowedReturnTo } from "../tenancy/return-origins.ts";
+import { redirectUri, type ProviderClient, type ProviderClientFactory } from "../providers/provider-client.ts";
+import { classifyProviderFailure, failureLogFields, safeErrorCode } from "../providers/provider-failure.ts";
+import { accountFromProfile, readUserinfo } from "../providers/provider-account.ts";
+import { expiryFrom, splitScopes } from "../providers/token-values.ts";
+import { isAllowedReturnTo } from "../apps/return-origins.ts";
 
 /** How the callback ends: back to the app (return_to), or a page when no usable state says where that is. */
 export type CallbackResult =
@@ -38,7 +39,7 @@ const statePattern = /^[A-Za-z0-9_-]{16,128}$/;
  * owner. Nothing from the request is trusted beyond what the state vouches for.
  */
 export async function completeConnectFlow(
-  ctx: RouteContext,
+  ctx: RouteContext<OAuthDeps>,
   clients: ProviderClientFactory,
   params: URLSearchParams,
   stopwatch: ProviderStopwatch,
@@ -53,7 +54,7 @@ export async function completeConnectFlow(
   return backToApp(flow, await connectWithProvider(ctx, clients, flow, state, params, stopwatch));
 }
 
-async function returnToStillAllowed(ctx: RouteContext, flow: OAuthStateRow): Promise<boolean> {
+async function returnToStillAllowed(ctx: RouteContext<OAuthDeps>, flow: OAuthStateRow): Promise<boolean> {
   const app = await ctx.deps.db
     .selectFrom("apps")
     .select("allowed_return_origins")
@@ -64,7 +65,7 @@ async function returnToStillAllowed(ctx: RouteContext, flow: OAuthStateRow): Pro
 
 /** The provider half of the callback, for a valid state. Resolves to null when connected, else the latchkey_error. */
 async function connectWithProvider(
-  ctx: RouteContext,
+  ctx: RouteContext<OAuthDeps>,
   clients: ProviderClientFactory,
   flow: OAuthStateRow,
   state: string,
@@ -81,7 +82,7 @@ async function connectWithProvider(
 
   let client: ProviderClient;
   try {
-    client = clients(connector, await stopwatch.time(() => ctx.services.providers.resolve(connector)));
+    client = clients(connector, await stopwatch.time(() => ctx.deps.providers.resolve(connector)));
   } catch (error) {
     logFailure(ctx, flow, "provider_setup", error);
     return "provider_unavailable";
@@ -126,7 +127,7 @@ async function connectWithProvider(
 }
 
 async function redeemCode(
-  ctx: RouteContext,
+  ctx: RouteContext<OAuthDeps>,
   client: ProviderClient,
   flow: OAuthStateRow,
   response: URLSearchParams,
@@ -149,7 +150,7 @@ async function redeemCode(
 
 /** The provider account from the ID token and/or userinfo; a failing userinfo does not fail the connect. */
 async function readAccount(
-  ctx: RouteContext,
+  ctx: RouteContext<OAuthDeps>,
   client: ProviderClient,
   flow: OAuthStateRow,
   tokens: oauth.TokenEndpointResponse,
@@ -168,7 +169,7 @@ async function readAccount(
 }
 
 function providerTokens(
-  ctx: RouteContext,
+  ctx: RouteContext<OAuthDeps>,
   provider: ResolvedProvider,
   tokens: oauth.TokenEndpointResponse,
 ): ProviderTokens {
@@ -219,7 +220,7 @@ function withoutIss(params: URLSearchParams): URLSearchParams {
 }
 
 /** Codes and statuses only: oauth4webapi errors carry the request parameters (code, state) and raw bodies. */
-function logFailure(ctx: RouteContext, flow: OAuthStateRow, step: string, error: unknown): void {
+function logFailure(ctx: RouteContext<OAuthDeps>, flow: OAuthStateRow, step: string, error: unknown): void {
   ctx.deps.logger.warn(
     { app_id: flow.app_id, connector_id: flow.connector_id, step, ...failureLogFields(classifyProviderFailure(error)) },
     "connect flow step failed",

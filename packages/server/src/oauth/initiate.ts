@@ -1,11 +1,12 @@
 import { appUserConnectorsMinimumPlan, planAtLeast } from "@latchkey/contracts";
-import type { ResolvedProvider } from "../connectors/provider.ts";
+import type { ResolvedProvider } from "../providers/provider.ts";
 import type { AppRow } from "../db/schema.ts";
 import { AppError, notFound } from "../errors/app-error.ts";
 import type { RouteContext } from "../http/route-context.ts";
-import { allowedReturnToUrl } from "../tenancy/return-origins.ts";
+import type { OAuthDeps } from "./oauth-deps.ts";
+import { allowedReturnToUrl } from "../apps/return-origins.ts";
 import { createOAuthState, type ConnectionOwner, type StartedFlow } from "./oauth-states.ts";
-import { redirectUri } from "./provider-client.ts";
+import { redirectUri } from "../providers/provider-client.ts";
 
 export interface ConnectRequest {
   app: AppRow;
@@ -20,8 +21,11 @@ export interface ConnectRequest {
  * Starts a connect flow: checks the connector and plan, stores a state bound to this app,
  * connector, owner and return_to, and returns the provider's authorization URL.
  */
-export async function startConnectFlow(ctx: RouteContext, request: ConnectRequest): Promise<{ redirect_url: string }> {
-  const { deps, services } = ctx;
+export async function startConnectFlow(
+  ctx: RouteContext<OAuthDeps>,
+  request: ConnectRequest,
+): Promise<{ redirect_url: string }> {
+  const { deps } = ctx;
   const returnTo = chooseReturnTo(request.app, request.returnTo, request.origin);
   const connector = await deps.db
     .selectFrom("connectors as c")
@@ -41,7 +45,7 @@ export async function startConnectFlow(ctx: RouteContext, request: ConnectReques
       { required_plan: appUserConnectorsMinimumPlan, current_plan: plan },
     );
   }
-  const provider = await services.providers.resolve(connectorRow);
+  const provider = await deps.providers.resolve(connectorRow);
   const flow = await createOAuthState(
     deps,
     {

@@ -1,7 +1,16 @@
 import { createHash } from "node:crypto";
 import * as oauth from "oauth4webapi";
 import type { OAuthStateRow } from "../db/schema.ts";
-import type { AppDeps } from "../http/app.ts";
+import type { Db } from "../db/open-database.ts";
+import type { Clock } from "../kernel/clock.ts";
+import type { Vault } from "../vault/vault.ts";
+
+/** What the state store needs. */
+export interface OAuthStateDeps {
+  db: Db;
+  vault: Vault;
+  clock: Clock;
+}
 
 /** A connect flow must finish within this time. */
 export const stateLifetimeMs = 10 * 60 * 1000;
@@ -39,7 +48,7 @@ export function ownerUserId(owner: ConnectionOwner): string {
  * is encrypted under the state's row and never leaves the server; only its S256 challenge does.
  */
 export async function createOAuthState(
-  deps: AppDeps,
+  deps: OAuthStateDeps,
   binding: FlowBinding,
   options: { pkce: boolean; nonce: boolean },
 ): Promise<StartedFlow> {
@@ -73,7 +82,7 @@ export async function createOAuthState(
  * state only one gets the row. Expired rows are returned too (and thereby removed): the caller
  * decides, so it can tell "expired" from "unknown".
  */
-export async function consumeOAuthState(deps: AppDeps, state: string): Promise<OAuthStateRow | null> {
+export async function consumeOAuthState(deps: OAuthStateDeps, state: string): Promise<OAuthStateRow | null> {
   const row = await deps.db
     .deleteFrom("oauth_states")
     .where("state_hash", "=", hashState(state))
@@ -82,7 +91,7 @@ export async function consumeOAuthState(deps: AppDeps, state: string): Promise<O
   return row ?? null;
 }
 
-export function decryptVerifier(deps: AppDeps, row: OAuthStateRow): string | null {
+export function decryptVerifier(deps: OAuthStateDeps, row: OAuthStateRow): string | null {
   return deps.vault.decryptNullable(row.code_verifier, verifierContext(row.state_hash));
 }
 
@@ -91,7 +100,7 @@ function verifierContext(stateHash: string) {
 }
 
 /** Abandoned flows leave rows behind; each new flow sweeps a bounded batch of expired ones. */
-async function deleteSomeExpiredStates(deps: AppDeps, now: Date): Promise<void> {
+async function deleteSomeExpiredStates(deps: OAuthStateDeps, now: Date): Promise<void> {
   await deps.db
     .deleteFrom("oauth_states")
     .where(

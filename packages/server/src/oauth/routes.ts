@@ -5,13 +5,13 @@ import { z } from "zod";
 import { connectLimitKey, rateLimitedDoc } from "../http/rate-limit.ts";
 import { readJson } from "../http/read-json.ts";
 import type { RouteContext } from "../http/route-context.ts";
-import { requireAppRow } from "../tenancy/apps.ts";
-import { appUserAuth, assertAppIdHeader, workspaceAuth } from "../tenancy/auth.ts";
-import { bodyRouteErrors, errorDocs } from "../tenancy/wire-schemas.ts";
+import type { OAuthDeps } from "./oauth-deps.ts";
+import { requireAppRow } from "../apps/apps.ts";
+import { appUserAuth, assertAppIdHeader, workspaceAuth } from "../access/auth.ts";
+import { bodyRouteErrors, errorDocs } from "../workspaces/wire-schemas.ts";
 import { callbackErrorPage } from "./callback-page.ts";
 import { completeConnectFlow, ProviderStopwatch, type CallbackResult } from "./callback.ts";
 import { startConnectFlow } from "./initiate.ts";
-import { providerClients } from "./provider-client.ts";
 
 /** `return_to` only: scopes and everything else come from the connector, so unknown fields are refused. */
 export const InitiateBody = z.strictObject({
@@ -36,7 +36,7 @@ const initiateErrors = {
   503: { description: "The provider's discovery document could not be fetched (PROVIDER_UNAVAILABLE)" },
 };
 
-export function registerOAuthRoutes(ctx: RouteContext): void {
+export function registerOAuthRoutes(ctx: RouteContext<OAuthDeps>): void {
   registerAppUserInitiate(ctx);
   registerSharedInitiate(ctx);
   registerCallback(ctx);
@@ -45,7 +45,7 @@ export function registerOAuthRoutes(ctx: RouteContext): void {
 /** Both initiate routes, once the caller and the app are known: the body, the flow, its URL. */
 async function answerInitiate(
   c: Context<AppEnv>,
-  ctx: RouteContext,
+  ctx: RouteContext<OAuthDeps>,
   app: AppRow,
   connectorId: string,
   owner: Parameters<typeof startConnectFlow>[1]["owner"],
@@ -62,11 +62,11 @@ async function answerInitiate(
   return c.json(flow, 200);
 }
 
-function registerAppUserInitiate(ctx: RouteContext): void {
-  const { app, deps, docs, services } = ctx;
-  const { perIp, connects } = services.rateLimits;
+function registerAppUserInitiate(ctx: RouteContext<OAuthDeps>): void {
+  const { app, deps, docs } = ctx;
+  const { perIp, connects } = deps.rateLimits;
   const path = "/api/apps/:appId/app-user-auth/connectors/:connectorId/initiate";
-  app.post(path, perIp, appUserAuth(deps, services), async (c) => {
+  app.post(path, perIp, appUserAuth(deps), async (c) => {
     const appRow = c.get("serviceApp").app;
     const userId = c.get("appUser").userId;
     connects.take(connectLimitKey(appRow.id, { userId }));
@@ -89,9 +89,9 @@ function registerAppUserInitiate(ctx: RouteContext): void {
   });
 }
 
-function registerSharedInitiate(ctx: RouteContext): void {
-  const { app, deps, docs, services } = ctx;
-  const { perIp, connects } = services.rateLimits;
+function registerSharedInitiate(ctx: RouteContext<OAuthDeps>): void {
+  const { app, deps, docs } = ctx;
+  const { perIp, connects } = deps.rateLimits;
   app.post(
     "/api/workspaces/:workspaceId/apps/:appId/connectors/:connectorId/initiate",
     perIp,
@@ -121,15 +121,15 @@ function registerSharedInitiate(ctx: RouteContext): void {
   });
 }
 
-function registerCallback(ctx: RouteContext): void {
-  const { app, deps, docs, services } = ctx;
-  const clients = providerClients(deps);
-  const duration = services.metrics.histogram<"outcome">({
+function registerCallback(ctx: RouteContext<OAuthDeps>): void {
+  const { app, deps, docs } = ctx;
+  const { clients } = deps;
+  const duration = deps.metrics.histogram<"outcome">({
     name: "latchkey_oauth_callback_duration_seconds",
     help: "Time the OAuth callback spends on its own work (excluding waiting for the provider), by outcome",
     labelNames: ["outcome"],
   });
-  app.get("/oauth/callback", services.rateLimits.perIp, async (c) => {
+  app.get("/oauth/callback", deps.rateLimits.perIp, async (c) => {
     // Hono answers HEAD with the GET handler; a link checker's HEAD must not use up the state.
     if (c.req.method === "HEAD") return c.body(null, 405, { Allow: "GET" });
     const started = performance.now();

@@ -2,8 +2,10 @@ import { sql } from "kysely";
 import { z } from "zod";
 import serverPackage from "../../package.json" with { type: "json" };
 import { AppError } from "../errors/app-error.ts";
+import type { Config } from "../config/config.ts";
+import type { Db } from "../db/open-database.ts";
 import type { RouteContext } from "../http/route-context.ts";
-import { exposition, type Metrics } from "./metrics.ts";
+import { exposition, type Metrics } from "../kernel/metrics.ts";
 import { buildOpenApiDocument, type OpenApiDocument } from "./openapi.ts";
 
 /** /readyz answers 503 rather than hang when the database does not answer within this. */
@@ -18,9 +20,17 @@ const Readiness = z.object({ status: z.literal("ready"), database: z.enum(["post
  * Liveness, readiness, Prometheus metrics and the OpenAPI document. None needs credentials:
  * /metrics is meant for an internal network (keep it off the public ingress).
  */
-export function registerOpsRoutes(ctx: RouteContext): void {
-  const { app, deps, docs, services } = ctx;
-  registerProcessMetrics(services.metrics, deps.dbKind);
+/** What the operations routes need. */
+export interface OpsDeps {
+  config: Config;
+  db: Db;
+  dbKind: "postgres" | "embedded";
+  metrics: Metrics;
+}
+
+export function registerOpsRoutes(ctx: RouteContext<OpsDeps>): void {
+  const { app, deps, docs } = ctx;
+  registerProcessMetrics(deps.metrics, deps.dbKind);
 
   app.get("/healthz", (c) => c.json(Health.parse({ status: "ok" })));
 
@@ -37,7 +47,7 @@ export function registerOpsRoutes(ctx: RouteContext): void {
   app.get("/metrics", (c) => {
     c.header("Content-Type", exposition.contentType);
     c.header("Cache-Control", "no-store");
-    return c.body(services.metrics.render());
+    return c.body(deps.metrics.render());
   });
 
   // Built on first request, not here: features register their routes (and docs) after ops.
@@ -56,7 +66,7 @@ export function registerOpsRoutes(ctx: RouteContext): void {
   documentOpsRoutes(ctx);
 }
 
-function documentOpsRoutes({ docs }: RouteContext): void {
+function documentOpsRoutes({ docs }: RouteContext<OpsDeps>): void {
   const tag = "operations";
   docs.add({
     method: "get",

@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import * as oauth from "oauth4webapi";
-import type { ProviderResolver } from "../connectors/provider.ts";
+import type { ProviderResolver } from "../providers/provider.ts";
 import {
   accessTokenContext,
   decryptRefreshToken,
@@ -9,17 +9,31 @@ import {
 } from "../connections/connection-store.ts";
 import type { ConnectionRow, Database } from "../db/schema.ts";
 import { AppError } from "../errors/app-error.ts";
-import type { AppDeps } from "../http/app.ts";
-import { expiryFrom, splitScopes } from "../oauth/token-values.ts";
-import type { ProviderClient, ProviderClientFactory } from "../oauth/provider-client.ts";
+import type { Config } from "../config/config.ts";
+import type { Db } from "../db/open-database.ts";
+import type { Clock } from "../kernel/clock.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Vault } from "../vault/vault.ts";
+import { expiryFrom, splitScopes } from "../providers/token-values.ts";
+import type { ProviderClient, ProviderClientFactory } from "../providers/provider-client.ts";
 import {
   classifyProviderFailure,
   failureLogFields,
   isGrantRevoked,
   type ProviderFailure,
-} from "../oauth/provider-failure.ts";
-import type { Metrics } from "../ops/metrics.ts";
+} from "../providers/provider-failure.ts";
+import type { Metrics } from "../kernel/metrics.ts";
 import { singleFlightFor } from "./single-flight.ts";
+
+/** What refreshing needs. */
+export interface RefreshDeps {
+  config: Config;
+  db: Db;
+  dbKind: "postgres" | "embedded";
+  vault: Vault;
+  logger: Logger;
+  clock: Clock;
+}
 
 /** After a failed refresh, no new attempt for this long: a provider outage must not turn into a storm. */
 export const refreshCooldownMs = 30_000;
@@ -56,7 +70,7 @@ export class TokenRefresher {
   readonly #refreshes;
 
   constructor(
-    private readonly deps: AppDeps,
+    private readonly deps: RefreshDeps,
     private readonly providers: ProviderResolver,
     private readonly clients: ProviderClientFactory,
     metrics: Metrics,

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import type { EncryptionKeySpec } from "../config/config.ts";
-import { TtlCache } from "../http/ttl-cache.ts";
+import { TtlCache } from "../kernel/ttl-cache.ts";
 
 /** Where a ciphertext lives. It is bound to exactly this place: copied elsewhere it fails to decrypt. */
 export interface VaultContext {

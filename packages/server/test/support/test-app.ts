@@ -2,8 +2,9 @@ import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import { loadConfig, type Config, type EncryptionKeySpec } from "../../src/config/config.ts";
 import type { OpenedDatabase } from "../../src/db/open-database.ts";
-import { createApp, type AppDeps, type LatchkeyApp } from "../../src/http/app.ts";
-import type { Clock } from "../../src/http/clock.ts";
+import { createLatchkeyApp, type LatchkeyApp } from "../../src/app/create-app.ts";
+import type { AppDeps } from "../../src/app/deps.ts";
+import type { Clock } from "../../src/kernel/clock.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { Vault } from "../../src/vault/vault.ts";
 import { createTestDatabase } from "./test-database.ts";
@@ -86,7 +87,7 @@ export function buildTestApp(options: TestAppOptions): TestApp {
     clock: options.clock ?? { now: () => new Date() },
     fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
   };
-  const built = createApp(deps);
+  const built = createLatchkeyApp(deps);
   const call = (method: string, path: string, callOptions: CallOptions = {}) => {
     const headers: Record<string, string> = { ...callOptions.headers };
     if (callOptions.token) headers.authorization = `Bearer ${callOptions.token}`;

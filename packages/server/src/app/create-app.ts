@@ -1,0 +1,95 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { AppError, noRoute } from "../errors/app-error.ts";
+import { createErrorHandler } from "../errors/on-error.ts";
+import { ApiDocs } from "../http/api-docs.ts";
+import { createRateLimits } from "../http/rate-limit.ts";
+import { requestContext } from "../http/request-context.ts";
+import { refuseNulInUrl } from "../http/refuse-nul-in-url.ts";
+import { registerCors } from "../http/cors.ts";
+import type { AppEnv } from "../http/app-env.ts";
+import { createProviderResolver } from "../providers/create-provider-resolver.ts";
+import { createUserTokenVerifier } from "../identity/create-user-token-verifier.ts";
+import { registerConnectorRoutes } from "../connectors/routes.ts";
+import { registerConnectionRoutes } from "../connections/routes.ts";
+import { registerOAuthRoutes } from "../oauth/routes.ts";
+import { registerIdentityRoutes } from "../identity/routes.ts";
+import { httpMetrics } from "../http/http-metrics.ts";
+import { Metrics } from "../kernel/metrics.ts";
+import { registerOpsRoutes } from "../ops/routes.ts";
+import { registerOperatorRoutes } from "../workspaces/operator-routes.ts";
+import { registerWorkspaceRoutes } from "../workspaces/workspace-routes.ts";
+import { registerMemberRoutes } from "../workspaces/member-routes.ts";
+import { registerApiKeyRoutes } from "../workspaces/api-key-routes.ts";
+import { registerAppRoutes } from "../apps/app-routes.ts";
+import { registerServiceKeyRoutes } from "../apps/service-key-routes.ts";
+import { providerClients } from "../providers/provider-client.ts";
+import { TokenRefresher } from "../refresh/refresh.ts";
+import type { AppDeps } from "./deps.ts";
+import { registerConsoleRoutes } from "../console/routes.ts";
+import { registerConsoleStaticRoutes } from "../console/static-routes.ts";
+import { registerConsoleWorkspaceRoutes } from "../console/workspace-routes.ts";
+
+export interface LatchkeyApp {
+  app: Hono<AppEnv>;
+  docs: ApiDocs;
+  metrics: Metrics;
+}
+
+export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
+  const docs = new ApiDocs();
+  const app = new Hono<AppEnv>();
+  const metrics = new Metrics();
+  const rateLimits = createRateLimits(deps.config, () => deps.clock.now().getTime());
+  app.use(
+    requestContext({ logger: deps.logger, metrics: httpMetrics(metrics), authFailures: rateLimits.authFailures }),
+  );
+  // Every route, not only /api: an OAuth form_post callback or a console route reads bodies too.
+  const limitBody = bodyLimit({
+    maxSize: deps.config.bodyLimitBytes,
+    onError: () => {
+      throw new AppError("PAYLOAD_TOO_LARGE", `Request body is larger than ${deps.config.bodyLimitBytes} bytes`);
+    },
+  });
+  app.use((c, next) => {
+    refuseNulInUrl(c);
+    // GET and HEAD cannot carry a body in Fetch; skipping them spares the token hot path the
+    // limiter's `c.req.raw.body` read, which makes the node adapter build a full Fetch Request.
+    return c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next);
+  });
+
+  const providers = createProviderResolver(deps);
+  const clients = providerClients(deps);
+  // Per-instance services, built once and handed to the features with the plain dependencies.
+  const services = {
+    ...deps,
+    userTokens: createUserTokenVerifier(deps),
+    providers,
+    clients,
+    refresher: new TokenRefresher(deps, providers, clients, metrics),
+    metrics,
+    rateLimits,
+  };
+  const ctx = { app, deps: services, docs };
+  registerCors(app);
+  registerOpsRoutes(ctx);
+  registerOperatorRoutes(ctx);
+  registerWorkspaceRoutes(ctx);
+  registerMemberRoutes(ctx);
+  registerApiKeyRoutes(ctx);
+  registerAppRoutes(ctx);
+  registerServiceKeyRoutes(ctx);
+  registerIdentityRoutes(ctx);
+  registerConnectorRoutes(ctx);
+  registerOAuthRoutes(ctx);
+  registerConnectionRoutes(ctx);
+  registerConsoleRoutes(ctx);
+  registerConsoleWorkspaceRoutes(ctx);
+  registerConsoleStaticRoutes(ctx);
+
+  const onError = createErrorHandler(deps.logger);
+  // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().
+  app.notFound((c) => onError(noRoute(c.req.method, c.req.path), c));
+  app.onError(onError);
+  return { app, docs, metrics };
+}

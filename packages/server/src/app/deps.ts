@@ -1,0 +1,20 @@
+import type { Config } from "../config/config.ts";
+import type { Db } from "../db/open-database.ts";
+import type { Clock } from "../kernel/clock.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Vault } from "../vault/vault.ts";
+
+/**
+ * What one instance is built from. A leaf: it imports no feature. Each feature states the
+ * narrow part it needs as its own interface; this type satisfies all of them.
+ */
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  dbKind: "postgres" | "embedded";
+  vault: Vault;
+  logger: Logger;
+  clock: Clock;
+  /** Every outbound HTTP call goes through this (tests and SSRF guards swap it). */
+  fetch: typeof fetch;
+}

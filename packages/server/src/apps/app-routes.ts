@@ -1,0 +1,139 @@
+import type { CreateAppResponse } from "@latchkey/contracts";
+import { z } from "zod";
+import { type AccessDeps, workspaceAuth } from "../access/auth.ts";
+import { defineRoute } from "../http/define-route.ts";
+import type { RouteContext } from "../http/route-context.ts";
+import type { Vault } from "../vault/vault.ts";
+import { NameSchema } from "../workspaces/wire-schemas.ts";
+import { appToWire, createAppWithServiceKey, deleteApp, listApps, requireAppRow, updateApp } from "./apps.ts";
+import { IdentityInputSchema, IdentityPatchSchema } from "./identity-config.ts";
+import { AllowedReturnOriginsSchema } from "./return-origins.ts";
+import { AppSchema, ServiceKeyInfoSchema } from "./wire-schemas.ts";
+
+const CreateAppBody = z.strictObject({
+  name: NameSchema,
+  allowed_return_origins: AllowedReturnOriginsSchema,
+  identity: IdentityInputSchema,
+});
+
+const UpdateAppBody = z
+  .strictObject({
+    name: NameSchema.optional(),
+    allowed_return_origins: AllowedReturnOriginsSchema.optional(),
+    identity: IdentityPatchSchema.optional(),
+  })
+  .refine((body) => Object.values(body).some((value) => value !== undefined), {
+    message: "Send at least one of name, allowed_return_origins, identity",
+  });
+
+const appsPath = "/api/workspaces/{workspaceId}/apps";
+const appPath = `${appsPath}/{appId}`;
+const tag = "Apps";
+
+export function registerAppRoutes(ctx: RouteContext<AccessDeps & { vault: Vault }>): void {
+  const { deps } = ctx;
+  const readers = [workspaceAuth(deps, "member")];
+  const admins = [workspaceAuth(deps, "admin")];
+
+  defineRoute(ctx, {
+    method: "post",
+    path: appsPath,
+    summary: "Create an app with its first service key; the key is returned once (admin)",
+    tag,
+    auth: "workspace",
+    use: admins,
+    body: CreateAppBody,
+    responses: {
+      201: {
+        description: "Created",
+        schema: z.object({ app: AppSchema, service_key: z.string(), key: ServiceKeyInfoSchema }),
+      },
+    },
+    errors: ["FORBIDDEN", "NOT_FOUND"],
+    handler: async (c, { body }) => {
+      const workspaceId = c.get("member").workspaceId;
+      const created = await createAppWithServiceKey(deps.db, deps.vault, {
+        workspaceId,
+        name: body.name,
+        allowedReturnOrigins: body.allowed_return_origins,
+        identity: body.identity,
+        now: deps.clock.now(),
+      });
+      c.get("log").info({ workspace_id: workspaceId, app_id: created.app.id }, "app created");
+      const response: CreateAppResponse = {
+        app: created.app,
+        service_key: created.serviceKey.serviceKey,
+        key: created.serviceKey.info,
+      };
+      return c.json(response, 201);
+    },
+  });
+
+  defineRoute(ctx, {
+    method: "get",
+    path: appsPath,
+    summary: "List the workspace's apps",
+    tag,
+    auth: "workspace",
+    use: readers,
+    responses: { 200: { description: "OK", schema: z.object({ apps: z.array(AppSchema) }) } },
+    errors: ["NOT_FOUND"],
+    handler: async (c) => c.json({ apps: await listApps(deps.db, c.get("member").workspaceId) }),
+  });
+
+  defineRoute(ctx, {
+    method: "get",
+    path: appPath,
+    summary: "Get an app",
+    tag,
+    auth: "workspace",
+    use: readers,
+    responses: { 200: { description: "OK", schema: z.object({ app: AppSchema }) } },
+    errors: ["NOT_FOUND"],
+    handler: async (c) => {
+      const row = await requireAppRow(deps.db, c.get("member").workspaceId, c.req.param("appId") ?? "");
+      return c.json({ app: appToWire(row) });
+    },
+  });
+
+  defineRoute(ctx, {
+    method: "patch",
+    path: appPath,
+    summary: "Change an app's name, allowed return origins or identity config (admin)",
+    tag,
+    auth: "workspace",
+    use: admins,
+    body: UpdateAppBody,
+    responses: { 200: { description: "OK", schema: z.object({ app: AppSchema }) } },
+    errors: ["FORBIDDEN", "NOT_FOUND"],
+    handler: async (c, { body }) => {
+      const workspaceId = c.get("member").workspaceId;
+      const updated = await updateApp(deps.db, deps.vault, {
+        workspaceId,
+        appId: c.req.param("appId") ?? "",
+        changes: { name: body.name, allowedReturnOrigins: body.allowed_return_origins, identity: body.identity },
+        now: deps.clock.now(),
+      });
+      c.get("log").info({ workspace_id: workspaceId, app_id: updated.id }, "app updated");
+      return c.json({ app: updated });
+    },
+  });
+
+  defineRoute(ctx, {
+    method: "delete",
+    path: appPath,
+    summary: "Delete an app with its service keys and connections (admin)",
+    tag,
+    auth: "workspace",
+    use: admins,
+    responses: { 204: { description: "Deleted" } },
+    errors: ["FORBIDDEN", "NOT_FOUND"],
+    handler: async (c) => {
+      const workspaceId = c.get("member").workspaceId;
+      const appId = c.req.param("appId") ?? "";
+      await deleteApp(deps.db, workspaceId, appId);
+      c.get("log").info({ workspace_id: workspaceId, app_id: appId }, "app deleted");
+      return c.body(null, 204);
+    },
+  });
+}

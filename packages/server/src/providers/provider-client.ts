@@ -1,0 +1,131 @@
+import * as oauth from "oauth4webapi";
+import type { ResolvedProvider } from "./provider.ts";
+import { isLoopbackHost } from "./provider-urls.ts";
+import type { ConnectorRow } from "../db/schema.ts";
+import { AppError } from "../errors/app-error.ts";
+import type { Config } from "../config/config.ts";
+import type { Vault } from "../vault/vault.ts";
+import { createOutboundFetch } from "../http/outbound-fetch.ts";
+
+/** What provider clients need: the client secret is decrypted per call, requests go through `fetch`. */
+export interface ProviderClientDeps {
+  config: Config;
+  vault: Vault;
+  fetch: typeof fetch;
+}
+
+/** Every call to a provider gives up after this long (RFC 9700 / THREATS: bounded outbound calls). */
+export const providerTimeoutMs = 10_000;
+
+/**
+ * ID tokens from the token endpoint arrive over TLS straight from the provider, so oauth4webapi
+ * checks their claims, not their signature; this list only keeps it from refusing a provider
+ * that signs with something other than RS256.
+ */
+const idTokenAlgorithms = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+  "Ed25519",
+];
+
+/** What oauth4webapi needs to talk to one connector's provider. */
+export interface ProviderClient {
+  provider: ResolvedProvider;
+  as: oauth.AuthorizationServer;
+  client: oauth.Client;
+  clientAuth: oauth.ClientAuth;
+  /** Whether the provider's issuer is known, so an `iss` in its responses can be checked. */
+  knowsIssuer: boolean;
+  /** Transport options for one call: deps.fetch behind the outbound guard (no redirects, timeout, size limit). */
+  http(): HttpOptions;
+}
+
+export interface HttpOptions {
+  [oauth.customFetch]: (url: string, init: oauth.CustomFetchOptions<string, unknown>) => Promise<Response>;
+  [oauth.allowInsecureRequests]: boolean;
+}
+
+export function redirectUri(deps: { config: Pick<Config, "publicUrl"> }): string {
+  return `${deps.config.publicUrl}/oauth/callback`;
+}
+
+export type ProviderClientFactory = (connector: ConnectorRow, provider: ResolvedProvider) => ProviderClient;
+
+/** Builds provider clients that all send through one outbound fetch over deps.fetch. */
+export function providerClients(deps: ProviderClientDeps): ProviderClientFactory {
+  const outbound = createOutboundFetch({
+    fetch: deps.fetch,
+    denyPrivateNetwork: deps.config.denyPrivateNetwork,
+    timeoutMs: providerTimeoutMs,
+  });
+  return (connector, provider) => createProviderClient(deps, outbound, connector, provider);
+}
+
+function createProviderClient(
+  deps: ProviderClientDeps,
+  outbound: typeof fetch,
+  connector: ConnectorRow,
+  provider: ResolvedProvider,
+): ProviderClient {
+  const as: oauth.AuthorizationServer = {
+    // Without a known issuer the value only has to be stable; `iss` is then not checked (see knowsIssuer).
+    issuer: provider.issuer ?? new URL(provider.tokenEndpoint).origin,
+    authorization_endpoint: provider.authorizationEndpoint,
+    token_endpoint: provider.tokenEndpoint,
+    ...(provider.revocationEndpoint !== null && { revocation_endpoint: provider.revocationEndpoint }),
+    ...(provider.userinfoEndpoint !== null && { userinfo_endpoint: provider.userinfoEndpoint }),
+    authorization_response_iss_parameter_supported: provider.authorizationResponseIssParameterSupported,
+    id_token_signing_alg_values_supported: idTokenAlgorithms,
+  };
+  const client: oauth.Client = {
+    client_id: connector.client_id,
+    token_endpoint_auth_method: provider.clientAuthMethod,
+  };
+  // Plain http only to a provider on this machine (as connectors allow for configured URLs); an
+  // http endpoint elsewhere, e.g. from a discovery document, is refused by oauth4webapi.
+  const httpEndpoints = [provider.tokenEndpoint, provider.revocationEndpoint, provider.userinfoEndpoint]
+    .filter((url): url is string => url?.startsWith("http:") === true)
+    .map((url) => new URL(url).hostname);
+  const insecure = httpEndpoints.length > 0 && httpEndpoints.every(isLoopbackHost);
+  return {
+    provider,
+    as,
+    client,
+    clientAuth: clientAuthentication(deps, connector, provider),
+    knowsIssuer: provider.issuer !== null,
+    http: () => ({
+      [oauth.customFetch]: (url, init) => outbound(url, init as RequestInit),
+      [oauth.allowInsecureRequests]: insecure,
+    }),
+  };
+}
+
+function clientAuthentication(
+  deps: ProviderClientDeps,
+  connector: ConnectorRow,
+  provider: ResolvedProvider,
+): oauth.ClientAuth {
+  if (provider.clientAuthMethod === "none") return oauth.None();
+  const secret = deps.vault.decryptNullable(connector.client_secret, {
+    table: "connectors",
+    column: "client_secret",
+    rowId: connector.id,
+  });
+  if (secret === null) {
+    throw new AppError(
+      "PROVIDER_ERROR",
+      `Connector ${connector.id} has no client secret for ${provider.clientAuthMethod}`,
+    );
+  }
+  return provider.clientAuthMethod === "client_secret_post"
+    ? oauth.ClientSecretPost(secret)
+    : oauth.ClientSecretBasic(secret);
+}
