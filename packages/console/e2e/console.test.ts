@@ -98,16 +98,21 @@ describe.skipIf(!haveChromium)("the console in a browser", () => {
     for (const file of assets.filter((name) => name.endsWith(".js"))) {
       gzipped += gzipSync(await fs.readFile(path.join(distDir, "assets", file))).length;
     }
-    const fresh = await browser.newContext();
-    const first = await fresh.newPage();
-    await first.goto(`${base}/console/`);
-    await first.getByLabel("Email").waitFor();
-    const interactiveMs = await first.evaluate(() => performance.now());
+    // Each load in a fresh context (no cache, no cookie): from navigation start to the sign-in
+    // form rendered and enabled, i.e. HTML, the bundle, React and the session check all done.
+    const timings: number[] = [];
+    for (let run = 0; run < 3; run++) {
+      const fresh = await browser.newContext();
+      const first = await fresh.newPage();
+      await first.goto(`${base}/console/`);
+      await first.getByRole("button", { name: "Sign in" }).waitFor();
+      timings.push(await first.evaluate(() => performance.now()));
+      if (run === 0) await shot(first, "01-sign-in");
+      await fresh.close();
+    }
     console.log(
-      `[latchkey] console JS bundle ${(gzipped / 1024).toFixed(1)} kB gzipped; sign-in page interactive after ${interactiveMs.toFixed(0)} ms`,
+      `[latchkey] console JS bundle ${(gzipped / 1024).toFixed(1)} kB gzipped; sign-in page interactive after ${timings.map((ms) => `${ms.toFixed(0)} ms`).join(", ")} (cold, then warm browser)`,
     );
-    await shot(first, "01-sign-in");
-    await fresh.close();
     expect(gzipped).toBeLessThan(250 * 1024);
   });
 
@@ -191,7 +196,7 @@ describe.skipIf(!haveChromium)("the console in a browser", () => {
     await page.getByRole("radio", { name: /latchkey/ }).check();
     await shot(page, "11-new-app");
     await page.getByRole("button", { name: "Create app" }).click();
-    const firstKey = await page.getByLabel(/Service key/).inputValue();
+    const firstKey = await page.getByRole("textbox", { name: /Service key/ }).inputValue();
     expect(firstKey).toMatch(/^lk_svc_/);
     await shot(page, "12-app-created-key-once");
     await page.getByRole("button", { name: "I have saved it" }).click();
@@ -199,7 +204,7 @@ describe.skipIf(!haveChromium)("the console in a browser", () => {
 
     await page.getByLabel("New key name").fill("production backend");
     await page.getByRole("button", { name: "Create service key" }).click();
-    const secondKey = await page.getByLabel("Service key").inputValue();
+    const secondKey = await page.getByRole("textbox", { name: "Service key", exact: true }).inputValue();
     expect(secondKey).toMatch(/^lk_svc_/);
     expect(secondKey).not.toBe(firstKey);
     await shot(page, "13-app-detail-new-key");

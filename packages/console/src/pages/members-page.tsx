@@ -101,15 +101,17 @@ export function MembersPage() {
                       </select>
                     </td>
                     <td>{formatTime(member.created_at)}</td>
-                    <td className="row-actions">
-                      <button type="button" className="secondary small-button" onClick={() => void newLink(member)}>
-                        New setup link<span className="sr-only"> for {member.email}</span>
-                      </button>
-                      {!self && (
-                        <button type="button" className="danger small-button" onClick={() => setRemoving(member)}>
-                          Remove<span className="sr-only"> {member.email}</span>
+                    <td>
+                      <div className="row-actions">
+                        <button type="button" className="secondary small-button" onClick={() => void newLink(member)}>
+                          New setup link<span className="sr-only"> for {member.email}</span>
                         </button>
-                      )}
+                        {!self && (
+                          <button type="button" className="danger small-button" onClick={() => setRemoving(member)}>
+                            Remove<span className="sr-only"> {member.email}</span>
+                          </button>
+                        )}
+                      </div>
                     </td>
                   </tr>
                 );

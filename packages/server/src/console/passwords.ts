@@ -42,8 +42,8 @@ export async function hashPassword(password: string, params: ScryptParams = defa
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const parsed = parseHash(stored);
   if (!parsed) return false;
-  const key = await derive(password, parsed.salt, parsed.params);
-  return key.length === parsed.key.length && timingSafeEqual(key, parsed.key);
+  const key = await derive(password, parsed.salt, parsed.params).catch(() => null);
+  return key !== null && key.length === parsed.key.length && timingSafeEqual(key, parsed.key);
 }
 
 /** Whether a stored hash was made with weaker parameters than today's (rehash at next sign-in). */
@@ -56,7 +56,8 @@ function parseHash(stored: string): { params: ScryptParams; salt: Buffer; key: B
   const parts = stored.split("$");
   if (parts.length !== 6 || parts[0] !== "scrypt") return null;
   const [N, r, p] = parts.slice(1, 4).map(Number);
-  if (!N || !r || !p || !Number.isSafeInteger(N) || N > 2 ** 20 || r > 32 || p > 16) return null;
+  const powerOfTwo = N !== undefined && N >= 2 && N <= 2 ** 20 && Number.isInteger(Math.log2(N));
+  if (!powerOfTwo || !r || !p || !Number.isInteger(r) || !Number.isInteger(p) || r > 32 || p > 16) return null;
   return {
     params: { N, r, p },
     salt: Buffer.from(parts[4] ?? "", "base64url"),

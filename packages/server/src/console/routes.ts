@@ -33,10 +33,6 @@ import { hashSetupToken } from "./setup-links.ts";
 
 const tag = "Console";
 
-/** Sign-in (and setup) attempts per client address and per email, per minute. */
-export const signInPerIpPerMinute = 10;
-export const signInPerEmailPerMinute = 5;
-
 const PasswordSchema = z
   .string()
   .min(minPasswordLength, `a password has at least ${minPasswordLength} characters`)
@@ -74,7 +70,7 @@ const SessionInfoSchema = z.object({
 });
 
 export interface ConsoleDeps extends AccessDeps {
-  config: Pick<Config, "operatorKey" | "serviceKeyCacheMs" | "publicUrl" | "trustProxyHops">;
+  config: Pick<Config, "operatorKey" | "serviceKeyCacheMs" | "publicUrl" | "trustProxyHops" | "rateLimits">;
 }
 
 const invalidCredentials = () => unauthenticated("Invalid email or password");
@@ -94,12 +90,12 @@ export function registerConsoleRoutes(ctx: RouteContext<ConsoleDeps>): void {
   const now = () => deps.clock.now();
   const clock = () => now().getTime();
   const perIp = new RateLimiter({
-    perMinute: signInPerIpPerMinute,
+    perMinute: deps.config.rateLimits.signInPerMinute,
     now: clock,
     refusal: "Too many sign-in attempts from this address",
   });
   const perEmail = new RateLimiter({
-    perMinute: signInPerEmailPerMinute,
+    perMinute: Math.ceil(deps.config.rateLimits.signInPerMinute / 2),
     now: clock,
     refusal: "Too many sign-in attempts for this email",
   });
