@@ -209,9 +209,9 @@ describe.skipIf(!haveChromium)("the console in a browser", () => {
     expect(secondKey).not.toBe(firstKey);
     await shot(page, "13-app-detail-new-key");
     await page.getByRole("button", { name: "I have saved it" }).click();
-    await page.getByRole("cell", { name: "production backend" }).waitFor();
+    await page.getByRole("cell", { name: "production backend", exact: true }).waitFor();
 
-    await page.getByLabel("User token").fill("not-a-jwt");
+    await page.getByRole("textbox", { name: "User token", exact: true }).fill("not-a-jwt");
     await page.getByRole("button", { name: "Check token" }).click();
     await expect(page.getByTestId("token-test-result").textContent()).resolves.toContain("Refused");
     await shot(page, "14-app-token-refused");

@@ -37,7 +37,9 @@ export function ensureConsoleBuilt(log: (line: string) => void = console.log): b
   log(`[latchkey] building the console (${reason})…`);
   const vite = path.join(consoleDir, "node_modules", ".bin", "vite");
   const bin = fs.existsSync(vite) ? vite : path.join(consoleDir, "..", "..", "node_modules", ".bin", "vite");
-  const result = spawnSync(bin, ["build", "--logLevel", "warn"], { cwd: consoleDir, stdio: "inherit" });
+  // NODE_ENV decides which React Vite bundles; vitest sets it to "test", which would ship React's development build.
+  const env = { ...process.env, NODE_ENV: "production" };
+  const result = spawnSync(bin, ["build", "--logLevel", "warn"], { cwd: consoleDir, stdio: "inherit", env });
   if (result.status !== 0) throw new Error(`The console build failed (exit ${result.status ?? result.signal})`);
   return true;
 }
