@@ -26,6 +26,9 @@ import { registerServiceKeyRoutes } from "../apps/service-key-routes.ts";
 import { providerClients } from "../providers/provider-client.ts";
 import { TokenRefresher } from "../refresh/refresh.ts";
 import type { AppDeps } from "./deps.ts";
+import { registerConsoleRoutes } from "../console/routes.ts";
+import { registerConsoleStaticRoutes } from "../console/static-routes.ts";
+import { registerConsoleWorkspaceRoutes } from "../console/workspace-routes.ts";
 
 export interface LatchkeyApp {
   app: Hono<AppEnv>;
@@ -80,6 +83,9 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   registerConnectorRoutes(ctx);
   registerOAuthRoutes(ctx);
   registerConnectionRoutes(ctx);
+  registerConsoleRoutes(ctx);
+  registerConsoleWorkspaceRoutes(ctx);
+  registerConsoleStaticRoutes(ctx);
 
   const onError = createErrorHandler(deps.logger);
   // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().

@@ -290,6 +290,60 @@ function registerWorkspaceRoutes(ctx: RouteContext<ConnectionDeps>): void {
   });
 
   defineRoute(ctx, {
+    method: "get",
+    path: "/api/workspaces/{workspaceId}/connection-counts",
+    summary: "How many of the workspace's connections are in each status",
+    tag,
+    auth: "workspace",
+    use: [workspaceAuth(deps, "member")],
+    responses: {
+      200: {
+        description: "OK",
+        schema: z.object({ counts: z.object({ active: z.number().int(), needs_reauth: z.number().int() }) }),
+      },
+    },
+    errors: ["NOT_FOUND"],
+    handler: async (c) => {
+      const rows = await deps.db
+        .selectFrom("connections")
+        .select(["status", (eb) => eb.fn.countAll<string>().as("count")])
+        .where("workspace_id", "=", c.get("member").workspaceId)
+        .groupBy("status")
+        .execute();
+      const counts = { active: 0, needs_reauth: 0 };
+      for (const row of rows) counts[row.status] = Number(row.count);
+      return c.json({ counts });
+    },
+  });
+
+  defineRoute(ctx, {
+    method: "delete",
+    path: "/api/workspaces/{workspaceId}/connections/{connectionId}",
+    summary: "Revoke one connection (admin): revokes the grant at the provider where it can, then forgets the tokens",
+    tag,
+    auth: "workspace",
+    use: [workspaceAuth(deps, "admin")],
+    responses: { 204: { description: "Revoked" } },
+    errors: ["FORBIDDEN", "NOT_FOUND", "CONNECTION_NOT_FOUND"],
+    handler: async (c) => {
+      const row = await deps.db
+        .selectFrom("connections")
+        .select(["app_id", "connector_id", "owner_type", "user_id"])
+        .where("workspace_id", "=", c.get("member").workspaceId)
+        .where("id", "=", c.req.param("connectionId") ?? "")
+        .executeTakeFirst();
+      if (!row) throw new AppError("CONNECTION_NOT_FOUND", "No such connection");
+      await disconnect(
+        ctx,
+        ctx.deps.clients,
+        { appId: row.app_id, connectorId: row.connector_id, ownerType: row.owner_type, userId: row.user_id },
+        c.get("log"),
+      );
+      return c.body(null, 204);
+    },
+  });
+
+  defineRoute(ctx, {
     method: "delete",
     path: "/api/workspaces/{workspaceId}/apps/{appId}/connectors/{connectorId}/connection",
     summary:

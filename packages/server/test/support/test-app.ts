@@ -70,6 +70,7 @@ export function testConfig(env: Record<string, string> = {}): Config {
     LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE: "0",
     LATCHKEY_RATE_LIMIT_IP_PER_MINUTE: "0",
     LATCHKEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: "0",
+    LATCHKEY_RATE_LIMIT_SIGN_IN_PER_MINUTE: "0",
     LATCHKEY_RATE_LIMIT_USER_TOKENS_PER_MINUTE: "0",
     ...env,
   });
