@@ -78,6 +78,15 @@ const CatalogUrl = z
     return url !== null && url.protocol === "https:" && url.username === "" && url.password === "" && url.hash === "";
   }, "must be an absolute https URL without credentials or fragment");
 
+/** A documentation link: https, no credentials (a fragment may point into the page). */
+const DocsUrl = z
+  .string()
+  .max(maxUrlLength)
+  .refine((value) => {
+    const url = parseUrl(value);
+    return url !== null && url.protocol === "https:" && url.username === "" && url.password === "";
+  }, "must be an absolute https URL without credentials");
+
 /** `URL.parse` needs Node 20.18; engines allow 20.11. */
 function parseUrl(value: string): URL | null {
   try {
@@ -293,7 +302,7 @@ export const Lookup = z.strictObject({
   method: z.enum(["GET", "POST"]).default("GET"),
   url: TemplateUrl,
   /** How the fresh access token is sent: `Authorization: <scheme> <token>`. */
-  auth_scheme: z.enum(["Bearer", "OAuth"]).default("Bearer"),
+  auth_scheme: z.enum(["Bearer", "OAuth", "Zoho-oauthtoken"]).default("Bearer"),
   headers: HeaderMap.default({}),
 });
 
@@ -310,7 +319,7 @@ export const ApiHost = z.strictObject({
   /** Upstream response headers handed back to the caller (rate-limit counters). */
   exposed_response_headers: z.array(HeaderName).max(50).default([]),
   /** How the connection's access token is sent: `Authorization: <scheme> <token>`. */
-  auth_scheme: z.enum(["Bearer", "OAuth"]).default("Bearer"),
+  auth_scheme: z.enum(["Bearer", "OAuth", "Zoho-oauthtoken"]).default("Bearer"),
   /** Media types answered as `data_base64` besides every type that is neither JSON nor text. */
   binary_media_types: z.array(MediaType).max(50).default([]),
 });
@@ -411,7 +420,7 @@ const commonFields = {
   generic: z.boolean().default(false),
   categories: z.array(z.enum(categories)).max(5).default([]),
   /** The provider's own OAuth documentation. */
-  docs_url: CatalogUrl.optional(),
+  docs_url: DocsUrl.optional(),
   scope_separator: z.string().min(1).max(4).default(" "),
   /** Authorization-request parameter the scopes go in (Slack user tokens: `user_scope`). */
   scope_param: z

@@ -270,7 +270,7 @@ export function fillTemplate(
 /** The anchored pattern a value must match, as shown to API clients (`choice` values list their choices). */
 export function valuePattern(spec: TemplateValueSpec): string {
   if (spec.format === "choice") {
-    const escaped = (spec.choices ?? []).map((choice) => choice.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&"));
+    const escaped = (spec.choices ?? []).map((choice) => choice.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
     return `^(?:${escaped.join("|")})$`;
   }
   if (spec.pattern !== undefined) return spec.pattern;
