@@ -69,15 +69,6 @@ export const AccountFields = z.strictObject({
   name: FieldPath.default("name"),
 });
 
-/** Catalog endpoints are public services: https only, no credentials, no fragment (RFC 6749 §3.1). */
-const CatalogUrl = z
-  .string()
-  .max(maxUrlLength)
-  .refine((value) => {
-    const url = parseUrl(value);
-    return url !== null && url.protocol === "https:" && url.username === "" && url.password === "" && url.hash === "";
-  }, "must be an absolute https URL without credentials or fragment");
-
 /** A documentation link: https, no credentials (a fragment may point into the page). */
 const DocsUrl = z
   .string()
