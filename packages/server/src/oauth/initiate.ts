@@ -67,7 +67,8 @@ export async function startConnectFlow(
       returnTo,
       connectionValues: request.connectionValues,
     },
-    { pkce: provider.pkce, nonce: provider.scopes.includes("openid") },
+    // A nonce is checked in the ID token, whose issuer must be known (oidc, or a configured issuer).
+    { pkce: provider.pkce, nonce: provider.issuer !== null && provider.scopes.includes("openid") },
   );
   return { redirect_url: authorizationUrl(provider, connectorRow.client_id, redirectUri(deps), flow) };
 }

@@ -129,7 +129,8 @@ function createProviderClient(
       [oauth.customFetch]: async (target, init) => {
         const rewritten = tokenRequestInit(provider.tokenRequest, init);
         const response = await outbound(url ?? target, { ...(init as RequestInit), ...rewritten });
-        return normalizeTokenAnswer(response, provider.tokenResponse, now, capture);
+        // An ID token is checked against the issuer: without a known one it cannot be, so it is not read.
+        return normalizeTokenAnswer(response, provider.tokenResponse, now, capture, provider.issuer !== null);
       },
       [oauth.allowInsecureRequests]: insecure || (url !== undefined && isLoopbackHttp(url)),
       additionalParameters: { ...provider.tokenRequest.extraParams },

@@ -89,6 +89,7 @@ export async function normalizeTokenAnswer(
   settings: TokenResponseSettings,
   now: Date,
   capture: TokenAnswerCapture,
+  keepIdToken = true,
 ): Promise<Response> {
   const text = await response.text();
   const contentType = response.headers.get("content-type") ?? "";
@@ -128,7 +129,7 @@ export async function normalizeTokenAnswer(
   if (refreshToken !== undefined && refreshToken !== null) normalized.refresh_token = refreshToken;
   const expiresIn = expiresInOf(body, settings.expires, now);
   if (expiresIn !== undefined) normalized.expires_in = expiresIn;
-  if (body.id_token !== undefined) normalized.id_token = body.id_token;
+  if (keepIdToken && body.id_token !== undefined) normalized.id_token = body.id_token;
   return Response.json(normalized, { status: 200, headers: { "cache-control": "no-store" } });
 }
 

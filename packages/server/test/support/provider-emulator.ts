@@ -43,6 +43,8 @@ export interface EmulatedRequest {
 export interface IssuedTokens {
   accessToken: string;
   refreshToken: string;
+  /** An OpenID Connect ID token for the code's nonce (issuer: the emulator's origin), when one was asked for. */
+  idToken: string | null;
 }
 
 export type TokenFailure =
@@ -101,6 +103,7 @@ export interface ProviderEmulator {
 interface PendingCode {
   redirectUri: string;
   challenge: string | null;
+  nonce: string | null;
 }
 
 export async function startProviderEmulator(
@@ -115,9 +118,13 @@ export async function startProviderEmulator(
   const liveRefreshTokens = new Set<string>();
   let issued = 0;
 
-  const issue = (): IssuedTokens => {
+  const issue = (nonce: string | null = null): IssuedTokens => {
     issued += 1;
-    const tokens = { accessToken: `at-${issued}-${hex()}`, refreshToken: `rt-${issued}-${hex()}` };
+    const tokens = {
+      accessToken: `at-${issued}-${hex()}`,
+      refreshToken: `rt-${issued}-${hex()}`,
+      idToken: nonce === null ? null : idToken(origin, dialect.clientId, nonce),
+    };
     liveRefreshTokens.add(tokens.refreshToken);
     return tokens;
   };
@@ -159,7 +166,7 @@ export async function startProviderEmulator(
       } else if (params.code_verifier !== undefined) {
         return fail(request, "invalid_request", "code_verifier sent without a code_challenge");
       }
-      return dialect.tokenAnswer(issue(), "authorization_code", request);
+      return dialect.tokenAnswer(issue(pending.nonce), "authorization_code", request);
     }
     if (params.grant_type === "refresh_token") {
       const refreshToken = params.refresh_token ?? "";
@@ -216,7 +223,7 @@ export async function startProviderEmulator(
         return back;
       }
       const code = `code-${hex()}`;
-      codes.set(code, { redirectUri, challenge });
+      codes.set(code, { redirectUri, challenge, nonce: params.get("nonce") });
       const back = new URL(redirectUri);
       back.searchParams.set("code", code);
       back.searchParams.set("state", state);
@@ -238,10 +245,15 @@ function checkClient(dialect: EmulatorDialect, request: EmulatedRequest): string
   const fromBody = request.params.client_secret !== undefined;
   if (dialect.clientAuth === "basic") {
     if (fromBody) return "client_secret sent in the body; the provider wants HTTP Basic";
-    const expected = `Basic ${Buffer.from(
-      `${encodeURIComponent(dialect.clientId)}:${encodeURIComponent(dialect.clientSecret)}`,
-    ).toString("base64")}`;
-    return authorization === expected ? null : "HTTP Basic client authentication missing or wrong";
+    // RFC 6749 section 2.3.1: id and secret form-urlencoded, joined by ":", base64.
+    const match = /^Basic ([A-Za-z0-9+/=]+)$/.exec(authorization ?? "");
+    const [id, secret] = Buffer.from(match?.[1] ?? "", "base64")
+      .toString("utf8")
+      .split(":")
+      .map((part) => decodeURIComponent(part.replace(/\+/g, " ")));
+    return id === dialect.clientId && secret === dialect.clientSecret
+      ? null
+      : "HTTP Basic client authentication missing or wrong";
   }
   if (authorization !== undefined) return "Authorization header sent; the provider wants the secret in the body";
   if (request.params.client_id !== dialect.clientId || request.params.client_secret !== dialect.clientSecret) {
@@ -282,6 +294,14 @@ async function read(req: IncomingMessage): Promise<EmulatedRequest> {
     params,
     contentType,
   };
+}
+
+/** Claims as OpenID Connect Core 3.1.3.7 checks them; the token endpoint's answer is not signature-checked (TLS). */
+function idToken(issuer: string, clientId: string, nonce: string): string {
+  const now = Math.floor(Date.now() / 1000);
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const claims = { iss: issuer, sub: "emulated-user", aud: clientId, iat: now, exp: now + 3600, nonce };
+  return `${part({ alg: "RS256", typ: "JWT" })}.${part(claims)}.${Buffer.from("unchecked").toString("base64url")}`;
 }
 
 const hex = () => randomBytes(6).toString("hex");
