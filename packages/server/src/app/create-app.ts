@@ -11,6 +11,7 @@ import type { AppEnv } from "../http/app-env.ts";
 import { createProviderResolver } from "../providers/create-provider-resolver.ts";
 import { createUserTokenVerifier } from "../identity/create-user-token-verifier.ts";
 import { registerConnectorRoutes } from "../connectors/routes.ts";
+import { registerProviderCatalogRoutes } from "../provider-catalog/routes.ts";
 import { registerConnectionRoutes } from "../connections/routes.ts";
 import { registerOAuthRoutes } from "../oauth/routes.ts";
 import { registerIdentityRoutes } from "../identity/routes.ts";
@@ -80,6 +81,7 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   registerAppRoutes(ctx);
   registerServiceKeyRoutes(ctx);
   registerIdentityRoutes(ctx);
+  registerProviderCatalogRoutes(ctx);
   registerConnectorRoutes(ctx);
   registerOAuthRoutes(ctx);
   registerConnectionRoutes(ctx);

@@ -14,6 +14,7 @@ import {
   connectionReader,
   decryptAccessToken,
   findSharedConnectionByProvider,
+  integrationTypeOf,
   type ConnectionKey,
   type ConnectionReader,
   type TokenRow,
@@ -59,9 +60,14 @@ function tokenAnswer(
     throw new AppError("CONNECTION_NOT_FOUND", found && connector ? "The connector is disabled" : "No such connection");
   }
   const answer = (row: TokenRow) =>
-    jsonWithResponseHeaders(c, toTokenResponse(row, connector.provider, decryptAccessToken(ctx.deps.vault, row)), 200, {
-      "Cache-Control": "no-store",
-    });
+    jsonWithResponseHeaders(
+      c,
+      toTokenResponse(row, connector.integrationType, decryptAccessToken(ctx.deps.vault, row)),
+      200,
+      {
+        "Cache-Control": "no-store",
+      },
+    );
   // The hot path stays synchronous from the read to the answer; only a refresh waits.
   return refresher.servableAsRead(found) ? answer(found) : refresher.usable(found).then(answer);
 }
@@ -124,14 +130,14 @@ function registerAppUserRoutes(ctx: RouteContext<ConnectionDeps>): void {
         .selectFrom("connections as c")
         .innerJoin("connectors as k", "k.id", "c.connector_id")
         .selectAll("c")
-        .select("k.provider")
+        .select(integrationTypeOf("k").as("integration_type"))
         .where("c.app_id", "=", c.get("serviceApp").app.id)
         .where("c.owner_type", "=", "user")
         .where("c.user_id", "=", c.get("appUser").userId)
         .orderBy("c.created_at")
         .orderBy("c.id")
         .execute();
-      return c.json({ connections: rows.map((row) => toAppUserConnection(row, row.provider)) }, 200);
+      return c.json({ connections: rows.map((row) => toAppUserConnection(row, row.integration_type)) }, 200);
     },
   });
 }
@@ -218,7 +224,9 @@ function registerTokenRoutes(
         c.get("serviceApp").app.id,
         c.req.param("provider") ?? "",
       );
-      const connector = found ? { provider: found.provider, status: found.connector_status } : null;
+      const connector = found
+        ? { provider: found.provider, integrationType: found.integration_type, status: found.connector_status }
+        : null;
       return tokenAnswer(c, ctx, refresher, found, connector);
     },
   });
@@ -265,7 +273,7 @@ function registerWorkspaceRoutes(ctx: RouteContext<ConnectionDeps>): void {
         .selectFrom("connections as c")
         .innerJoin("connectors as k", "k.id", "c.connector_id")
         .selectAll("c")
-        .select("k.provider")
+        .select(integrationTypeOf("k").as("integration_type"))
         .where("c.workspace_id", "=", c.get("member").workspaceId);
       if (query.app_id !== undefined) select = select.where("c.app_id", "=", query.app_id);
       if (query.connector_id !== undefined) select = select.where("c.connector_id", "=", query.connector_id);
@@ -281,7 +289,7 @@ function registerWorkspaceRoutes(ctx: RouteContext<ConnectionDeps>): void {
       const last = page.at(-1);
       return c.json(
         {
-          connections: page.map((row) => toConnectionInfo(row, row.provider)),
+          connections: page.map((row) => toConnectionInfo(row, row.integration_type)),
           next_cursor: rows.length > query.limit && last ? last.id : null,
         },
         200,

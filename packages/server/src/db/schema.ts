@@ -89,6 +89,8 @@ export interface OAuthStatesTable {
   /** vault-encrypted PKCE verifier */
   code_verifier: string | null;
   nonce: string | null;
+  /** The app user's connection values given at initiate (a Shopify shop), or null. */
+  connection_values: ColumnType<Record<string, string> | null, string | null | undefined, string | null>;
   created_at: CreatedAt;
   expires_at: Timestamp;
 }

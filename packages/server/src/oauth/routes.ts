@@ -11,7 +11,7 @@ import { requireAppRow } from "../apps/apps.ts";
 import { appUserAuth, assertAppIdHeader, workspaceAuth } from "../access/auth.ts";
 import { callbackErrorPage } from "./callback-page.ts";
 import { completeConnectFlow, ProviderStopwatch, type CallbackResult } from "./callback.ts";
-import { startConnectFlow } from "./initiate.ts";
+import { ConnectionValuesInput, startConnectFlow } from "./initiate.ts";
 
 /** `return_to` only: scopes and everything else come from the connector, so unknown fields are refused. */
 export const InitiateBody = z.strictObject({
@@ -20,6 +20,9 @@ export const InitiateBody = z.strictObject({
     .max(2048)
     .optional()
     .describe("Where the browser returns after the provider; must be on one of the app's allowed return origins"),
+  connection_values: ConnectionValuesInput.optional().describe(
+    "Values the app user supplies (a Shopify shop): the provider's user-supplied connection_values (GET /api/providers/{id})",
+  ),
 });
 
 const InitiateResponse = z.object({ redirect_url: z.string().describe("Send the user's browser here") });
@@ -63,6 +66,7 @@ async function answerInitiate(
     owner,
     returnTo: body.return_to,
     origin: c.req.header("origin"),
+    connectionValues: body.connection_values,
   });
   c.header("Cache-Control", "no-store");
   return c.json(flow, 200);
