@@ -12,7 +12,7 @@ import {
   uniqueEmail,
   validAppBody,
   type Harness,
-  type TestApp,
+  type TestTenantApp,
   type TestMember,
   type TestWorkspace,
 } from "../../test/support/tenants.ts";
@@ -27,7 +27,7 @@ interface World {
   ws: TestWorkspace;
   member: TestMember;
   spareAdmin: TestMember;
-  app: TestApp;
+  app: TestTenantApp;
   spareServiceKeyId: string;
   spareAdminKeyId: string;
   revokedAdminKey: string;

@@ -7,7 +7,8 @@ import { createProviderResolver } from "../providers/create-provider-resolver.ts
 import { Metrics } from "../kernel/metrics.ts";
 import { appUserAuth } from "../access/auth.ts";
 import { createUserTokenVerifier } from "./create-user-token-verifier.ts";
-import { insertApp, insertWorkspace, updateApp } from "../../test/support/identity-fixtures.ts";
+import { insertApp, updateApp } from "../../test/support/identity-fixtures.ts";
+import { createWorkspace } from "../../test/support/tenants.ts";
 import { failedFetchBackoffMs, jwksMaxAgeMs, unknownKidRefetchCooldownMs } from "./jwks-key-resolver.ts";
 import {
   newSigningKey,
@@ -48,7 +49,7 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
       newSigningKey("ES256", "forged"),
     ]);
     idp = await startTestIdentityProvider();
-    workspaceId = await insertWorkspace(t.deps);
+    workspaceId = (await createWorkspace(t)).id;
   }, 60_000);
   afterAll(async () => {
     await idp?.close();
