@@ -1,6 +1,6 @@
 import { exportSPKI, SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { createTestApp, TestClock } from "../../test/support/test-app.ts";
+import { buildTestApp, createTestApp, TestClock } from "../../test/support/test-app.ts";
 import type { AppRow } from "../db/schema.ts";
 import type { AppDeps } from "../app/deps.ts";
 import { createProviderResolver } from "../providers/create-provider-resolver.ts";
@@ -49,7 +49,9 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
       newSigningKey("ES256", "forged"),
     ]);
     idp = await startTestIdentityProvider();
-    workspaceId = (await createWorkspace(t)).id;
+    // Made through a sibling instance on the same database: a request to t.app would build its
+    // router, and a test below still adds a route to it.
+    workspaceId = (await createWorkspace(buildTestApp({ database: t.database, clock }))).id;
   }, 60_000);
   afterAll(async () => {
     await idp?.close();

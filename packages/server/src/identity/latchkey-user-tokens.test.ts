@@ -25,19 +25,20 @@ describe("POST /api/apps/{appId}/users/{userId}/token (latchkey user tokens)", {
 
   beforeAll(async () => {
     t = await createTestApp({ clock });
-    const workspaceId = (await createWorkspace(t)).id;
-    appA = await insertApp(t.deps, workspaceId, { type: "latchkey", secret: signingSecret() });
-    appB = await insertApp(t.deps, workspaceId, { type: "latchkey", secret: signingSecret() });
-    keyA = (await insertServiceKey(t.deps, appA)).key;
-    keyB = (await insertServiceKey(t.deps, appB)).key;
     const services = {
       userTokens: createUserTokenVerifier(t.deps),
       providers: createProviderResolver(t.deps),
       metrics: new Metrics(),
     };
+    // Before any request: Hono takes no route once its router is built.
     t.app.get("/api/apps/:appId/identity-test/whoami", appUserAuth({ ...t.deps, ...services }), (c) =>
       c.json({ user_id: c.get("appUser").userId }),
     );
+    const workspaceId = (await createWorkspace(t)).id;
+    appA = await insertApp(t.deps, workspaceId, { type: "latchkey", secret: signingSecret() });
+    appB = await insertApp(t.deps, workspaceId, { type: "latchkey", secret: signingSecret() });
+    keyA = (await insertServiceKey(t.deps, appA)).key;
+    keyB = (await insertServiceKey(t.deps, appB)).key;
   }, 60_000);
   afterAll(async () => {
     await t?.close();
