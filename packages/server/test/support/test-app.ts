@@ -102,6 +102,9 @@ export function buildTestApp(options: TestAppOptions): TestApp {
   return { ...built, deps, logs, call };
 }
 
+/** What `createTestApp` gives: an app instance that owns its database. */
+export type OpenTestApp = Awaited<ReturnType<typeof createTestApp>>;
+
 /** A fresh database plus one app instance; close() drops the database. */
 export async function createTestApp(options: Omit<TestAppOptions, "database"> = {}) {
   const database = await createTestDatabase();
