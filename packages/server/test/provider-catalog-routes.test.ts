@@ -8,7 +8,7 @@ import net, { type AddressInfo } from "node:net";
 import { createClient } from "@base44/sdk";
 import { serve } from "@hono/node-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLatchkeyApp, createWorkspace, json, tableCounts } from "./connect-fixture.ts";
+import { createLatchkeyIdentityApp, createTenantWorkspace, json, tableCounts } from "./support/connect-testbed.ts";
 import { jsonAnswer, startProviderEmulator, type ProviderEmulator } from "./support/provider-emulator.ts";
 import { createTestApp } from "./support/test-app.ts";
 import { testDbKind } from "./support/test-database.ts";
@@ -35,8 +35,8 @@ describe(`provider catalog routes and catalog connectors (${testDbKind()})`, () 
     server = await new Promise<Server>((resolve) => {
       const started = serve({ fetch: t.app.fetch, port, hostname: "127.0.0.1" }, () => resolve(started as Server));
     });
-    workspace = await createWorkspace(t, "builder");
-    app = await createLatchkeyApp(t, workspace);
+    workspace = await createTenantWorkspace(t, "builder");
+    app = await createLatchkeyIdentityApp(t, workspace);
     emulator = await startProviderEmulator({
       clientId: "google-client",
       clientSecret: "google-secret",

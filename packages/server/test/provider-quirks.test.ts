@@ -8,7 +8,14 @@ import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signedQuery } from "../src/providers/callback-hmac.ts";
 import { createProviderResolver } from "../src/providers/create-provider-resolver.ts";
-import { callback, createLatchkeyApp, createWorkspace, json, tableCounts, userToken } from "./connect-fixture.ts";
+import {
+  callback,
+  createLatchkeyIdentityApp,
+  createTenantWorkspace,
+  json,
+  tableCounts,
+  userToken,
+} from "./support/connect-testbed.ts";
 import {
   formAnswer,
   jsonAnswer,
@@ -54,8 +61,8 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
 
   beforeAll(async () => {
     t = await createTestApp({ clock, fetch: routingFetch as typeof fetch });
-    const workspace = await createWorkspace(t, "builder");
-    tenant = { ...workspace, ...(await createLatchkeyApp(t, workspace)) };
+    const workspace = await createTenantWorkspace(t, "builder");
+    tenant = { ...workspace, ...(await createLatchkeyIdentityApp(t, workspace)) };
   }, setupMs);
   afterAll(async () => {
     for (const emulator of emulators) await emulator.close();
