@@ -12,6 +12,7 @@ import { createProviderResolver } from "../providers/create-provider-resolver.ts
 import { createUserTokenVerifier } from "../identity/create-user-token-verifier.ts";
 import { registerConnectorRoutes } from "../connectors/routes.ts";
 import { registerConnectionRoutes } from "../connections/routes.ts";
+import { registerProxyRoutes } from "../proxy/routes.ts";
 import { registerOAuthRoutes } from "../oauth/routes.ts";
 import { registerIdentityRoutes } from "../identity/routes.ts";
 import { httpMetrics } from "../http/http-metrics.ts";
@@ -80,6 +81,7 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   registerConnectorRoutes(ctx);
   registerOAuthRoutes(ctx);
   registerConnectionRoutes(ctx);
+  registerProxyRoutes(ctx);
 
   const onError = createErrorHandler(deps.logger);
   // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().

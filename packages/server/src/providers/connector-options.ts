@@ -27,6 +27,8 @@ export interface ConnectorOptions {
   authorize_params?: Record<string, string> | undefined;
   account_fields?: { id?: string | undefined; email?: string | undefined; name?: string | undefined } | undefined;
   connection_config_fields?: string[] | undefined;
+  /** Overrides of the catalog's URLs (self-hosted installs, local emulators); so far the API base URL. */
+  endpoints?: { api_base_url?: string | undefined } | undefined;
 }
 
 export const connectorStatuses = ["enabled", "disabled"] as const;
@@ -50,6 +52,11 @@ const AccountFieldsOption = z.strictObject({
   name: FieldPath.optional(),
 });
 
+/** `endpoints.api_base_url`: where the API proxy sends calls instead of the provider's first API host. */
+function endpointsField(policy: ProviderUrlPolicy) {
+  return z.strictObject({ api_base_url: providerUrlSchema(policy).optional() }).optional();
+}
+
 function genericOAuth2Fields(policy: ProviderUrlPolicy) {
   const url = providerUrlSchema(policy);
   return {
@@ -64,6 +71,7 @@ function genericOAuth2Fields(policy: ProviderUrlPolicy) {
     authorize_params: AuthorizeParams.optional(),
     account_fields: AccountFieldsOption.optional(),
     connection_config_fields: z.array(FieldName).max(20).optional(),
+    endpoints: endpointsField(policy),
   };
 }
 
@@ -73,20 +81,24 @@ function genericOidcFields(policy: ProviderUrlPolicy) {
     token_endpoint_auth_method: AuthMethodOption.optional(),
     pkce: z.boolean().optional(),
     authorize_params: AuthorizeParams.optional(),
+    endpoints: endpointsField(policy),
   };
 }
 
-/** A named provider's endpoints come from the catalog; a connector only adds authorization parameters. */
-const namedProviderFields = {
-  authorize_params: AuthorizeParams.optional(),
-};
+/** A named provider's endpoints come from the catalog; a connector adds authorization parameters and may move its API. */
+function namedProviderFields(policy: ProviderUrlPolicy) {
+  return {
+    authorize_params: AuthorizeParams.optional(),
+    endpoints: endpointsField(policy),
+  };
+}
 
 /** The options a connector of this provider may have. Unknown options are refused. */
 export function connectorOptionsSchema(
   description: ProviderDescription,
   policy: ProviderUrlPolicy,
 ): z.ZodType<ConnectorOptions> {
-  if (!description.generic) return z.strictObject(namedProviderFields);
+  if (!description.generic) return z.strictObject(namedProviderFields(policy));
   if (description.kind === "oauth2") return z.strictObject(genericOAuth2Fields(policy));
   return z.strictObject(genericOidcFields(policy));
 }
@@ -115,7 +127,7 @@ export function createConnectorBodySchema(
 ): z.ZodType<CreateConnectorBody> {
   const common = { ...createFields, provider: z.literal(description.id) };
   if (!description.generic)
-    return withClientSecretRule(z.strictObject({ ...common, ...namedProviderFields }), description);
+    return withClientSecretRule(z.strictObject({ ...common, ...namedProviderFields(policy) }), description);
   if (description.kind === "oauth2") {
     return withClientSecretRule(z.strictObject({ ...common, ...genericOAuth2Fields(policy) }), description);
   }

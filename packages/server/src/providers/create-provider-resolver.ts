@@ -1,11 +1,12 @@
-import { findProvider, type ProviderDescription } from "@latchkey/catalog";
+import { fillProviderUrl, findProvider, TemplateError, type ProviderDescription } from "@latchkey/catalog";
 import type { ConnectorRow } from "../db/schema.ts";
 import { AppError } from "../errors/app-error.ts";
 import type { Clock } from "../kernel/clock.ts";
+import { createOutboundFetch } from "../http/outbound-fetch.ts";
 import type { Logger } from "../log/logger.ts";
 import { connectorOptionsSchema, type ConnectorOptions } from "./connector-options.ts";
 import { createOidcDiscovery, type OidcDiscovery } from "./oidc-discovery.ts";
-import type { ProviderResolver, ResolvedProvider } from "./provider.ts";
+import type { ApiHostSpec, ProviderResolver, ResolvedProvider } from "./provider.ts";
 
 export interface ProviderResolverOptions {
   /** The catalog lookup (tests pass their own descriptions). */
@@ -25,8 +26,10 @@ export interface ResolverDeps {
  */
 export function createProviderResolver(deps: ResolverDeps, options: ProviderResolverOptions = {}): ProviderResolver {
   const lookup = options.findProvider ?? findProvider;
+  // Bounded here (10 s, 1 MiB): deps.fetch's own outer bound is as loose as the API proxy's limits.
+  const discoveryFetch = createOutboundFetch({ fetch: deps.fetch, denyPrivateNetwork: false });
   const discovery =
-    options.discovery ?? createOidcDiscovery({ fetch: deps.fetch, clock: deps.clock, logger: deps.logger });
+    options.discovery ?? createOidcDiscovery({ fetch: discoveryFetch, clock: deps.clock, logger: deps.logger });
 
   return {
     async resolve(connector) {
@@ -96,7 +99,84 @@ function providerSettings(
       name: options.account_fields?.name ?? description.account_fields.name,
     },
     connectionConfigFields: options.connection_config_fields ?? description.connection_config_fields,
+    apiHosts: apiHosts(description, options),
   };
+}
+
+/**
+ * What a generic provider's API host (named by the connector's admin) lets through: content
+ * negotiation and conditional requests in, rate-limit counters and cache validators out.
+ */
+export const genericApiHost = {
+  name: "api",
+  allowedRequestHeaders: [
+    "Accept",
+    "Accept-Language",
+    "If-Match",
+    "If-None-Match",
+    "If-Modified-Since",
+    "If-Unmodified-Since",
+    "Prefer",
+    "Range",
+  ],
+  exposedResponseHeaders: [
+    "ETag",
+    "Last-Modified",
+    "Link",
+    "Retry-After",
+    "RateLimit",
+    "RateLimit-Policy",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+  ],
+  binaryMediaTypes: [],
+} as const;
+
+/**
+ * The catalog's API hosts, templates filled where the values are already known (defaults; the
+ * rest per connection, by the proxy), the connector's `endpoints.api_base_url` replacing the first
+ * host's base URL. A generic provider has a host only when its connector names one.
+ */
+function apiHosts(description: ProviderDescription, options: ConnectorOptions): ApiHostSpec[] {
+  const override = options.endpoints?.api_base_url;
+  const defaults = Object.fromEntries(
+    description.connection_values.flatMap((value) =>
+      value.default === undefined ? [] : [[value.name, value.default]],
+    ),
+  );
+  const hosts: ApiHostSpec[] = description.api_hosts.map((host) => ({
+    name: host.name,
+    baseUrl: filledWhereKnown(description, host.base_url, defaults),
+    allowedRequestHeaders: [...host.allowed_request_headers],
+    exposedResponseHeaders: [...host.exposed_response_headers],
+    binaryMediaTypes: [...host.binary_media_types],
+  }));
+  if (override === undefined) return hosts;
+  const [first, ...rest] = hosts;
+  if (first) return [{ ...first, baseUrl: override }, ...rest];
+  return [
+    {
+      name: genericApiHost.name,
+      baseUrl: override,
+      allowedRequestHeaders: [...genericApiHost.allowedRequestHeaders],
+      exposedResponseHeaders: [...genericApiHost.exposedResponseHeaders],
+      binaryMediaTypes: [],
+    },
+  ];
+}
+
+function filledWhereKnown(description: ProviderDescription, url: string, values: Record<string, string>): string {
+  if (!url.includes("{")) return url;
+  try {
+    return fillProviderUrl(description, url, values);
+  } catch (error) {
+    if (error instanceof TemplateError) return url;
+    throw error;
+  }
 }
 
 function oauth2Endpoints(

@@ -46,6 +46,7 @@ function setup(tokenEndpoint: string, clientAuthMethod: ResolvedProvider["client
     scopes: [],
     account: { id: "id", email: "email", name: "name" },
     connectionConfigFields: [],
+    apiHosts: [],
   };
   return { sent, client: providerClients(deps)(connector, provider) };
 }

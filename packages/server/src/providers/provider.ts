@@ -30,7 +30,23 @@ export interface ResolvedProvider {
   account: { id: string; email: string; name: string };
   /** Token-response fields kept as connection_config (e.g. instance_url). */
   connectionConfigFields: string[];
+  /**
+   * The hosts the API proxy may call with a connection's token, the first being the default: the
+   * catalog's `api_hosts` (a base URL may still hold `{name}` templates filled per connection), the
+   * connector's `endpoints.api_base_url` replacing the first one's base URL. Generic providers have
+   * one only when the connector names its API base URL.
+   */
+  apiHosts: Array<{
+    name: string;
+    baseUrl: string;
+    allowedRequestHeaders: string[];
+    exposedResponseHeaders: string[];
+    binaryMediaTypes: string[];
+  }>;
 }
+
+/** One API host of a provider, as the proxy uses it. */
+export type ApiHostSpec = ResolvedProvider["apiHosts"][number];
 
 export interface ProviderResolver {
   /** Throws AppError PROVIDER_ERROR / PROVIDER_UNAVAILABLE when discovery fails. */
