@@ -127,6 +127,7 @@ describe("generic oauth2 connectors", () => {
       scopes: [],
       account: { id: "sub", email: "email", name: "name" },
       connectionConfigFields: [],
+      apiHosts: [],
     });
   });
 
@@ -203,6 +204,45 @@ describe("named providers from the catalog", () => {
     expect(error.code).toBe("PROVIDER_ERROR");
   });
 
+  it("take the API hosts from the catalog, filling templates whose values are known, the connector moving the first", async () => {
+    const microsoft = await resolver().resolve(connector("microsoft", {}));
+    expect(microsoft.apiHosts).toEqual([
+      {
+        name: "graph",
+        baseUrl: "https://graph.microsoft.com",
+        allowedRequestHeaders: ["Accept", "ConsistencyLevel", "Prefer", "If-Match", "Range"],
+        exposedResponseHeaders: expect.any(Array),
+        binaryMediaTypes: [],
+      },
+    ]);
+    // A value only the connection knows stays a template, for the proxy to fill per connection.
+    const shopify = await resolver().resolve(connector("shopify", {}));
+    expect(shopify.apiHosts.map((host) => host.baseUrl)).toEqual(["https://{shop}.myshopify.com/admin/api"]);
+
+    const moved = await resolver().resolve(
+      connector("dropbox", { endpoints: { api_base_url: "http://127.0.0.1:9999/dropbox" } }),
+    );
+    expect(moved.apiHosts.map((host) => [host.name, host.baseUrl])).toEqual([
+      ["api", "http://127.0.0.1:9999/dropbox"],
+      ["content", "https://content.dropboxapi.com"],
+    ]);
+    expect(moved.apiHosts[0]?.allowedRequestHeaders).toContain("Dropbox-API-Select-User");
+  });
+
+  it("give a generic provider an API host only when its connector names one", async () => {
+    const urls = { authorization_url: "https://idp.example/authorize", token_url: "https://idp.example/token" };
+    expect((await resolver().resolve(connector("oauth2", urls))).apiHosts).toEqual([]);
+    const named = await resolver().resolve(
+      connector("oauth2", { ...urls, endpoints: { api_base_url: "https://api.idp.example/v2" } }),
+    );
+    expect(named.apiHosts).toEqual([
+      expect.objectContaining({ name: "api", baseUrl: "https://api.idp.example/v2", binaryMediaTypes: [] }),
+    ]);
+    expect(named.apiHosts[0]?.allowedRequestHeaders).not.toContainEqual(
+      expect.stringMatching(/^(authorization|cookie|host)$/i),
+    );
+  });
+
   it("fail clearly for a provider this server does not know", async () => {
     const error = await appErrorOf(resolver().resolve(connector("retired-provider", {})));
     expect(error.code).toBe("PROVIDER_ERROR");
@@ -229,6 +269,7 @@ describe("oidc connectors (discovery)", () => {
       scopes: ["openid"],
       account: { id: "sub", email: "email", name: "name" },
       connectionConfigFields: [],
+      apiHosts: [],
     });
   });
 
