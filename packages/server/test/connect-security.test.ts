@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { callbackErrors, latchkeyCallbackErrors, providerCallbackErrors } from "@latchkey/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAuthorizationServer, type AuthorizationServer } from "./support/oidc-provider.ts";
 import { createTestApp, TestClock } from "./support/test-app.ts";
@@ -52,9 +53,13 @@ describe(`connect flow threats (${testDbKind()})`, () => {
     return redirect;
   }
 
+  /** Where the callback sent the browser; a latchkey_error there is always one of the contract's values. */
   function backTo(response: Response): URL {
     expect(response.status).toBe(302);
-    return new URL(response.headers.get("location") ?? "");
+    const back = new URL(response.headers.get("location") ?? "");
+    const error = back.searchParams.get("latchkey_error");
+    if (error !== null) expect(callbackErrors).toContain(error);
+    return back;
   }
 
   async function expectErrorPage(response: Response, reflected: string[] = []): Promise<void> {
@@ -173,6 +178,42 @@ describe(`connect flow threats (${testDbKind()})`, () => {
     const back = backTo(await callback(t, stripped));
     expect(back.searchParams.get("latchkey_error")).toBe("invalid_response");
     await json(await tokenFor(t, tenant, erin), 404);
+  });
+
+  it("passes the provider's standard error codes through and any other as provider_error, never echoing it", async () => {
+    const cases = {
+      access_denied: "access_denied",
+      CONSENT_REQUIRED: "consent_required",
+      redirect_uri_mismatch: "provider_error",
+      "<b>marker</b>": "provider_error",
+    };
+    for (const [index, [sent, expected]] of Object.entries(cases).entries()) {
+      const user = await tokenOf(`provider-error-${index}`);
+      const redirect = await providerRedirect(user, `provider-error-login-${index}`);
+      const grants = harness.counters.authorizationCodeGrants;
+      const refused = new URL(redirect);
+      refused.searchParams.delete("code");
+      refused.searchParams.set("error", sent);
+      const response = await callback(t, refused);
+      const back = backTo(response);
+      expect(back.searchParams.get("latchkey_status"), sent).toBe("error");
+      expect(back.searchParams.get("latchkey_error"), sent).toBe(expected);
+      expect(response.headers.get("location"), sent).not.toContain("marker");
+      expect(harness.counters.authorizationCodeGrants, sent).toBe(grants);
+    }
+  });
+
+  it("documents exactly the contract's latchkey_error values on the callback", async () => {
+    const document = (await json(await t.call("GET", "/openapi.json"), 200)) as {
+      paths: Record<string, { get?: { summary?: string } }>;
+    };
+    const summary = document.paths["/oauth/callback"]?.get?.summary ?? "";
+    const listed = (pattern: RegExp) =>
+      (summary.match(pattern)?.[1] ?? "").split(/, /).map((item) => item.split(" ")[0]);
+    expect(listed(/the provider's OAuth error code \(one of ([^)]*)\)/)).toEqual([...providerCallbackErrors]);
+    const ownPart = summary.slice(summary.indexOf(") or one of ") + ") or one of ".length);
+    const own = [...ownPart.matchAll(/(?:^|, )([a-z_]+) \(/g)].map((match) => match[1]);
+    expect(own).toEqual([...latchkeyCallbackErrors]);
   });
 
   it("refuses a return_to that is not exactly an allowed origin, storing no state", async () => {

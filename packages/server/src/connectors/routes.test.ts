@@ -199,7 +199,7 @@ describe("POST /api/workspaces/{workspaceId}/connectors", () => {
     const ws = await newWorkspace();
     const error = await expectRefused(
       ws,
-      () => api("POST", ws.path, { token: ws.adminKey, body: { ...oauth2Body, provider: "google" } }),
+      () => api("POST", ws.path, { token: ws.adminKey, body: { ...oauth2Body, provider: "no-such-provider" } }),
       400,
       "INVALID_REQUEST",
     );

@@ -1,3 +1,4 @@
+import { type CallbackError, isProviderCallbackError } from "@latchkey/contracts";
 import * as oauth from "oauth4webapi";
 import type { ResolvedProvider } from "../providers/provider.ts";
 import type { OAuthStateRow } from "../db/schema.ts";
@@ -14,7 +15,13 @@ import { isAllowedReturnTo } from "../apps/return-origins.ts";
 
 /** How the callback ends: back to the app (return_to), or a page when no usable state says where that is. */
 export type CallbackResult =
-  | { kind: "redirect"; location: string; outcome: "connected" | "error"; error: string | null; connectorId: string }
+  | {
+      kind: "redirect";
+      location: string;
+      outcome: "connected" | "error";
+      error: CallbackError | null;
+      connectorId: string;
+    }
   | { kind: "page"; reason: "missing_state" | "unknown_state" | "return_to_not_allowed" };
 
 /** Time spent waiting for the provider, so the callback can report its own work without it. */
@@ -71,7 +78,7 @@ async function connectWithProvider(
   state: string,
   params: URLSearchParams,
   stopwatch: ProviderStopwatch,
-): Promise<string | null> {
+): Promise<CallbackError | null> {
   const connector = await ctx.deps.db
     .selectFrom("connectors")
     .selectAll()
@@ -99,7 +106,7 @@ async function connectWithProvider(
       state,
     );
   } catch (error) {
-    if (error instanceof oauth.AuthorizationResponseError) return safeErrorCode(error.error);
+    if (error instanceof oauth.AuthorizationResponseError) return providerError(ctx, flow, error);
     logFailure(ctx, flow, "authorization_response", error);
     return "invalid_response";
   }
@@ -198,7 +205,25 @@ function connectionConfig(
   return Object.keys(config).length > 0 ? config : null;
 }
 
-function backToApp(flow: OAuthStateRow, error: string | null): CallbackResult {
+/**
+ * The provider's error code when it is a standard one; else `provider_error`, with the provider's
+ * code (made safe) in the log.
+ */
+function providerError(
+  ctx: RouteContext<OAuthDeps>,
+  flow: OAuthStateRow,
+  error: oauth.AuthorizationResponseError,
+): CallbackError {
+  const code = safeErrorCode(error.error);
+  if (isProviderCallbackError(code)) return code;
+  ctx.deps.logger.warn(
+    { app_id: flow.app_id, connector_id: flow.connector_id, step: "authorization_response", provider_error: code },
+    "provider answered the authorization with a non-standard error code",
+  );
+  return "provider_error";
+}
+
+function backToApp(flow: OAuthStateRow, error: CallbackError | null): CallbackResult {
   const url = new URL(flow.return_to);
   url.searchParams.set("latchkey_connector", flow.connector_id);
   url.searchParams.set("latchkey_status", error === null ? "connected" : "error");

@@ -44,10 +44,10 @@ export function registerOpsRoutes(ctx: RouteContext<OpsDeps>): void {
     return c.json(Readiness.parse({ status: "ready", database: deps.dbKind }));
   });
 
-  app.get("/metrics", (c) => {
+  app.get("/metrics", async (c) => {
     c.header("Content-Type", exposition.contentType);
     c.header("Cache-Control", "no-store");
-    return c.body(deps.metrics.render());
+    return c.body(await deps.metrics.render());
   });
 
   // Built on first request, not here: features register their routes (and docs) after ops.
@@ -111,17 +111,6 @@ function registerProcessMetrics(metrics: Metrics, dbKind: "postgres" | "embedded
     help: "Always 1; the labels say which version runs on which database",
     labelNames: ["version", "database"],
     collect: (gauge) => gauge.set({ version: latchkeyVersion, database: dbKind }, 1),
-  });
-  metrics.gauge({
-    name: "process_resident_memory_bytes",
-    help: "Resident memory size in bytes",
-    collect: (gauge) => gauge.set(undefined, process.memoryUsage.rss()),
-  });
-  const startTimeSeconds = Math.round(Date.now() / 1000 - process.uptime());
-  metrics.gauge({
-    name: "process_start_time_seconds",
-    help: "Start time of the process since the Unix epoch in seconds",
-    collect: (gauge) => gauge.set(undefined, startTimeSeconds),
   });
   metrics.gauge({
     name: "process_uptime_seconds",
