@@ -26,10 +26,19 @@ export function createErrorHandler(logger: Logger) {
   };
 }
 
+/**
+ * 413 closes the connection: the rest of the oversized body is still on the wire, and a pooled
+ * client must not send its next request behind it (the node adapter gives up draining it after a
+ * moment and cuts the socket, failing whatever request was queued there).
+ */
+export function payloadTooLarge(message: string): AppError {
+  return new AppError("PAYLOAD_TOO_LARGE", message, undefined, { Connection: "close" });
+}
+
 function toAppError(error: Error): AppError {
   if (error instanceof AppError) return error;
   if (error instanceof HTTPException) {
-    if (error.status === 413) return new AppError("PAYLOAD_TOO_LARGE", "Request body is too large");
+    if (error.status === 413) return payloadTooLarge("Request body is too large");
     if (error.status === 404) return new AppError("NOT_FOUND", "Not found");
     if (error.status < 500) return new AppError("INVALID_REQUEST", error.message || "Invalid request");
   }
