@@ -3,10 +3,12 @@
  * is real: the node HTTP server on a real port (cli/http-server.ts), real sockets, the real
  * database, the oidc-provider harness and the scripted provider over HTTP.
  */
+import net from "node:net";
 import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listen, type Listening } from "../src/cli/http-server.ts";
-import { createTestApp } from "./support/test-app.ts";
+import { parseExposition, sampleValue } from "./support/prometheus-text.ts";
+import { createTestApp, testOperatorKey } from "./support/test-app.ts";
 
 /** Creating a test database and starting a provider can take seconds on a busy machine. */
 const setupMs = 90_000;
@@ -59,4 +61,59 @@ describe("the node server under misbehaving clients", () => {
       "200 ok keep-alive",
     ]);
   });
+
+  it("counts a client that closes the connection mid-body as a client abort (499), not an internal error", async () => {
+    const metricsBefore = parseExposition(await (await undiciFetch(`${server.url}/metrics`)).text());
+    const abortsBefore = requestsWithStatus(metricsBefore, "499");
+    const errorsBefore = requestsWithStatus(metricsBefore, "500");
+    const { port } = new URL(server.url);
+    const aborted = 5;
+    for (let i = 0; i < aborted; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const socket = net.connect(Number(port), "127.0.0.1", () => {
+          socket.write(
+            [
+              "POST /api/operator/workspaces HTTP/1.1",
+              "Host: 127.0.0.1",
+              `Authorization: Bearer ${testOperatorKey}`,
+              "Content-Type: application/json",
+              "Content-Length: 1000",
+              "",
+              '{"name": "half a bo',
+            ].join("\r\n"),
+          );
+          // Long enough for the server to be waiting for the rest of the body.
+          setTimeout(() => socket.destroy(), 300);
+        });
+        socket.on("close", () => resolve());
+        socket.on("error", reject);
+      });
+    }
+    // The server finishes its side of each request after the socket is gone.
+    await expect
+      .poll(
+        async () =>
+          requestsWithStatus(parseExposition(await (await undiciFetch(`${server.url}/metrics`)).text()), "499"),
+        {
+          timeout: 10_000,
+        },
+      )
+      .toBe(abortsBefore + aborted);
+    const metricsAfter = parseExposition(await (await undiciFetch(`${server.url}/metrics`)).text());
+    expect(requestsWithStatus(metricsAfter, "500")).toBe(errorsBefore);
+    expect(t.logs.text).not.toContain("unhandled error");
+    const abortLines = t.logs.lines.filter((line) => line.includes("client closed the connection"));
+    expect(abortLines).toHaveLength(aborted);
+    for (const line of abortLines) expect(JSON.parse(line)).toMatchObject({ level: 20 });
+  });
 });
+
+function requestsWithStatus(metrics: ReturnType<typeof parseExposition>, status: string): number {
+  return (
+    sampleValue(metrics, "latchkey_http_requests_total", {
+      method: "POST",
+      route: "/api/operator/workspaces",
+      status,
+    }) ?? 0
+  );
+}

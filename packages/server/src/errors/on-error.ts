@@ -3,12 +3,17 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ErrorBody } from "@latchkey/contracts";
 import { AppError } from "./app-error.ts";
+import { ClientClosedRequest, clientClosedStatus } from "./client-closed.ts";
 import type { Logger } from "../log/logger.ts";
 
 /** The single place an error becomes a response. Unknown errors are logged, never echoed. */
 export function createErrorHandler(logger: Logger) {
   return (error: Error, c: Context): Response => {
     const requestId = c.get("requestId") as string | undefined;
+    if (error instanceof ClientClosedRequest) {
+      logger.debug({ request_id: requestId, method: c.req.method, path: c.req.path }, "client closed the connection");
+      return new Response(null, { status: clientClosedStatus });
+    }
     const appError = toAppError(error);
     if (appError.code === "INTERNAL") {
       logger.error({ err: error, request_id: requestId, method: c.req.method, path: c.req.path }, "unhandled error");
