@@ -3,10 +3,14 @@
  * is real: the node HTTP server on a real port (cli/http-server.ts), real sockets, the real
  * database, the oidc-provider harness and the scripted provider over HTTP.
  */
+import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listen, type Listening } from "../src/cli/http-server.ts";
+import { callback, createTenant, initiate, userToken, type Tenant } from "./connect-fixture.ts";
+import { startAuthorizationServer, type AuthorizationServer } from "./support/oidc-provider.ts";
+import { expectError } from "./support/tenants.ts";
 import { parseExposition, sampleValue } from "./support/prometheus-text.ts";
 import { createTestApp, testOperatorKey } from "./support/test-app.ts";
 
@@ -117,3 +121,51 @@ function requestsWithStatus(metrics: ReturnType<typeof parseExposition>, status:
     }) ?? 0
   );
 }
+
+describe("the OAuth callback without a usable state", () => {
+  let harness: AuthorizationServer;
+  let t: OpenTestApp;
+  let tenant: Tenant;
+
+  beforeAll(async () => {
+    harness = await startAuthorizationServer();
+    t = await createTestApp();
+    tenant = await createTenant(t, harness);
+  }, setupMs);
+  afterAll(async () => {
+    await t?.close();
+    await harness?.close();
+  }, setupMs);
+
+  const asJsonClient = { accept: "application/json" };
+
+  it("answers 400 INVALID_STATE in the JSON envelope to a JSON client whose state is unknown, used or missing", async () => {
+    const redirect = await harness.authorize(await initiate(t, tenant, await userToken(t, tenant, "jo")), {
+      login: "jo",
+    });
+    expect((await callback(t, redirect)).status).toBe(302);
+
+    const used = await t.call("GET", `/oauth/callback${redirect.search}`, { headers: asJsonClient });
+    const unknown = await t.call("GET", `/oauth/callback?state=${randomBytes(32).toString("base64url")}&code=x`, {
+      headers: asJsonClient,
+    });
+    const missing = await t.call("GET", "/oauth/callback?code=x", { headers: asJsonClient });
+    for (const response of [used, unknown, missing]) {
+      expect(response.headers.get("content-type")).toMatch(/^application\/json/);
+      const body = await expectError(response, 400, "INVALID_STATE");
+      expect(body.error.request_id).toBe(response.headers.get("x-request-id"));
+      expect(JSON.stringify(body)).not.toContain(redirect.searchParams.get("code") ?? "-");
+    }
+    expect(harness.counters.authorizationCodeGrants).toBe(1);
+  });
+
+  it("shows the error code on the callback's HTML page to a browser", async () => {
+    const browser = { accept: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8" };
+    const response = await t.call("GET", `/oauth/callback?state=${randomBytes(32).toString("base64url")}&code=x`, {
+      headers: browser,
+    });
+    expect(response.status).toBe(400);
+    expect(response.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(await response.text()).toContain("<code>INVALID_STATE</code>");
+  });
+});

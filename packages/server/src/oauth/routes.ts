@@ -156,13 +156,16 @@ function registerCallback(ctx: RouteContext<OAuthDeps>): void {
     method: "get",
     path: "/oauth/callback",
     summary:
-      "The redirect URI every connector registers at its provider. Redirects the browser to return_to with latchkey_connector, latchkey_status (connected | error) and, on error, latchkey_error: the provider's OAuth error code (access_denied, …) or one of invalid_state (expired), invalid_response (e.g. an `iss` that is not the connector's provider), token_exchange_failed, provider_unavailable, connector_unavailable.",
+      "The redirect URI every connector registers at its provider. Redirects the browser to return_to with latchkey_connector, latchkey_status (connected | error) and, on error, latchkey_error: the provider's OAuth error code (access_denied, …) or one of invalid_state (expired), invalid_response (e.g. an `iss` that is not the connector's provider), token_exchange_failed, provider_unavailable, connector_unavailable, server_error.",
     tag: "OAuth",
     auth: "none",
     query: CallbackQuery,
     responses: {
       302: { description: "Back to the app's return_to" },
-      400: { description: "No usable state (missing, unknown or already used): a small HTML page" },
+      400: {
+        description:
+          "No usable state (INVALID_STATE: missing, unknown or already used; RETURN_TO_NOT_ALLOWED): the JSON error envelope with Accept: application/json, else a small HTML page naming the code",
+      },
       ...rateLimitedDoc,
     },
   });
