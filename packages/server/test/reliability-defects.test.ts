@@ -5,11 +5,28 @@
  */
 import { randomBytes } from "node:crypto";
 import net from "node:net";
+import { sql } from "kysely";
 import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listen, type Listening } from "../src/cli/http-server.ts";
-import { callback, createTenant, initiate, userToken, type Tenant } from "./connect-fixture.ts";
+import { decryptRefreshToken } from "../src/connections/connection-store.ts";
+import {
+  callback,
+  createLatchkeyApp,
+  createTenant,
+  createWorkspace,
+  initiate,
+  json,
+  userToken,
+  type Tenant,
+} from "./connect-fixture.ts";
 import { startAuthorizationServer, type AuthorizationServer } from "./support/oidc-provider.ts";
+import {
+  json as jsonAnswer,
+  startScriptedProvider,
+  type ScriptedAnswer,
+  type ScriptedProvider,
+} from "./support/scripted-provider.ts";
 import { expectError } from "./support/tenants.ts";
 import { parseExposition, sampleValue } from "./support/prometheus-text.ts";
 import { createTestApp, testOperatorKey } from "./support/test-app.ts";
@@ -167,5 +184,149 @@ describe("the OAuth callback without a usable state", () => {
     expect(response.status).toBe(400);
     expect(response.headers.get("content-type")).toMatch(/^text\/html/);
     expect(await response.text()).toContain("<code>INVALID_STATE</code>");
+  });
+});
+
+describe("absurd token lifetimes from a provider (scripted over HTTP)", () => {
+  let provider: ScriptedProvider;
+  let t: OpenTestApp;
+  let tenant: { workspaceId: string; adminKey: string; appId: string; serviceKey: string; connectorId: string };
+  /** What the token endpoint answers next, by grant type. */
+  let onCode: () => ScriptedAnswer;
+  let onRefresh: () => ScriptedAnswer;
+
+  beforeAll(async () => {
+    provider = await startScriptedProvider();
+    provider.answer("/token", (request) =>
+      new URLSearchParams(request.body).get("grant_type") === "refresh_token" ? onRefresh() : onCode(),
+    );
+    t = await createTestApp();
+    const workspace = await createWorkspace(t, "builder");
+    const app = await createLatchkeyApp(t, workspace);
+    const connector = await json<{ connector: { id: string } }>(
+      await t.call("POST", `/api/workspaces/${workspace.workspaceId}/connectors`, {
+        token: workspace.adminKey,
+        body: {
+          provider: "oauth2",
+          client_id: "scripted-client",
+          client_secret: "scripted-secret",
+          authorization_url: `${provider.origin}/authorize`,
+          token_url: `${provider.origin}/token`,
+          scopes: ["read"],
+        },
+      }),
+      201,
+    );
+    tenant = { ...workspace, ...app, connectorId: connector.connector.id };
+  }, setupMs);
+  afterAll(async () => {
+    await t?.close();
+    await provider?.close();
+  }, setupMs);
+
+  /** Initiate, then the provider's redirect back with a code (the scripted provider has no login page). */
+  async function finishConnect(userId: string): Promise<URL> {
+    const authorizeUrl = new URL(await initiate(t, tenant, await userToken(t, tenant, userId)));
+    const state = authorizeUrl.searchParams.get("state") ?? "";
+    const response = await t.call("GET", `/oauth/callback?state=${state}&code=code-${userId}`);
+    expect(response.status, await response.clone().text()).toBe(302);
+    return new URL(response.headers.get("location") ?? "");
+  }
+
+  const refreshGrants = () =>
+    provider
+      .requestsTo("/token")
+      .map((request) => new URLSearchParams(request.body))
+      .filter((body) => body.get("grant_type") === "refresh_token");
+
+  const readToken = (userId: string) =>
+    t.call("GET", `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/users/${userId}/token`, {
+      token: tenant.serviceKey,
+    });
+
+  const connectionOf = (userId: string) =>
+    t.deps.db.selectFrom("connections").selectAll().where("user_id", "=", userId).executeTakeFirstOrThrow();
+
+  const tokens = (suffix: string, expiresIn: unknown): ScriptedAnswer =>
+    jsonAnswer(200, {
+      access_token: `access-${suffix}`,
+      refresh_token: `refresh-${suffix}`,
+      token_type: "bearer",
+      expires_in: expiresIn,
+    });
+
+  it("connects with an absurd expires_in (1e300 or the string 10000000000000), storing a clamped expiry", async () => {
+    for (const [userId, expiresIn] of [
+      ["ann", 1e300],
+      ["ben", "10000000000000"],
+    ] as const) {
+      onCode = () => tokens(userId, expiresIn);
+      const back = await finishConnect(userId);
+      expect(back.searchParams.get("latchkey_status")).toBe("connected");
+      const row = await connectionOf(userId);
+      const lifetimeMs = (row.expires_at?.getTime() ?? 0) - Date.now();
+      expect(lifetimeMs).toBeGreaterThan(300 * 24 * 3600 * 1000);
+      expect(lifetimeMs).toBeLessThanOrEqual(366 * 24 * 3600 * 1000);
+    }
+    expect(t.logs.text).not.toContain("unhandled error");
+  });
+
+  it("stores the rotated refresh token after a refresh answer with an absurd expires_in, and never spends the old one again", async () => {
+    onCode = () => tokens("cy-1", 60);
+    await finishConnect("cy");
+    onRefresh = () => tokens("cy-2", 1e300);
+    const before = refreshGrants().length;
+
+    const first = await json<{ access_token: string; expires_at: string }>(await readToken("cy"), 200);
+    expect(first.access_token).toBe("access-cy-2");
+    expect(decryptRefreshToken(t.deps.vault, await connectionOf("cy"))).toBe("refresh-cy-2");
+    for (let i = 0; i < 3; i++) {
+      expect((await json<{ access_token: string }>(await readToken("cy"), 200)).access_token).toBe("access-cy-2");
+    }
+    const spent = refreshGrants().slice(before);
+    expect(spent.map((body) => body.get("refresh_token"))).toEqual(["refresh-cy-1"]);
+  });
+
+  it("keeps the rotated refresh token when writing the rest of a refresh answer fails", async () => {
+    onCode = () => tokens("dee-1", 60);
+    await finishConnect("dee");
+    // A real database failure on the full write: a trigger refuses this connection's scopes update.
+    await sql
+      .raw(`create or replace function refuse_scope_update() returns trigger language plpgsql as $$
+begin
+  if new.scopes::text like '%refused-scope%' then raise exception 'scopes refused by test trigger'; end if;
+  return new;
+end $$`)
+      .execute(t.deps.db);
+    await sql
+      .raw(
+        "create trigger refuse_scope_update before update on connections for each row execute function refuse_scope_update()",
+      )
+      .execute(t.deps.db);
+    try {
+      onRefresh = () =>
+        jsonAnswer(200, {
+          access_token: "access-dee-2",
+          refresh_token: "refresh-dee-2",
+          token_type: "bearer",
+          expires_in: 3600,
+          scope: "read refused-scope",
+        });
+      const before = refreshGrants().length;
+      expect((await json<{ access_token: string }>(await readToken("dee"), 200)).access_token).toBe("access-dee-2");
+      expect((await json<{ access_token: string }>(await readToken("dee"), 200)).access_token).toBe("access-dee-2");
+      const row = await connectionOf("dee");
+      expect(decryptRefreshToken(t.deps.vault, row)).toBe("refresh-dee-2");
+      expect(row.scopes).toEqual(["read"]);
+      expect(
+        refreshGrants()
+          .slice(before)
+          .map((body) => body.get("refresh_token")),
+      ).toEqual(["refresh-dee-1"]);
+      expect(t.logs.text).toContain("storing the refreshed tokens failed");
+    } finally {
+      await sql.raw("drop trigger refuse_scope_update on connections").execute(t.deps.db);
+      await sql.raw("drop function refuse_scope_update()").execute(t.deps.db);
+    }
   });
 });
