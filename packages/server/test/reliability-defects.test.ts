@@ -4,12 +4,20 @@
  * database, the oidc-provider harness and the scripted provider over HTTP.
  */
 import { randomBytes } from "node:crypto";
-import net from "node:net";
+import { createServer } from "node:http";
+import net, { type AddressInfo, isIP } from "node:net";
 import { sql } from "kysely";
 import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listen, type Listening } from "../src/cli/http-server.ts";
 import { decryptRefreshToken } from "../src/connections/connection-store.ts";
+import {
+  createOutboundFetch,
+  createPublicOnlyFetch,
+  interfaceAddresses,
+  isNonPublicAddress,
+  OutboundError,
+} from "../src/http/outbound-fetch.ts";
 import {
   callback,
   createLatchkeyApp,
@@ -327,6 +335,70 @@ end $$`)
     } finally {
       await sql.raw("drop trigger refuse_scope_update on connections").execute(t.deps.db);
       await sql.raw("drop function refuse_scope_update()").execute(t.deps.db);
+    }
+  });
+});
+
+describe("the private-network guard (LATCHKEY_DENY_PRIVATE_NETWORK=true)", () => {
+  let t: OpenTestApp;
+  let workspace: { workspaceId: string; adminKey: string };
+
+  beforeAll(async () => {
+    t = await createTestApp({ env: { LATCHKEY_DENY_PRIVATE_NETWORK: "true" } });
+    workspace = await createWorkspace(t, "builder");
+  }, setupMs);
+  afterAll(async () => {
+    await t?.close();
+  }, setupMs);
+
+  it.each([
+    ["TEST-NET-1", "https://192.0.2.10/token"],
+    ["TEST-NET-2", "https://198.51.100.10/token"],
+    ["TEST-NET-3", "https://203.0.113.10/token"],
+    ["the IPv4-compatible form of loopback", "https://[::7f00:1]/token"],
+    ["the 6to4 form of loopback", "https://[2002:7f00:1::]/token"],
+    ["the NAT64 form of loopback", "https://[64:ff9b::7f00:1]/token"],
+    ["Teredo", "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/token"],
+  ])("refuses a connector token_url on %s", async (_form, tokenUrl) => {
+    const response = await t.call("POST", `/api/workspaces/${workspace.workspaceId}/connectors`, {
+      token: workspace.adminKey,
+      body: {
+        provider: "oauth2",
+        client_id: "c",
+        client_secret: "s",
+        authorization_url: "https://provider.example/authorize",
+        token_url: tokenUrl,
+      },
+    });
+    const body = await expectError(response, 400, "INVALID_REQUEST");
+    expect(body.error.message).toMatch(/LATCHKEY_DENY_PRIVATE_NETWORK/);
+  });
+
+  it("never reaches a token URL at this machine's own (non-loopback) interface address", async () => {
+    const own = interfaceAddresses().find((address) => isIP(address) === 4 && !address.startsWith("127."));
+    if (own === undefined) {
+      // Every interface is loopback: the case cannot arise here, and the unit test covers the rule.
+      expect(interfaceAddresses().every((address) => isNonPublicAddress(address))).toBe(true);
+      return;
+    }
+    const reached: string[] = [];
+    const target = createServer((req, res) => {
+      reached.push(req.url ?? "");
+      res.end("{}");
+    });
+    await new Promise<void>((resolve) => target.listen(0, own, resolve));
+    try {
+      const outbound = createOutboundFetch({ fetch: createPublicOnlyFetch(), denyPrivateNetwork: true });
+      const url = `http://${own}:${(target.address() as AddressInfo).port}/token`;
+      const refused = await outbound(url, { method: "POST" }).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      expect(refused).toBeInstanceOf(OutboundError);
+      expect((refused as OutboundError).reason).toBe("blocked");
+      expect(reached).toEqual([]);
+    } finally {
+      await new Promise<void>((resolve) => target.close(() => resolve()));
     }
   });
 });
