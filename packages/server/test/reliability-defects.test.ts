@@ -402,3 +402,50 @@ describe("the private-network guard (LATCHKEY_DENY_PRIVATE_NETWORK=true)", () =>
     }
   });
 });
+
+describe("network errors toward a provider", () => {
+  let t: OpenTestApp;
+
+  beforeAll(async () => {
+    t = await createTestApp();
+  }, setupMs);
+  afterAll(async () => {
+    await t?.close();
+  }, setupMs);
+
+  it("answers an initiate against an unreachable issuer with 503 PROVIDER_UNAVAILABLE and a plain message, the details only in the log", async () => {
+    // A port nothing listens on: the connection is refused (ECONNREFUSED).
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const issuer = `http://127.0.0.1:${port}`;
+
+    const workspace = await createWorkspace(t, "builder");
+    const app = await createLatchkeyApp(t, workspace);
+    const connector = await json<{ connector: { id: string } }>(
+      await t.call("POST", `/api/workspaces/${workspace.workspaceId}/connectors`, {
+        token: workspace.adminKey,
+        body: { provider: "oidc", issuer, client_id: "c", client_secret: "s", scopes: ["openid"] },
+      }),
+      201,
+    );
+    const tenant = { ...app, connectorId: connector.connector.id };
+    const response = await t.call(
+      "POST",
+      `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/initiate`,
+      { token: await userToken(t, tenant, "eve") },
+    );
+    const body = await expectError(response, 503, "PROVIDER_UNAVAILABLE");
+    const text = JSON.stringify(body);
+    for (const leak of [issuer, "127.0.0.1", String(port), "ECONNREFUSED", "UND_ERR", "fetch failed"]) {
+      expect(text).not.toContain(leak);
+    }
+    expect(body.error.message).toBe("The provider's OpenID discovery document could not be fetched; retry later");
+    const logged = t.logs.lines
+      .map((line) => JSON.parse(line) as { request_id?: string; detail?: string; msg?: string })
+      .find((line) => line.msg === "request failed" && line.request_id === body.error.request_id);
+    expect(logged?.detail).toContain(issuer);
+    expect(logged?.detail).toContain("ECONNREFUSED");
+  });
+});

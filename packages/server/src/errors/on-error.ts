@@ -17,6 +17,17 @@ export function createErrorHandler(logger: Logger) {
     const appError = toAppError(error);
     if (appError.code === "INTERNAL") {
       logger.error({ err: error, request_id: requestId, method: c.req.method, path: c.req.path }, "unhandled error");
+    } else if (appError.logDetail !== undefined) {
+      logger.warn(
+        {
+          request_id: requestId,
+          code: appError.code,
+          detail: appError.logDetail,
+          method: c.req.method,
+          path: c.req.path,
+        },
+        "request failed",
+      );
     }
     const body: ErrorBody = {
       error: {

@@ -384,6 +384,8 @@ describe("providerErrorFromOutbound", () => {
       const error = providerErrorFromOutbound(new OutboundError(reason, "https://idp.example", "x"), "Discovery");
       expect(error.code).toBe("PROVIDER_UNAVAILABLE");
       expect(error.headers).toEqual({ "Retry-After": "30" });
+      expect(error.message).toBe("The provider could not be reached; retry later");
+      expect(error.logDetail).toBe("Discovery: x");
     }
   });
 
@@ -391,7 +393,8 @@ describe("providerErrorFromOutbound", () => {
     for (const reason of ["blocked", "too_large"] as const) {
       const error = providerErrorFromOutbound(new OutboundError(reason, "https://idp.example", "boom"), "Discovery");
       expect(error.code).toBe("PROVIDER_ERROR");
-      expect(error.message).toBe("Discovery: boom");
+      expect(error.message).not.toContain("boom");
+      expect(error.logDetail).toBe("Discovery: boom");
     }
   });
 });

@@ -284,14 +284,30 @@ function limitResponseBody(response: Response, limit: BodyLimit): Response {
 /**
  * The API error for a failed provider call: the provider being slow or unreachable is
  * PROVIDER_UNAVAILABLE (503, retry later); a refused target or an oversized answer is PROVIDER_ERROR.
+ * The client gets a plain message; the target, addresses and socket errors go to the log only
+ * (the detail), or a user token would turn the server into a port scanner of its network.
  */
 export function providerErrorFromOutbound(error: OutboundError, what: string): AppError {
+  const detail = `${what}: ${error.message}`;
   switch (error.reason) {
     case "timeout":
     case "network":
-      return new AppError("PROVIDER_UNAVAILABLE", `${what}: ${error.message}`, undefined, { "Retry-After": "30" });
+      return new AppError(
+        "PROVIDER_UNAVAILABLE",
+        "The provider could not be reached; retry later",
+        undefined,
+        { "Retry-After": "30" },
+        detail,
+      );
     case "blocked":
+      return new AppError(
+        "PROVIDER_ERROR",
+        "The provider's address is not allowed on this server",
+        undefined,
+        undefined,
+        detail,
+      );
     case "too_large":
-      return new AppError("PROVIDER_ERROR", `${what}: ${error.message}`);
+      return new AppError("PROVIDER_ERROR", "The provider's answer was too large", undefined, undefined, detail);
   }
 }
