@@ -18,6 +18,34 @@ const namedOidc: ProviderDescriptionInput = {
   issuer: "https://id.acme.example",
 };
 
+/** The defaults every description gets for the fields it leaves out (beyond the original flat fields). */
+const structuredDefaults = {
+  categories: [],
+  scope_param: "scope",
+  pkce_required: false,
+  scope_presets: {},
+  token_request: { encoding: "form", accept: "application/json", extra_params: {}, extra_headers: {} },
+  token_response: {
+    format: "json",
+    access_token_path: "access_token",
+    refresh_token_path: "refresh_token",
+    token_type_path: "token_type",
+    scope_path: "scope",
+    expires: { kind: "expires_in", path: "expires_in" },
+    error_path: "error",
+    error_description_path: "error_description",
+    errors_with_status_200: false,
+  },
+  account_source: { from: "userinfo", userinfo_method: "GET", userinfo_headers: {} },
+  connection_values: [],
+  connection_config: [],
+  lookups: [],
+  api_hosts: [],
+  refresh: { supported: true, rotates: false, dead_grant_errors: [{ path: "error", values: ["invalid_grant"] }] },
+  hooks: [],
+  base44_integration_types: [],
+};
+
 function problemsOf(value: unknown): string[] {
   const result = validateProviderDescription(value);
   if (result.success) throw new Error("expected the description to be refused");
@@ -40,6 +68,7 @@ describe("validateProviderDescription: valid descriptions", () => {
         account_fields: { id: "sub", email: "email", name: "name" },
         connection_config_fields: [],
         iss_parameter_supported: false,
+        ...structuredDefaults,
       },
     });
   });
@@ -58,7 +87,10 @@ describe("validateProviderDescription: valid descriptions", () => {
       connection_config_fields: ["instance_url"],
       iss_parameter_supported: true,
     };
-    expect(validateProviderDescription(full)).toEqual({ success: true, description: { ...full, generic: false } });
+    expect(validateProviderDescription(full)).toEqual({
+      success: true,
+      description: { ...structuredDefaults, ...full, generic: false },
+    });
   });
 
   it("accepts a named oidc provider and merges partial account fields with the defaults", () => {
@@ -179,10 +211,11 @@ describe("validateProviderDescription: invalid descriptions", () => {
 });
 
 describe("catalog", () => {
-  it("holds exactly the generic providers until named ones are added", () => {
-    expect(providerIds).toEqual(["oauth2", "oidc"]);
+  it("holds the generic providers first, then the named ones from their data files", () => {
+    expect(providerIds.slice(0, 2)).toEqual(["oauth2", "oidc"]);
     expect(findProvider("oidc")).toBe(genericOidc);
-    expect(findProvider("google")).toBeUndefined();
+    expect(findProvider("google")?.display_name).toBe("Google");
+    expect(findProvider("no-such-provider")).toBeUndefined();
     expect(catalog.get("oauth2")).toBe(genericOAuth2);
   });
 

@@ -20,14 +20,14 @@ import {
 } from "../src/http/outbound-fetch.ts";
 import {
   callback,
-  createLatchkeyApp,
+  createLatchkeyIdentityApp,
   createTenant,
-  createWorkspace,
+  createTenantWorkspace,
   initiate,
   json,
   userToken,
   type Tenant,
-} from "./connect-fixture.ts";
+} from "./support/connect-testbed.ts";
 import { startAuthorizationServer, type AuthorizationServer } from "./support/oidc-provider.ts";
 import {
   json as jsonAnswer,
@@ -209,8 +209,8 @@ describe("absurd token lifetimes from a provider (scripted over HTTP)", () => {
       new URLSearchParams(request.body).get("grant_type") === "refresh_token" ? onRefresh() : onCode(),
     );
     t = await createTestApp();
-    const workspace = await createWorkspace(t, "builder");
-    const app = await createLatchkeyApp(t, workspace);
+    const workspace = await createTenantWorkspace(t, "builder");
+    const app = await createLatchkeyIdentityApp(t, workspace);
     const connector = await json<{ connector: { id: string } }>(
       await t.call("POST", `/api/workspaces/${workspace.workspaceId}/connectors`, {
         token: workspace.adminKey,
@@ -345,7 +345,7 @@ describe("the private-network guard (LATCHKEY_DENY_PRIVATE_NETWORK=true)", () =>
 
   beforeAll(async () => {
     t = await createTestApp({ env: { LATCHKEY_DENY_PRIVATE_NETWORK: "true" } });
-    workspace = await createWorkspace(t, "builder");
+    workspace = await createTenantWorkspace(t, "builder");
   }, setupMs);
   afterAll(async () => {
     await t?.close();
@@ -421,8 +421,8 @@ describe("network errors toward a provider", () => {
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     const issuer = `http://127.0.0.1:${port}`;
 
-    const workspace = await createWorkspace(t, "builder");
-    const app = await createLatchkeyApp(t, workspace);
+    const workspace = await createTenantWorkspace(t, "builder");
+    const app = await createLatchkeyIdentityApp(t, workspace);
     const connector = await json<{ connector: { id: string } }>(
       await t.call("POST", `/api/workspaces/${workspace.workspaceId}/connectors`, {
         token: workspace.adminKey,

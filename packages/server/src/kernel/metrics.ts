@@ -1,20 +1,20 @@
+import client from "prom-client";
+
 /**
- * A small Prometheus registry, one per app instance (createLatchkeyApp builds it; features reach it as
- * `services.metrics`). Registration is idempotent by name, so a feature may ask for its metric
- * wherever it needs it:
+ * Prometheus metrics through `prom-client`, one registry per app instance (createLatchkeyApp
+ * builds it; features reach it as `deps.metrics`). Registration is idempotent by name, so a
+ * feature may ask for its metric wherever it needs it:
  *
- *   const refreshes = services.metrics.counter({
+ *   const refreshes = deps.metrics.counter({
  *     name: "latchkey_token_refreshes_total",
  *     help: "Token refreshes by provider and outcome",
  *     labelNames: ["provider", "outcome"],
  *   });
  *   refreshes.inc({ provider: "google", outcome: "ok" });
  *
- *   const callback = services.metrics.histogram({ name: "latchkey_oauth_callback_duration_seconds", help: "…" });
- *   const stop = callback.startTimer();  …  stop();
- *
- * Output is the text exposition format 0.0.4. Keep label values bounded (route patterns, provider
- * ids, outcomes), never user ids or other unbounded values.
+ * The process, GC and event-loop-lag metrics prom-client collects are process-wide, so they live
+ * in one shared registry, created on first render and appended to every instance's output.
+ * Keep label values bounded (route patterns, provider ids, outcomes), never user ids.
  */
 
 export type LabelValues<Label extends string> = Readonly<Record<Label, string | number>>;
@@ -43,278 +43,212 @@ export interface GaugeOptions<Label extends string> extends MetricOptions<Label>
 
 export const defaultBuckets: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-export const exposition = { contentType: "text/plain; version=0.0.4; charset=utf-8" } as const;
+export const exposition = { contentType: client.Registry.PROMETHEUS_CONTENT_TYPE } as const;
 
-const metricNamePattern = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const labelNamePattern = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+type PromLabels = Partial<Record<string, string | number>>;
 
-type Kind = "counter" | "gauge" | "histogram";
-
-abstract class Metric<Label extends string> {
-  abstract readonly kind: Kind;
-  readonly name: string;
-  readonly help: string;
-  readonly labelNames: readonly Label[];
-
-  constructor(options: MetricOptions<Label>) {
-    this.name = options.name;
-    this.help = options.help;
-    this.labelNames = [...(options.labelNames ?? [])];
+/** Label sets are checked here: prom-client accepts a missing label silently, which would split series. */
+function checkedLabels(name: string, labelNames: readonly string[], labels: object | undefined): PromLabels {
+  const given = (labels ?? {}) as Record<string, string | number>;
+  const unknown = Object.keys(given).filter((label) => !labelNames.includes(label));
+  const missing = labelNames.filter((label) => given[label] === undefined);
+  if (unknown.length > 0 || missing.length > 0) {
+    throw new Error(
+      `Metric ${name} takes labels [${labelNames.join(", ")}]` +
+        `${missing.length > 0 ? `; missing ${missing.join(", ")}` : ""}` +
+        `${unknown.length > 0 ? `; unknown ${unknown.join(", ")}` : ""}`,
+    );
   }
-
-  /** Exposition lines for this metric's samples (without HELP/TYPE). */
-  abstract samples(): string[];
-
-  /** Ordered label values of one series; throws on a missing or unknown label (a programming error). */
-  protected seriesValues(labels: LabelValues<Label> | undefined): string[] {
-    const given = (labels ?? {}) as Record<string, string | number>;
-    const unknown = Object.keys(given).filter((name) => !(this.labelNames as readonly string[]).includes(name));
-    const missing = this.labelNames.filter((name) => given[name] === undefined);
-    if (unknown.length > 0 || missing.length > 0) {
-      throw new Error(
-        `Metric ${this.name} takes labels [${this.labelNames.join(", ")}]` +
-          `${missing.length > 0 ? `; missing ${missing.join(", ")}` : ""}` +
-          `${unknown.length > 0 ? `; unknown ${unknown.join(", ")}` : ""}`,
-      );
-    }
-    return this.labelNames.map((name) => String(given[name]));
-  }
-
-  protected labelText(values: readonly string[], extra?: readonly [string, string]): string {
-    const pairs = values.map((value, index) => `${this.labelNames[index]}="${escapeLabelValue(value)}"`);
-    if (extra) pairs.push(`${extra[0]}="${escapeLabelValue(extra[1])}"`);
-    return pairs.length > 0 ? `{${pairs.join(",")}}` : "";
-  }
+  return given;
 }
 
-/** A value that only goes up (requests, refreshes, failures). */
-export class Counter<Label extends string = never> extends Metric<Label> {
-  readonly kind = "counter";
-  readonly #series = new Map<string, { values: string[]; count: number }>();
+function sameLabels(values: client.MetricValue<string>["labels"], wanted: PromLabels): boolean {
+  const keys = Object.keys(wanted);
+  return keys.length === Object.keys(values).length && keys.every((key) => String(values[key]) === String(wanted[key]));
+}
+
+export class Counter<Label extends string = never> {
+  constructor(
+    readonly name: string,
+    readonly metric: client.Counter<string>,
+    readonly labelNames: readonly Label[],
+  ) {}
 
   inc(...[labels]: LabelArgs<Label>): void {
     this.add(labels, 1);
   }
 
   add(labels: LabelValues<Label> | undefined, by: number): void {
-    if (!(by >= 0)) throw new Error(`Counter ${this.name} can only increase (got ${by})`);
     this.series(labels).add(by);
   }
 
   /** One series, resolved once: for callers that count the same labels again and again. */
   series(labels: LabelValues<Label> | undefined): { add(by: number): void } {
-    const values = this.seriesValues(labels);
-    const key = JSON.stringify(values);
-    let series = this.#series.get(key);
-    if (!series) {
-      series = { values, count: 0 };
-      this.#series.set(key, series);
-    }
-    const counted = series;
-    return {
-      add: (by) => {
-        if (!(by >= 0)) throw new Error(`Counter ${this.name} can only increase (got ${by})`);
-        counted.count += by;
-      },
-    };
+    const checked = checkedLabels(this.name, this.labelNames, labels);
+    const child = this.labelNames.length === 0 ? this.metric : this.metric.labels(checked);
+    return { add: (by) => child.inc(by) };
   }
 
   /** The current value of one series (0 when never incremented). */
-  get(...[labels]: LabelArgs<Label>): number {
-    return this.#series.get(JSON.stringify(this.seriesValues(labels)))?.count ?? 0;
-  }
-
-  samples(): string[] {
-    if (this.#series.size === 0 && this.labelNames.length === 0) return [`${this.name} 0`];
-    return [...this.#series.values()].map((s) => `${this.name}${this.labelText(s.values)} ${formatNumber(s.count)}`);
+  async get(...[labels]: LabelArgs<Label>): Promise<number> {
+    const wanted = checkedLabels(this.name, this.labelNames, labels);
+    const { values } = await this.metric.get();
+    return values.find((value) => sameLabels(value.labels, wanted))?.value ?? 0;
   }
 }
 
-/** A value that goes up and down, usually set at scrape time by `collect`. */
-export class Gauge<Label extends string = never> extends Metric<Label> {
-  readonly kind = "gauge";
-  readonly #series = new Map<string, { values: string[]; value: number }>();
-  readonly #collect: ((gauge: Gauge<Label>) => void) | undefined;
-
-  constructor(options: GaugeOptions<Label>) {
-    super(options);
-    this.#collect = options.collect;
-  }
+export class Gauge<Label extends string = never> {
+  constructor(
+    readonly name: string,
+    readonly metric: client.Gauge<string>,
+    readonly labelNames: readonly Label[],
+  ) {}
 
   set(labels: LabelValues<Label> | undefined, value: number): void {
-    const values = this.seriesValues(labels);
-    this.#series.set(JSON.stringify(values), { values, value });
-  }
-
-  get(...[labels]: LabelArgs<Label>): number | undefined {
-    return this.#series.get(JSON.stringify(this.seriesValues(labels)))?.value;
-  }
-
-  samples(): string[] {
-    this.#collect?.(this);
-    return [...this.#series.values()].map((s) => `${this.name}${this.labelText(s.values)} ${formatNumber(s.value)}`);
+    const checked = checkedLabels(this.name, this.labelNames, labels);
+    if (this.labelNames.length === 0) this.metric.set(value);
+    else this.metric.set(checked, value);
   }
 }
 
-interface HistogramSeries {
-  values: string[];
-  /** Per-bucket (non-cumulative) counts; the last slot is +Inf. */
-  bucketCounts: number[];
-  sum: number;
-  count: number;
-}
-
-/** A distribution (durations, sizes) in fixed buckets. */
-export class Histogram<Label extends string = never> extends Metric<Label> {
-  readonly kind = "histogram";
-  readonly buckets: readonly number[];
-  readonly #series = new Map<string, HistogramSeries>();
-
-  constructor(options: HistogramOptions<Label>) {
-    super(options);
-    const buckets = [...(options.buckets ?? defaultBuckets)];
-    const ascending = buckets.every((bound, i) => Number.isFinite(bound) && (i === 0 || bound > (buckets[i - 1] ?? 0)));
-    if (buckets.length === 0 || !ascending) {
-      throw new Error(`Histogram ${this.name}: buckets must be finite and strictly ascending`);
-    }
-    if ((this.labelNames as readonly string[]).includes("le")) {
-      throw new Error(`Histogram ${this.name}: "le" is reserved for bucket bounds`);
-    }
-    this.buckets = buckets;
-  }
+export class Histogram<Label extends string = never> {
+  constructor(
+    readonly name: string,
+    readonly metric: client.Histogram<string>,
+    readonly labelNames: readonly Label[],
+  ) {}
 
   observe(labels: LabelValues<Label> | undefined, value: number): void {
-    if (Number.isNaN(value)) return;
     this.series(labels).observe(value);
   }
 
   /** One series, resolved once: for callers that observe the same labels again and again. */
   series(labels: LabelValues<Label> | undefined): { observe(value: number): void } {
-    const values = this.seriesValues(labels);
-    const key = JSON.stringify(values);
-    let series = this.#series.get(key);
-    if (!series) {
-      series = { values, bucketCounts: new Array<number>(this.buckets.length + 1).fill(0), sum: 0, count: 0 };
-      this.#series.set(key, series);
-    }
-    const observed = series;
-    return {
-      observe: (value) => {
-        if (Number.isNaN(value)) return;
-        const index = this.buckets.findIndex((bound) => value <= bound);
-        const slot = index === -1 ? this.buckets.length : index;
-        observed.bucketCounts[slot] = (observed.bucketCounts[slot] ?? 0) + 1;
-        observed.sum += value;
-        observed.count += 1;
-      },
-    };
+    const checked = checkedLabels(this.name, this.labelNames, labels);
+    const child = this.labelNames.length === 0 ? this.metric : this.metric.labels(checked);
+    // A NaN or infinite duration (a clock quirk) is dropped rather than poisoning the sum.
+    return { observe: (value) => Number.isFinite(value) && child.observe(value) };
   }
 
-  /** Starts a timer; calling the returned function observes the elapsed seconds and returns them. */
+  /** Starts a timer; the returned function observes the seconds elapsed and returns them. */
   startTimer(...[labels]: LabelArgs<Label>): () => number {
+    const series = this.series(labels);
     const started = performance.now();
     return () => {
       const seconds = (performance.now() - started) / 1000;
-      this.observe(labels, seconds);
+      series.observe(seconds);
       return seconds;
     };
   }
 
   /** Number of observations in one series. */
-  count(...[labels]: LabelArgs<Label>): number {
-    return this.#series.get(JSON.stringify(this.seriesValues(labels)))?.count ?? 0;
+  async count(...[labels]: LabelArgs<Label>): Promise<number> {
+    const wanted = checkedLabels(this.name, this.labelNames, labels);
+    const { values } = await this.metric.get();
+    const count = values.find((value) => value.metricName === `${this.name}_count` && sameLabels(value.labels, wanted));
+    return count?.value ?? 0;
   }
+}
 
-  samples(): string[] {
-    const lines: string[] = [];
-    for (const series of this.#series.values()) {
-      let cumulative = 0;
-      this.buckets.forEach((bound, index) => {
-        cumulative += series.bucketCounts[index] ?? 0;
-        lines.push(`${this.name}_bucket${this.labelText(series.values, ["le", formatNumber(bound)])} ${cumulative}`);
-      });
-      lines.push(`${this.name}_bucket${this.labelText(series.values, ["le", "+Inf"])} ${series.count}`);
-      lines.push(`${this.name}_sum${this.labelText(series.values)} ${formatNumber(series.sum)}`);
-      lines.push(`${this.name}_count${this.labelText(series.values)} ${series.count}`);
-    }
-    return lines;
+type Kind = "counter" | "gauge" | "histogram";
+
+interface Registered {
+  kind: Kind;
+  labelNames: readonly string[];
+  buckets: readonly number[] | undefined;
+  wrapper: Counter<string> | Gauge<string> | Histogram<string>;
+}
+
+/** Process-wide metrics (CPU, memory, GC, event-loop lag): one registry for the whole process. */
+let processRegistry: client.Registry | undefined;
+
+function processMetrics(): client.Registry {
+  if (!processRegistry) {
+    processRegistry = new client.Registry();
+    client.collectDefaultMetrics({ register: processRegistry });
   }
+  return processRegistry;
 }
 
 export class Metrics {
-  readonly #metrics = new Map<string, Metric<string>>();
+  readonly registry = new client.Registry();
+  readonly #registered = new Map<string, Registered>();
 
   counter<Label extends string = never>(options: MetricOptions<Label>): Counter<Label> {
-    return this.#register("counter", options, () => new Counter<Label>(options));
+    return this.#define(options, "counter", undefined, () => {
+      const metric = new client.Counter({ ...this.#common(options), registers: [this.registry] });
+      return new Counter<Label>(options.name, metric, options.labelNames ?? []);
+    });
   }
 
   gauge<Label extends string = never>(options: GaugeOptions<Label>): Gauge<Label> {
-    return this.#register("gauge", options, () => new Gauge<Label>(options));
+    return this.#define(options, "gauge", undefined, () => {
+      let wrapper: Gauge<Label> | undefined;
+      const { collect } = options;
+      const metric = new client.Gauge({
+        ...this.#common(options),
+        registers: [this.registry],
+        ...(collect && {
+          collect: () => {
+            if (wrapper) collect(wrapper);
+          },
+        }),
+      });
+      wrapper = new Gauge<Label>(options.name, metric, options.labelNames ?? []);
+      return wrapper;
+    });
   }
 
   histogram<Label extends string = never>(options: HistogramOptions<Label>): Histogram<Label> {
-    const metric = this.#register("histogram", options, () => new Histogram<Label>(options));
     const buckets = options.buckets ?? defaultBuckets;
-    if (metric.buckets.join() !== buckets.join()) {
-      throw new Error(`Histogram ${options.name} is already registered with other buckets`);
+    if (buckets.some((bound, index) => index > 0 && bound <= (buckets[index - 1] ?? Number.NEGATIVE_INFINITY))) {
+      throw new Error(`Metric ${options.name}: buckets must be ascending`);
     }
-    return metric;
+    if ((options.labelNames as readonly string[] | undefined)?.includes("le")) {
+      throw new Error(`Metric ${options.name}: the label name "le" is reserved for buckets`);
+    }
+    return this.#define(options, "histogram", buckets, () => {
+      const metric = new client.Histogram({
+        ...this.#common(options),
+        buckets: [...buckets],
+        registers: [this.registry],
+      });
+      return new Histogram<Label>(options.name, metric, options.labelNames ?? []);
+    });
   }
 
-  /** The whole registry in the text exposition format 0.0.4. */
-  render(): string {
-    const lines: string[] = [];
-    for (const metric of this.#metrics.values()) {
-      const samples = metric.samples();
-      lines.push(
-        `# HELP ${metric.name} ${escapeHelp(metric.help)}`,
-        `# TYPE ${metric.name} ${metric.kind}`,
-        ...samples,
-      );
-    }
-    return `${lines.join("\n")}\n`;
+  /** The Prometheus text exposition of this instance's metrics and the process metrics. */
+  async render(): Promise<string> {
+    const [instance, process] = await Promise.all([this.registry.metrics(), processMetrics().metrics()]);
+    return `${instance}\n${process}`;
   }
 
-  #register<M extends Metric<string>>(kind: Kind, options: MetricOptions<string>, create: () => M): M {
-    const existing = this.#metrics.get(options.name);
+  #common<Label extends string>(options: MetricOptions<Label>) {
+    return { name: options.name, help: options.help, labelNames: [...(options.labelNames ?? [])] };
+  }
+
+  #define<Wrapper extends Registered["wrapper"]>(
+    options: MetricOptions<string>,
+    kind: Kind,
+    buckets: readonly number[] | undefined,
+    create: () => Wrapper,
+  ): Wrapper {
+    const labelNames = options.labelNames ?? [];
+    // Prometheus reserves `__`-prefixed label names for itself; prom-client does not check that.
+    const reserved = labelNames.find((label) => label.startsWith("__"));
+    if (reserved) throw new Error(`Metric ${options.name}: the label name "${reserved}" is reserved`);
+    const existing = this.#registered.get(options.name);
     if (existing) {
-      const sameLabels = existing.labelNames.join() === (options.labelNames ?? []).join();
-      if (existing.kind !== kind || !sameLabels) {
-        throw new Error(
-          `Metric ${options.name} is already registered as a ${existing.kind} with labels [${existing.labelNames.join(", ")}]`,
-        );
+      if (existing.kind !== kind || existing.labelNames.join("\0") !== labelNames.join("\0")) {
+        throw new Error(`Metric ${options.name} is already registered as a ${existing.kind} with other labels`);
       }
-      return existing as M;
+      if (existing.buckets?.join() !== buckets?.join()) {
+        throw new Error(`Metric ${options.name} is already registered with other buckets`);
+      }
+      return existing.wrapper as Wrapper;
     }
-    validateNames(options);
-    const metric = create();
-    this.#metrics.set(options.name, metric);
-    return metric;
+    const wrapper = create();
+    this.#registered.set(options.name, { kind, labelNames, buckets, wrapper });
+    return wrapper;
   }
-}
-
-function validateNames(options: MetricOptions<string>): void {
-  if (!metricNamePattern.test(options.name)) throw new Error(`Invalid metric name "${options.name}"`);
-  const labelNames = options.labelNames ?? [];
-  for (const label of labelNames) {
-    if (!labelNamePattern.test(label) || label.startsWith("__")) {
-      throw new Error(`Metric ${options.name}: invalid label name "${label}"`);
-    }
-  }
-  if (new Set(labelNames).size !== labelNames.length) throw new Error(`Metric ${options.name}: duplicate label names`);
-}
-
-export function escapeLabelValue(value: string): string {
-  return value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
-}
-
-function escapeHelp(help: string): string {
-  return help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
-}
-
-function formatNumber(value: number): string {
-  if (Number.isNaN(value)) return "NaN";
-  if (value === Infinity) return "+Inf";
-  if (value === -Infinity) return "-Inf";
-  return String(value);
 }

@@ -80,7 +80,8 @@ function parseSample(line: string): Sample {
 function parseValue(text: string, line: string): number {
   if (text === "+Inf") return Infinity;
   if (text === "-Inf") return -Infinity;
-  if (text === "NaN") return NaN;
+  // Prometheus parses floats with Go's ParseFloat, which takes NaN in any case (prom-client writes "Nan").
+  if (/^nan$/i.test(text)) return Number.NaN;
   const value = Number(text);
   if (text.trim() === "" || Number.isNaN(value)) throw new Error(`bad value in: ${line}`);
   return value;
