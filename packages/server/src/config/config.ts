@@ -29,6 +29,7 @@ const Env = z.object({
   LATCHKEY_OPERATOR_KEY: z.string().min(32, "must be at least 32 characters").optional(),
   LATCHKEY_REFRESH_BEFORE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
   LATCHKEY_DENY_PRIVATE_NETWORK: booleanFlag,
+  LATCHKEY_USER_TOKEN_MAX_LIFETIME_SECONDS: z.coerce.number().int().min(60).max(31_536_000).default(86_400),
   LATCHKEY_SERVICE_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
   LATCHKEY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),
   LATCHKEY_PROXY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(300).default(30),
@@ -63,6 +64,11 @@ export interface Config {
   operatorKey: string | undefined;
   refreshBeforeSeconds: number;
   denyPrivateNetwork: boolean;
+  /**
+   * The longest lifetime an app's own user token (jwks or hs256 identity) may have: `exp` no further
+   * than this from now, nor from `iat`. Server-wide, for every app.
+   */
+  userTokenMaxLifetimeSeconds: number;
   bodyLimitBytes: number;
   /** How long a verified service key is trusted without a database read (0: always read). */
   serviceKeyCacheMs: number;
@@ -181,6 +187,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     operatorKey: values.LATCHKEY_OPERATOR_KEY,
     refreshBeforeSeconds: values.LATCHKEY_REFRESH_BEFORE_SECONDS,
     denyPrivateNetwork: values.LATCHKEY_DENY_PRIVATE_NETWORK,
+    userTokenMaxLifetimeSeconds: values.LATCHKEY_USER_TOKEN_MAX_LIFETIME_SECONDS,
     bodyLimitBytes: values.LATCHKEY_BODY_LIMIT_BYTES,
     serviceKeyCacheMs: values.LATCHKEY_SERVICE_KEY_CACHE_SECONDS * 1000,
     proxyTimeoutMs: values.LATCHKEY_PROXY_TIMEOUT_SECONDS * 1000,
