@@ -37,6 +37,8 @@ const commands: Record<Way, string[]> = {
 
 interface Start {
   readyMs: number;
+  /** CPU time (user + system) the process had used when it was first ready: less sensitive to a busy machine. */
+  cpuMsAtReady: number;
   /** VmRSS after `idleMs` of idling, in MB. */
   idleRssMb: number;
   /** Peak resident memory (VmHWM) over the start, in MB. */
@@ -48,6 +50,7 @@ interface Series {
   database: "postgres" | "embedded";
   starts: Start[];
   medianReadyMs: number;
+  medianCpuMsAtReady: number;
   medianIdleRssMb: number;
 }
 
@@ -94,7 +97,7 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${path.relative(repoRoot, file)}`);
   for (const s of series) {
     console.log(
-      `${s.way.padEnd(4)} ${s.database.padEnd(8)} ready ${s.medianReadyMs} ms (median), idle RSS ${s.medianIdleRssMb} MB`,
+      `${s.way.padEnd(4)} ${s.database.padEnd(8)} ready ${s.medianReadyMs} ms (median; CPU ${s.medianCpuMsAtReady} ms), idle RSS ${s.medianIdleRssMb} MB`,
     );
   }
 }
@@ -111,6 +114,7 @@ async function run(way: Way, database: Series["database"], env: Record<string, s
     database,
     starts: measured,
     medianReadyMs: median(measured.map((s) => s.readyMs)),
+    medianCpuMsAtReady: median(measured.map((s) => s.cpuMsAtReady)),
     medianIdleRssMb: median(measured.map((s) => s.idleRssMb)),
   };
 }
@@ -152,13 +156,21 @@ async function measure(way: Way, env: Record<string, string>): Promise<Start> {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     if (readyMs === undefined) throw new Error(`latchkey was not ready within 120 s:\n${output}`);
+    const cpuMsAtReady = await cpuMs(child.pid ?? 0);
     await new Promise((resolve) => setTimeout(resolve, idleMs));
     const memory = await processMemory(child.pid ?? 0);
-    return { readyMs, ...memory };
+    return { readyMs, cpuMsAtReady, ...memory };
   } finally {
     if (child.exitCode === null) child.kill("SIGTERM");
     await exited;
   }
+}
+
+/** User + system CPU time of a Linux process, in ms (/proc reports clock ticks of 1/100 s). */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** VmRSS and VmHWM of a Linux process, in MB. */
@@ -169,7 +181,7 @@ async function processMemory(pid: number): Promise<{ idleRssMb: number; peakRssM
 }
 
 function format(start: Start): string {
-  return `ready ${start.readyMs} ms, idle RSS ${start.idleRssMb} MB, peak RSS ${start.peakRssMb} MB`;
+  return `ready ${start.readyMs} ms (CPU ${start.cpuMsAtReady} ms), idle RSS ${start.idleRssMb} MB, peak RSS ${start.peakRssMb} MB`;
 }
 
 function median(values: number[]): number {

@@ -9,6 +9,8 @@
  *     the median rps, the per-round ratios, and each process's CPU time per request.
  *  2. refresh storm: 1,000 concurrent callers over 3 instances for one expiring token;
  *     provider refresh grants (target exactly 1) and caller latency.
+ *
+ * `npm run bench -- cold-start` runs bench/cold-start.ts instead (start-up time and memory).
  */
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
@@ -467,4 +469,8 @@ async function writeResults(results: Record<string, unknown>): Promise<void> {
   console.log(`[bench] wrote ${path.relative(process.cwd(), file)}`);
 }
 
-await main();
+if (process.argv[2] === "cold-start") {
+  await import("./cold-start.ts");
+} else {
+  await main();
+}
