@@ -26,7 +26,7 @@ export default defineConfig({
         extends: true as const,
         test: {
           name: "embedded",
-          include: ["packages/*/src/**/*.test.ts", "packages/*/test/**/*.test.ts"],
+          include: ["packages/*/src/**/*.test.ts", "packages/*/test/**/*.test.ts", "packages/console/e2e/**/*.test.ts"],
           env: { LATCHKEY_TEST_DB: "embedded" },
           globalSetup: ["packages/server/test/support/global-setup.ts"],
         },

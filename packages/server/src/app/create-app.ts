@@ -11,6 +11,7 @@ import type { AppEnv } from "../http/app-env.ts";
 import { createProviderResolver } from "../providers/create-provider-resolver.ts";
 import { createUserTokenVerifier } from "../identity/create-user-token-verifier.ts";
 import { registerConnectorRoutes } from "../connectors/routes.ts";
+import { registerProviderCatalogRoutes } from "../provider-catalog/routes.ts";
 import { registerConnectionRoutes } from "../connections/routes.ts";
 import { registerOAuthRoutes } from "../oauth/routes.ts";
 import { registerIdentityRoutes } from "../identity/routes.ts";
@@ -26,6 +27,9 @@ import { registerServiceKeyRoutes } from "../apps/service-key-routes.ts";
 import { providerClients } from "../providers/provider-client.ts";
 import { TokenRefresher } from "../refresh/refresh.ts";
 import type { AppDeps } from "./deps.ts";
+import { registerConsoleRoutes } from "../console/routes.ts";
+import { registerConsoleStaticRoutes } from "../console/static-routes.ts";
+import { registerConsoleWorkspaceRoutes } from "../console/workspace-routes.ts";
 
 export interface LatchkeyApp {
   app: Hono<AppEnv>;
@@ -77,9 +81,13 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   registerAppRoutes(ctx);
   registerServiceKeyRoutes(ctx);
   registerIdentityRoutes(ctx);
+  registerProviderCatalogRoutes(ctx);
   registerConnectorRoutes(ctx);
   registerOAuthRoutes(ctx);
   registerConnectionRoutes(ctx);
+  registerConsoleRoutes(ctx);
+  registerConsoleWorkspaceRoutes(ctx);
+  registerConsoleStaticRoutes(ctx);
 
   const onError = createErrorHandler(deps.logger);
   // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().

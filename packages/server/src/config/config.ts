@@ -34,6 +34,7 @@ const Env = z.object({
   LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE: perMinute(30),
   LATCHKEY_RATE_LIMIT_IP_PER_MINUTE: perMinute(300),
   LATCHKEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: perMinute(30),
+  LATCHKEY_RATE_LIMIT_SIGN_IN_PER_MINUTE: perMinute(10),
   LATCHKEY_RATE_LIMIT_USER_TOKENS_PER_MINUTE: perMinute(600),
   LATCHKEY_TRUST_PROXY: z
     .string()
@@ -81,6 +82,8 @@ export interface RateLimitConfig {
   ipPerMinute: number;
   /** Failed authentications (401) per client IP before that IP is refused on authenticated routes. */
   authFailuresPerMinute: number;
+  /** Console sign-in and setup attempts per client address (per email: half, at least 1). */
+  signInPerMinute: number;
   /** User tokens minted per service key. */
   userTokensPerMinute: number;
 }
@@ -178,6 +181,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       connectPerMinute: values.LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE,
       ipPerMinute: values.LATCHKEY_RATE_LIMIT_IP_PER_MINUTE,
       authFailuresPerMinute: values.LATCHKEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE,
+      signInPerMinute: values.LATCHKEY_RATE_LIMIT_SIGN_IN_PER_MINUTE,
       userTokensPerMinute: values.LATCHKEY_RATE_LIMIT_USER_TOKENS_PER_MINUTE,
     },
     trustProxyHops: values.LATCHKEY_TRUST_PROXY,

@@ -89,6 +89,8 @@ export interface OAuthStatesTable {
   /** vault-encrypted PKCE verifier */
   code_verifier: string | null;
   nonce: string | null;
+  /** The app user's connection values given at initiate (a Shopify shop), or null. */
+  connection_values: ColumnType<Record<string, string> | null, string | null | undefined, string | null>;
   created_at: CreatedAt;
   expires_at: Timestamp;
 }
@@ -122,6 +124,38 @@ export interface ConnectionsTable {
   updated_at: Timestamp;
 }
 
+/** A member's console password (scrypt; see console/passwords.ts). */
+export interface MemberPasswordsTable {
+  member_id: string;
+  password_hash: string;
+  updated_at: Timestamp;
+}
+
+/** One-time console setup links; only the token's SHA-256 is stored. */
+export interface ConsoleSetupLinksTable {
+  id: string;
+  member_id: string;
+  workspace_id: string;
+  token_hash: string;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+}
+
+/** Console sessions; only the cookie token's SHA-256 is stored. */
+export interface ConsoleSessionsTable {
+  id: string;
+  token_hash: string;
+  member_id: string;
+  workspace_id: string;
+  created_at: CreatedAt;
+  last_seen_at: Timestamp;
+  expires_at: Timestamp;
+  revoked_at: Timestamp | null;
+  user_agent: string | null;
+  ip: string | null;
+}
+
 export interface Database {
   workspaces: WorkspacesTable;
   members: MembersTable;
@@ -131,6 +165,9 @@ export interface Database {
   connectors: ConnectorsTable;
   oauth_states: OAuthStatesTable;
   connections: ConnectionsTable;
+  member_passwords: MemberPasswordsTable;
+  console_setup_links: ConsoleSetupLinksTable;
+  console_sessions: ConsoleSessionsTable;
 }
 
 export type WorkspaceRow = Selectable<WorkspacesTable>;

@@ -4,7 +4,8 @@ import { createTestApp, TestClock } from "../../test/support/test-app.ts";
 import type { AppRow } from "../db/schema.ts";
 import { VaultError } from "../vault/vault.ts";
 import { createUserTokenVerifier } from "./create-user-token-verifier.ts";
-import { insertApp, insertWorkspace, updateApp } from "../../test/support/identity-fixtures.ts";
+import { insertApp, updateApp } from "../../test/support/identity-fixtures.ts";
+import { createWorkspace } from "../../test/support/tenants.ts";
 import { newSigningKey, signToken, withoutUndefined } from "../../test/support/jwks-server.ts";
 
 const secret = "a-shared-secret-of-at-least-32-bytes-0123456789";
@@ -25,7 +26,7 @@ describe("user tokens of an hs256 app", { timeout: 30_000 }, () => {
 
   beforeAll(async () => {
     t = await createTestApp({ clock });
-    workspaceId = await insertWorkspace(t.deps);
+    workspaceId = (await createWorkspace(t)).id;
     app = await insertApp(t.deps, workspaceId, { type: "hs256", config: { issuer, audience }, secret });
   }, 60_000);
   afterAll(async () => {

@@ -1,13 +1,14 @@
 import { exportSPKI, SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { createTestApp, TestClock } from "../../test/support/test-app.ts";
+import { buildTestApp, createTestApp, TestClock } from "../../test/support/test-app.ts";
 import type { AppRow } from "../db/schema.ts";
 import type { AppDeps } from "../app/deps.ts";
 import { createProviderResolver } from "../providers/create-provider-resolver.ts";
 import { Metrics } from "../kernel/metrics.ts";
 import { appUserAuth } from "../access/auth.ts";
 import { createUserTokenVerifier } from "./create-user-token-verifier.ts";
-import { insertApp, insertWorkspace, updateApp } from "../../test/support/identity-fixtures.ts";
+import { insertApp, updateApp } from "../../test/support/identity-fixtures.ts";
+import { createWorkspace } from "../../test/support/tenants.ts";
 import { failedFetchBackoffMs, jwksMaxAgeMs, unknownKidRefetchCooldownMs } from "./jwks-key-resolver.ts";
 import {
   newSigningKey,
@@ -48,7 +49,9 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
       newSigningKey("ES256", "forged"),
     ]);
     idp = await startTestIdentityProvider();
-    workspaceId = await insertWorkspace(t.deps);
+    // Made through a sibling instance on the same database: a request to t.app would build its
+    // router, and a test below still adds a route to it.
+    workspaceId = (await createWorkspace(buildTestApp({ database: t.database, clock }))).id;
   }, 60_000);
   afterAll(async () => {
     await idp?.close();

@@ -25,6 +25,8 @@ export interface FlowBinding {
   owner: ConnectionOwner;
   /** Already checked against the app's allowed origins. */
   returnTo: string;
+  /** The app user's connection values, already checked against the catalog's patterns. */
+  connectionValues?: Record<string, string> | undefined;
 }
 
 export interface StartedFlow {
@@ -69,6 +71,10 @@ export async function createOAuthState(
       return_to: binding.returnTo,
       code_verifier: deps.vault.encryptNullable(verifier, verifierContext(stateHash)),
       nonce,
+      connection_values:
+        binding.connectionValues === undefined || Object.keys(binding.connectionValues).length === 0
+          ? null
+          : JSON.stringify(binding.connectionValues),
       created_at: now,
       expires_at: new Date(now.getTime() + stateLifetimeMs),
     })

@@ -112,8 +112,9 @@ describe("generic oauth2 connectors", () => {
 
   it("resolve from the connector's URLs with the provider's defaults", async () => {
     const resolved = await resolver().resolve(connector("oauth2", urls));
-    expect(resolved).toEqual({
+    expect(resolved).toMatchObject({
       id: "oauth2",
+      integrationType: "oauth2",
       issuer: null,
       authorizationEndpoint: "https://idp.example/authorize",
       tokenEndpoint: "https://idp.example/token",
@@ -126,7 +127,11 @@ describe("generic oauth2 connectors", () => {
       extraAuthorizeParams: {},
       scopes: [],
       account: { id: "sub", email: "email", name: "name" },
-      connectionConfigFields: [],
+      keptValues: [],
+      connectionValues: {},
+      refresh: { supported: true, endpoint: "https://idp.example/token", rotates: false },
+      revocation: null,
+      apiHosts: [],
     });
   });
 
@@ -154,7 +159,8 @@ describe("generic oauth2 connectors", () => {
       extraAuthorizeParams: { access_type: "offline" },
       scopes: ["read", "write"],
       account: { id: "data.id", email: "email", name: "name" },
-      connectionConfigFields: ["instance_url"],
+      keptValues: [{ name: "instance_url", from: "token_response", path: "instance_url", alsoCallback: true }],
+      revocation: { endpoint: "https://idp.example/revoke", method: "POST", encoding: "form", auth: "client" },
     });
   });
 
@@ -214,7 +220,7 @@ describe("oidc connectors (discovery)", () => {
   it("resolve endpoints, issuer and RFC 9207 support from the discovery document", async () => {
     const { issuer } = newIssuer();
     const resolved = await resolver().resolve(connector("oidc", { issuer }));
-    expect(resolved).toEqual({
+    expect(resolved).toMatchObject({
       id: "oidc",
       issuer,
       authorizationEndpoint: `${issuer}/authorize`,
@@ -228,7 +234,9 @@ describe("oidc connectors (discovery)", () => {
       extraAuthorizeParams: {},
       scopes: ["openid"],
       account: { id: "sub", email: "email", name: "name" },
-      connectionConfigFields: [],
+      keptValues: [],
+      refresh: { supported: true, endpoint: `${issuer}/token` },
+      revocation: { endpoint: `${issuer}/revoke`, token: "refresh_token", auth: "client" },
     });
   });
 

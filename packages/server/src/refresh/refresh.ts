@@ -24,6 +24,7 @@ import {
 } from "../providers/provider-failure.ts";
 import type { Metrics } from "../kernel/metrics.ts";
 import { singleFlightFor } from "./single-flight.ts";
+import { isDeadGrant, newCapture } from "../providers/token-answer.ts";
 
 /** What refreshing needs. */
 export interface RefreshDeps {
@@ -47,7 +48,7 @@ export type RefreshOutcome =
 
 type ProviderResult =
   | { kind: "refreshed"; tokens: oauth.TokenEndpointResponse }
-  | { kind: "failed"; failure: ProviderFailure };
+  | { kind: "failed"; failure: ProviderFailure; deadGrant: boolean };
 
 type Executor = Kysely<Database>;
 
@@ -134,10 +135,16 @@ export class TokenRefresher {
     if (!connector) return { kind: "gone" };
     let client: ProviderClient;
     try {
-      client = this.clients(connector, await this.providers.resolve(connector));
+      client = this.clients(connector, await this.providers.resolve(connector, { connection: seen.connection_config }));
     } catch (error) {
-      return this.#record(this.deps.db, seen, { kind: "failed", failure: classifyProviderFailure(error) });
+      return this.#record(this.deps.db, seen, {
+        kind: "failed",
+        failure: classifyProviderFailure(error),
+        deadGrant: false,
+      });
     }
+    // A provider without refresh (Shopify offline tokens): the token is usable until it expires.
+    if (!client.provider.refresh.supported) return this.#withoutRefreshToken(seen, this.deps.clock.now());
     if (this.deps.dbKind === "postgres") {
       return this.deps.db.transaction().execute(async (trx) => {
         const current = await trx
@@ -183,18 +190,24 @@ export class TokenRefresher {
   async #callProvider(client: ProviderClient, row: ConnectionRow): Promise<ProviderResult> {
     const refreshToken = decryptRefreshToken(this.deps.vault, row);
     if (refreshToken === null)
-      return { kind: "failed", failure: { kind: "rejected", error: "invalid_grant", status: 400 } };
+      return { kind: "failed", failure: { kind: "rejected", error: "invalid_grant", status: 400 }, deadGrant: true };
+    const capture = newCapture();
+    const endpoint = client.provider.refresh.endpoint;
     try {
       const response = await oauth.refreshTokenGrantRequest(
         client.as,
         client.client,
         client.clientAuth,
         refreshToken,
-        client.http(),
+        client.tokenHttp(capture, this.deps.clock.now(), endpoint === "" ? undefined : endpoint),
       );
       return { kind: "refreshed", tokens: await oauth.processRefreshTokenResponse(client.as, client.client, response) };
     } catch (error) {
-      return { kind: "failed", failure: classifyProviderFailure(error) };
+      const failure = classifyProviderFailure(error);
+      // The description's dead-grant answers decide; with no answer to read, oauth4webapi's reading does.
+      const deadGrant =
+        capture.body !== null ? isDeadGrant(capture, client.provider.refresh.deadGrantErrors) : isGrantRevoked(failure);
+      return { kind: "failed", failure, deadGrant };
     }
   }
 
@@ -205,7 +218,7 @@ export class TokenRefresher {
       return this.#storeTokens(db, row, result.tokens, now);
     }
     const log = { connection_id: row.id, connector_id: row.connector_id, ...failureLogFields(result.failure) };
-    if (isGrantRevoked(result.failure)) {
+    if (result.deadGrant) {
       this.#refreshes.inc({ outcome: "needs_reauth" });
       this.deps.logger.warn(log, "refresh token rejected by the provider: connection needs reauthorization");
       // The row changed meanwhile (a reconnect): the refresh token we spent was not the current one.
