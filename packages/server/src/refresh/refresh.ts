@@ -94,10 +94,30 @@ export class TokenRefresher {
     return settle(outcome, this.deps.clock.now());
   }
 
+  /**
+   * The provider refused the access token of `row` (an API answered 401) although it had not
+   * expired: refresh it now, unless the stored token already differs from the refused one (someone
+   * refreshed or reconnected meanwhile). Same single flight and locking as `usable`. A token
+   * that cannot be refreshed (no refresh token, provider down) comes back unchanged.
+   */
+  async renewRejected(row: TokenRow): Promise<TokenRow> {
+    if (row.status === "needs_reauth") throw needsReauth();
+    const outcome = await singleFlightFor<RefreshOutcome>(this.deps.db).run(row.id, () =>
+      this.#renew(row.id, row.access_token),
+    );
+    if (outcome.kind === "failed") return outcome.row;
+    return settle(outcome, this.deps.clock.now());
+  }
+
   /** True when the row's token can be handed out as read; throws when the user must reconnect. */
   servableAsRead(row: TokenRow): boolean {
     if (row.status === "needs_reauth") throw needsReauth();
     return !this.#isExpiring(row, this.deps.clock.now());
+  }
+
+  /** Due for a refresh: expiring, or still holding an access token the provider refused. */
+  #isStale(row: Pick<ConnectionRow, "expires_at" | "access_token">, now: Date, rejected: string | undefined): boolean {
+    return (rejected !== undefined && row.access_token === rejected) || this.#isExpiring(row, now);
   }
 
   #isExpiring(row: Pick<ConnectionRow, "expires_at">, now: Date): boolean {
@@ -106,17 +126,17 @@ export class TokenRefresher {
   }
 
   /** The slow path, run once at a time per connection: the whole row, then what it calls for. */
-  async #renew(id: string): Promise<RefreshOutcome> {
+  async #renew(id: string, rejected?: string): Promise<RefreshOutcome> {
     const seen = await this.deps.db.selectFrom("connections").selectAll().where("id", "=", id).executeTakeFirst();
     if (!seen) return { kind: "gone" };
     if (seen.status === "needs_reauth") return { kind: "needs_reauth" };
     const now = this.deps.clock.now();
-    if (!this.#isExpiring(seen, now)) return { kind: "fresh", row: seen };
+    if (!this.#isStale(seen, now, rejected)) return { kind: "fresh", row: seen };
     if (seen.refresh_token === null) return this.#withoutRefreshToken(seen, now);
     if (seen.refresh_cooldown_until !== null && seen.refresh_cooldown_until > now) {
       return { kind: "failed", row: seen, code: "PROVIDER_UNAVAILABLE", retryAt: seen.refresh_cooldown_until };
     }
-    return this.#refresh(seen);
+    return this.#refresh(seen, rejected);
   }
 
   /** Nothing to refresh with: usable until it expires, then only a new consent helps. */
@@ -126,7 +146,7 @@ export class TokenRefresher {
     return { kind: "needs_reauth" };
   }
 
-  async #refresh(seen: ConnectionRow): Promise<RefreshOutcome> {
+  async #refresh(seen: ConnectionRow, rejected: string | undefined): Promise<RefreshOutcome> {
     const connector = await this.deps.db
       .selectFrom("connectors")
       .selectAll()
@@ -153,7 +173,7 @@ export class TokenRefresher {
           .where("id", "=", seen.id)
           .forUpdate()
           .executeTakeFirst();
-        return this.#refreshCurrent(trx, current, client);
+        return this.#refreshCurrent(trx, current, client, rejected);
       });
     }
     const current = await this.deps.db
@@ -161,7 +181,7 @@ export class TokenRefresher {
       .selectAll()
       .where("id", "=", seen.id)
       .executeTakeFirst();
-    return this.#refreshCurrent(this.deps.db, current, client);
+    return this.#refreshCurrent(this.deps.db, current, client, rejected);
   }
 
   /** With the row as it is now: maybe someone else already refreshed it; else ask the provider. */
@@ -169,11 +189,12 @@ export class TokenRefresher {
     db: Executor,
     current: ConnectionRow | undefined,
     client: ProviderClient,
+    rejected: string | undefined,
   ): Promise<RefreshOutcome> {
     if (!current) return { kind: "gone" };
     if (current.status === "needs_reauth") return { kind: "needs_reauth" };
     const now = this.deps.clock.now();
-    if (!this.#isExpiring(current, now)) {
+    if (!this.#isStale(current, now, rejected)) {
       this.deps.logger.debug(
         { connection_id: current.id },
         "token already refreshed by another caller; not refreshing",
