@@ -1,4 +1,9 @@
+import { defaultServerConditions } from "vite";
 import { defineConfig } from "vitest/config";
+
+// The workspace packages export their TypeScript sources under this condition and their build otherwise:
+// tests run on the sources, with no build needed first.
+const conditions = ["latchkey-source", ...defaultServerConditions];
 
 const postgresUrl = process.env.TEST_DATABASE_URL;
 if (!postgresUrl) {
@@ -10,6 +15,8 @@ if (!postgresUrl) {
 const serverSuite = ["packages/server/**/*.test.ts"];
 
 export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
   test: {
     reporters: ["default"],
     testTimeout: 30_000,
