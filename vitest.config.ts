@@ -19,7 +19,14 @@ export default defineConfig({
         extends: true as const,
         test: {
           name: "embedded",
-          include: ["packages/*/src/**/*.test.ts", "packages/*/test/**/*.test.ts", "packages/console/e2e/**/*.test.ts"],
+          include: [
+            "packages/*/src/**/*.test.ts",
+            "packages/*/test/**/*.test.ts",
+            "packages/console/e2e/**/*.test.ts",
+            "examples/*/app/**/*.test.ts",
+            "examples/*/demo/**/*.test.ts",
+            "examples/*/e2e/**/*.test.ts",
+          ],
           env: { LATCHKEY_TEST_DB: "embedded" },
           globalSetup: ["packages/server/test/support/global-setup.ts"],
         },
