@@ -4,10 +4,14 @@
  * app made the way an operator and an admin would, through the public HTTP API.
  */
 import { randomBytes } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
 import { listen } from "../../../packages/server/src/cli/http-server.ts";
 import { serverLogger } from "../../../packages/server/src/cli/loggers.ts";
 import { openInstance } from "../../../packages/server/src/cli/open-instance.ts";
 import { loadConfig } from "../../../packages/server/src/config/config.ts";
+import { migrateToLatest } from "../../../packages/server/src/db/migrate.ts";
+import { openEmbedded } from "../../../packages/server/src/db/open-database.ts";
 
 export interface EmbeddedLatchkey {
   /** http://localhost:<port> */
@@ -19,8 +23,13 @@ export interface EmbeddedLatchkey {
 export async function startEmbeddedLatchkey(options: {
   port: number;
   dataDir: string;
+  /** An empty, migrated database to start from (see prepareDatabaseTemplate); absent: a new one. */
+  template?: string;
   logLevel: string;
 }): Promise<EmbeddedLatchkey> {
+  if (options.template) {
+    await fs.cp(options.template, path.join(options.dataDir, "pgdata"), { recursive: true });
+  }
   const url = `http://localhost:${options.port}`;
   const operatorKey = `lk_demo_operator_${randomBytes(24).toString("base64url")}`;
   const config = loadConfig({
@@ -49,6 +58,38 @@ export async function startEmbeddedLatchkey(options: {
     await opened.close();
     throw error;
   }
+}
+
+/**
+ * Creating an embedded database (initdb) is most of the demo's start-up time, and every run wants
+ * an empty one. The first run makes an empty, migrated database in `dir` (once, atomically); later
+ * runs copy it. Returns the template's pgdata folder.
+ */
+export async function prepareDatabaseTemplate(dir: string): Promise<string> {
+  const template = path.join(dir, "pgdata");
+  if (
+    await fs.stat(path.join(template, "PG_VERSION")).then(
+      () => true,
+      () => false,
+    )
+  ) {
+    return template;
+  }
+  await fs.mkdir(dir, { recursive: true });
+  const building = await fs.mkdtemp(path.join(dir, "building-"));
+  try {
+    const database = await openEmbedded({ dataDir: building });
+    try {
+      await migrateToLatest(database.db);
+    } finally {
+      await database.close();
+    }
+    // Another demo may have finished first: then its template stays and this one is dropped.
+    await fs.rename(path.join(building, "pgdata"), template).catch(() => undefined);
+  } finally {
+    await fs.rm(building, { recursive: true, force: true });
+  }
+  return template;
 }
 
 export interface DemoTenant {

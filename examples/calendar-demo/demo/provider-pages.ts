@@ -68,10 +68,10 @@ export function loginPage(input: { uid: string; clientName: string; problem?: st
   <input id="login" name="login" type="text" required maxlength="40" value="${escapeHtml(input.value ?? "alex")}">
   <p class="hint">Any name works: each name is its own demo account with its own events.</p>
   ${problem}
-  <div class="actions"><button class="primary" type="submit">Sign in</button></div>
-</form>
-<form method="post" action="/interaction/${escapeHtml(input.uid)}/abort">
-  <div class="actions"><button class="secondary" type="submit">Cancel</button></div>
+  <div class="actions">
+    <button class="primary" type="submit">Sign in</button>
+    <button class="secondary" type="submit" formaction="/interaction/${escapeHtml(input.uid)}/abort" formnovalidate>Cancel</button>
+  </div>
 </form>`,
   );
 }

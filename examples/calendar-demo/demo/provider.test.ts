@@ -74,8 +74,11 @@ describe("the demo provider", () => {
     const loginPage = await flow.request(flow.interaction);
     expect(loginPage.status).toBe(200);
     const loggedIn = await follow(flow.request, await flow.request(`${flow.interaction}/login`, { login }));
-    expect(await loggedIn.text()).toContain("Allow access to your calendar?");
-    const done = await follow(flow.request, await flow.request(`${flow.interaction}/confirm`, {}));
+    const consentPage = await loggedIn.text();
+    expect(consentPage).toContain("Allow access to your calendar?");
+    // The consent step is an interaction of its own: its form says where to answer.
+    const confirm = /action="(\/interaction\/[\w-]+\/confirm)"/.exec(consentPage)?.[1] ?? "";
+    const done = await follow(flow.request, await flow.request(confirm, {}));
     const callback = new URL(done.headers.get("location") ?? "");
     expect(`${callback.origin}${callback.pathname}`).toBe(client.redirectUri);
     expect(callback.searchParams.get("state")).toBe(flow.state);

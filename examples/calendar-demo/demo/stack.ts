@@ -6,8 +6,9 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { startDemoApp } from "../app/server.ts";
-import { type DemoTenant, provisionDemoTenant, startEmbeddedLatchkey } from "./latchkey.ts";
+import { type DemoTenant, prepareDatabaseTemplate, provisionDemoTenant, startEmbeddedLatchkey } from "./latchkey.ts";
 import { calendarScope, startDemoProvider } from "./provider.ts";
 
 export interface DemoPorts {
@@ -27,7 +28,14 @@ export interface RunningDemo {
   close(): Promise<void>;
 }
 
-export async function startDemo(options: { ports: DemoPorts; logLevel?: string }): Promise<RunningDemo> {
+/** Where the empty database the demo starts from is kept (git-ignored). */
+export const defaultTemplateDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../.latchkey-demo");
+
+export async function startDemo(options: {
+  ports: DemoPorts;
+  logLevel?: string;
+  templateDir?: string;
+}): Promise<RunningDemo> {
   const latchkeyUrl = `http://localhost:${options.ports.latchkey}`;
   const appUrl = `http://localhost:${options.ports.app}`;
   const client = {
@@ -53,10 +61,16 @@ export async function startDemo(options: { ports: DemoPorts; logLevel?: string }
         closing,
         named("demo provider", options.ports.provider, "DEMO_PROVIDER_PORT"),
       ),
-      startEmbeddedLatchkey({ port: options.ports.latchkey, dataDir, logLevel: options.logLevel ?? "warn" }).then(
-        closing,
-        named("Latchkey", options.ports.latchkey, "DEMO_LATCHKEY_PORT"),
-      ),
+      prepareDatabaseTemplate(options.templateDir ?? defaultTemplateDir)
+        .then((template) =>
+          startEmbeddedLatchkey({
+            port: options.ports.latchkey,
+            dataDir,
+            template,
+            logLevel: options.logLevel ?? "warn",
+          }),
+        )
+        .then(closing, named("Latchkey", options.ports.latchkey, "DEMO_LATCHKEY_PORT")),
     ]);
 
     const tenant = await provisionDemoTenant(latchkey, {

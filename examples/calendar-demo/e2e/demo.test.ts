@@ -163,24 +163,29 @@ describe.skipIf(!haveChromium)("the calendar demo in a browser", () => {
     await shot(admin, "09-console-no-connection");
   });
 
-  it("brings the user back with an error when they cancel at the provider", async () => {
-    await app.getByRole("button", { name: "Connect calendar" }).click();
-    await app.getByRole("heading", { name: "Sign in to Demo Calendar" }).waitFor();
-    await app.getByRole("button", { name: "Cancel" }).click();
-    await app.getByText(/Connecting did not finish \(access_denied\)/).waitFor();
-    await app.getByRole("button", { name: "Connect calendar" }).waitFor();
-    await shot(app, "10-app-consent-cancelled");
-  });
+  it("brings a user back with an error when they cancel at the provider", async () => {
+    // Another person, in a browser that has no session at the demo provider yet.
+    const other = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    const page = await other.newPage();
+    await page.goto(demo.appUrl);
+    await page.getByLabel("Your name").fill("Grace Hopper");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Connect calendar" }).click();
+    await page.getByRole("heading", { name: "Sign in to Demo Calendar" }).waitFor();
+    await page.getByRole("button", { name: "Cancel" }).click();
+    await page.getByText(/Connecting did not finish \(access_denied\)/).waitFor();
+    await page.getByRole("button", { name: "Connect calendar" }).waitFor();
+    await shot(page, "10-app-consent-cancelled");
 
-  it("refuses a sign-in without a usable name", async () => {
-    await app.getByRole("button", { name: "Sign out" }).click();
-    await app.getByLabel("Your name").fill("!!!");
-    await app.getByRole("button", { name: "Sign in" }).click();
-    await app
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByLabel("Your name").fill("!!!");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page
       .getByRole("alert")
       .filter({ hasText: /name: 1–40 characters/ })
       .waitFor();
-    await shot(app, "11-app-sign-in-refused");
+    await shot(page, "11-app-sign-in-refused");
+    await other.close();
   });
 
   it("stops everything on Ctrl+C", async () => {
