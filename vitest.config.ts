@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 const postgresUrl = process.env.TEST_DATABASE_URL;
@@ -10,6 +11,12 @@ if (!postgresUrl) {
 const serverSuite = ["packages/server/**/*.test.ts"];
 
 export default defineConfig({
+  // As tsconfig.json's `paths`: in the repository, `@latchkey/sdk` is its source, built or not.
+  resolve: {
+    alias: [
+      { find: /^@latchkey\/sdk$/, replacement: fileURLToPath(new URL("packages/sdk/src/index.ts", import.meta.url)) },
+    ],
+  },
   test: {
     reporters: ["default"],
     testTimeout: 30_000,

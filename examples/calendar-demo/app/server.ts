@@ -138,6 +138,7 @@ export function createDemoAppRoutes(): Hono {
 export function userIdFor(name: string): string {
   return name
     .normalize("NFKD")
+    .replace(/\p{M}/gu, "") // accents, once split off the letters
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, "-")
     .replace(/^-+|-+$/g, "")
