@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { defaultServerConditions } from "vite";
 import { defineConfig } from "vitest/config";
 
@@ -15,7 +16,13 @@ if (!postgresUrl) {
 const serverSuite = ["packages/server/**/*.test.ts"];
 
 export default defineConfig({
-  resolve: { conditions },
+  // As tsconfig.json's `paths`: in the repository, `@latchkey/sdk` is its source, built or not.
+  resolve: {
+    conditions,
+    alias: [
+      { find: /^@latchkey\/sdk$/, replacement: fileURLToPath(new URL("packages/sdk/src/index.ts", import.meta.url)) },
+    ],
+  },
   ssr: { resolve: { conditions } },
   test: {
     reporters: ["default"],
@@ -26,7 +33,14 @@ export default defineConfig({
         extends: true as const,
         test: {
           name: "embedded",
-          include: ["packages/*/src/**/*.test.ts", "packages/*/test/**/*.test.ts", "packages/console/e2e/**/*.test.ts"],
+          include: [
+            "packages/*/src/**/*.test.ts",
+            "packages/*/test/**/*.test.ts",
+            "packages/console/e2e/**/*.test.ts",
+            "examples/*/app/**/*.test.ts",
+            "examples/*/demo/**/*.test.ts",
+            "examples/*/e2e/**/*.test.ts",
+          ],
           env: { LATCHKEY_TEST_DB: "embedded" },
           globalSetup: ["packages/server/test/support/global-setup.ts"],
         },
