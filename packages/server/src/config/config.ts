@@ -11,6 +11,9 @@ const booleanFlag = z
 /** Requests (or failures) per minute; 0 turns the limit off. */
 const perMinute = (fallback: number) => z.coerce.number().int().min(0).max(1_000_000).default(fallback);
 
+/** A duration in seconds (fractions allowed, for tests) within [min, max]. */
+const seconds = (fallback: number, min: number, max: number) => z.coerce.number().min(min).max(max).default(fallback);
+
 /** `true` is one proxy hop, `false` none; a number counts the proxies in front of Latchkey. NaN when unreadable. */
 function trustedProxyHops(value: string): number {
   const normalized = value.trim().toLowerCase();
@@ -31,6 +34,9 @@ const Env = z.object({
   LATCHKEY_DENY_PRIVATE_NETWORK: booleanFlag,
   LATCHKEY_SERVICE_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
   LATCHKEY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),
+  LATCHKEY_HEADERS_TIMEOUT_SECONDS: seconds(10, 0.1, 300),
+  LATCHKEY_REQUEST_TIMEOUT_SECONDS: seconds(30, 0.1, 3600),
+  LATCHKEY_KEEP_ALIVE_TIMEOUT_SECONDS: seconds(5, 0.1, 600),
   LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE: perMinute(30),
   LATCHKEY_RATE_LIMIT_IP_PER_MINUTE: perMinute(300),
   LATCHKEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: perMinute(30),
@@ -62,6 +68,8 @@ export interface Config {
   refreshBeforeSeconds: number;
   denyPrivateNetwork: boolean;
   bodyLimitBytes: number;
+  /** How long the HTTP server waits for clients (slow clients, slowloris). */
+  httpTimeouts: HttpTimeouts;
   /** How long a verified service key is trusted without a database read (0: always read). */
   serviceKeyCacheMs: number;
   /** Per minute and per instance; 0 turns a limit off. */
@@ -73,6 +81,15 @@ export interface Config {
   trustProxyHops: number;
   logLevel: (typeof logLevels)[number];
   production: boolean;
+}
+
+export interface HttpTimeouts {
+  /** Until a request's headers have all arrived; then the connection is closed (408). */
+  headersMs: number;
+  /** Until the whole request, headers and body, has arrived; then the connection is closed (408). */
+  requestMs: number;
+  /** How long an idle keep-alive connection stays open after a response. */
+  keepAliveMs: number;
 }
 
 export interface RateLimitConfig {
@@ -146,6 +163,16 @@ function encryptionKeysFrom(
   return undefined;
 }
 
+function timeoutProblems(env: Record<string, string | undefined>): string[] {
+  const headers = Number(env.LATCHKEY_HEADERS_TIMEOUT_SECONDS ?? 10);
+  const request = Number(env.LATCHKEY_REQUEST_TIMEOUT_SECONDS ?? 30);
+  return headers > request
+    ? [
+        "LATCHKEY_HEADERS_TIMEOUT_SECONDS: must not exceed LATCHKEY_REQUEST_TIMEOUT_SECONDS (the headers are part of the request)",
+      ]
+    : [];
+}
+
 function productionProblems(env: Record<string, string | undefined>): string[] {
   if (env.NODE_ENV !== "production") return [];
   if (!env.LATCHKEY_PUBLIC_URL) {
@@ -161,7 +188,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     : parsed.error.issues.map((issue) => `${issue.path.join(".") || "env"}: ${issue.message}`);
   // Checked on the raw strings so they are listed even when another variable failed to parse.
   const encryptionKeys = encryptionKeysFrom(env, problems);
-  problems.push(...productionProblems(env));
+  problems.push(...productionProblems(env), ...timeoutProblems(env));
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const values = parsed.data;
 
@@ -176,6 +203,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     refreshBeforeSeconds: values.LATCHKEY_REFRESH_BEFORE_SECONDS,
     denyPrivateNetwork: values.LATCHKEY_DENY_PRIVATE_NETWORK,
     bodyLimitBytes: values.LATCHKEY_BODY_LIMIT_BYTES,
+    httpTimeouts: {
+      headersMs: Math.round(values.LATCHKEY_HEADERS_TIMEOUT_SECONDS * 1000),
+      requestMs: Math.round(values.LATCHKEY_REQUEST_TIMEOUT_SECONDS * 1000),
+      keepAliveMs: Math.round(values.LATCHKEY_KEEP_ALIVE_TIMEOUT_SECONDS * 1000),
+    },
     serviceKeyCacheMs: values.LATCHKEY_SERVICE_KEY_CACHE_SECONDS * 1000,
     rateLimits: {
       connectPerMinute: values.LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE,
