@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { AppError, noRoute } from "../errors/app-error.ts";
-import { createErrorHandler } from "../errors/on-error.ts";
+import { noRoute } from "../errors/app-error.ts";
+import { createErrorHandler, payloadTooLarge } from "../errors/on-error.ts";
 import { ApiDocs } from "../http/api-docs.ts";
 import { createRateLimits } from "../http/rate-limit.ts";
 import { requestContext } from "../http/request-context.ts";
@@ -13,6 +13,7 @@ import { createUserTokenVerifier } from "../identity/create-user-token-verifier.
 import { registerConnectorRoutes } from "../connectors/routes.ts";
 import { registerProviderCatalogRoutes } from "../provider-catalog/routes.ts";
 import { registerConnectionRoutes } from "../connections/routes.ts";
+import { registerProxyRoutes } from "../proxy/routes.ts";
 import { registerOAuthRoutes } from "../oauth/routes.ts";
 import { registerIdentityRoutes } from "../identity/routes.ts";
 import { httpMetrics } from "../http/http-metrics.ts";
@@ -49,7 +50,7 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   const limitBody = bodyLimit({
     maxSize: deps.config.bodyLimitBytes,
     onError: () => {
-      throw new AppError("PAYLOAD_TOO_LARGE", `Request body is larger than ${deps.config.bodyLimitBytes} bytes`);
+      throw payloadTooLarge(`Request body is larger than ${deps.config.bodyLimitBytes} bytes`);
     },
   });
   app.use((c, next) => {
@@ -88,6 +89,7 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   registerConsoleRoutes(ctx);
   registerConsoleWorkspaceRoutes(ctx);
   registerConsoleStaticRoutes(ctx);
+  registerProxyRoutes(ctx);
 
   const onError = createErrorHandler(deps.logger);
   // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().

@@ -29,7 +29,11 @@ export function serverTimeouts(config: Pick<Config, "httpTimeouts">) {
   };
 }
 
-export function listen(instance: Pick<Instance, "app">, config: Config): Promise<Listening> {
+/** Serves the instance's app over HTTP/1.1 (tests listen on port 0 with the same server). */
+export function listen(
+  instance: Pick<Instance, "app">,
+  config: Pick<Config, "port" | "host" | "httpTimeouts">,
+): Promise<Listening> {
   return new Promise((resolve, reject) => {
     const timeouts = serverTimeouts(config);
     const options = { fetch: instance.app.fetch, port: config.port, hostname: config.host, serverOptions: timeouts };

@@ -32,11 +32,14 @@ const Env = z.object({
   LATCHKEY_OPERATOR_KEY: z.string().min(32, "must be at least 32 characters").optional(),
   LATCHKEY_REFRESH_BEFORE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
   LATCHKEY_DENY_PRIVATE_NETWORK: booleanFlag,
+  LATCHKEY_USER_TOKEN_MAX_LIFETIME_SECONDS: z.coerce.number().int().min(60).max(31_536_000).default(86_400),
   LATCHKEY_SERVICE_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
   LATCHKEY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),
   LATCHKEY_HEADERS_TIMEOUT_SECONDS: seconds(10, 0.1, 300),
   LATCHKEY_REQUEST_TIMEOUT_SECONDS: seconds(30, 0.1, 3600),
   LATCHKEY_KEEP_ALIVE_TIMEOUT_SECONDS: seconds(5, 0.1, 600),
+  LATCHKEY_PROXY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(300).default(30),
+  LATCHKEY_PROXY_MAX_RESPONSE_BYTES: z.coerce.number().int().min(1024).max(104_857_600).default(10_485_760),
   LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE: perMinute(30),
   LATCHKEY_RATE_LIMIT_IP_PER_MINUTE: perMinute(300),
   LATCHKEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: perMinute(30),
@@ -67,11 +70,20 @@ export interface Config {
   operatorKey: string | undefined;
   refreshBeforeSeconds: number;
   denyPrivateNetwork: boolean;
+  /**
+   * The longest lifetime an app's own user token (jwks or hs256 identity) may have: `exp` no further
+   * than this from now, nor from `iat`. Server-wide, for every app.
+   */
+  userTokenMaxLifetimeSeconds: number;
   bodyLimitBytes: number;
   /** How long the HTTP server waits for clients (slow clients, slowloris). */
   httpTimeouts: HttpTimeouts;
   /** How long a verified service key is trusted without a database read (0: always read). */
   serviceKeyCacheMs: number;
+  /** API proxy: how long one provider call may take, answer included (then `phase: "timed_out"`). */
+  proxyTimeoutMs: number;
+  /** API proxy: the largest provider answer handed back; a larger one is refused. */
+  proxyMaxResponseBytes: number;
   /** Per minute and per instance; 0 turns a limit off. */
   rateLimits: RateLimitConfig;
   /**
@@ -202,6 +214,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     operatorKey: values.LATCHKEY_OPERATOR_KEY,
     refreshBeforeSeconds: values.LATCHKEY_REFRESH_BEFORE_SECONDS,
     denyPrivateNetwork: values.LATCHKEY_DENY_PRIVATE_NETWORK,
+    userTokenMaxLifetimeSeconds: values.LATCHKEY_USER_TOKEN_MAX_LIFETIME_SECONDS,
     bodyLimitBytes: values.LATCHKEY_BODY_LIMIT_BYTES,
     httpTimeouts: {
       headersMs: Math.round(values.LATCHKEY_HEADERS_TIMEOUT_SECONDS * 1000),
@@ -209,6 +222,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       keepAliveMs: Math.round(values.LATCHKEY_KEEP_ALIVE_TIMEOUT_SECONDS * 1000),
     },
     serviceKeyCacheMs: values.LATCHKEY_SERVICE_KEY_CACHE_SECONDS * 1000,
+    proxyTimeoutMs: values.LATCHKEY_PROXY_TIMEOUT_SECONDS * 1000,
+    proxyMaxResponseBytes: values.LATCHKEY_PROXY_MAX_RESPONSE_BYTES,
     rateLimits: {
       connectPerMinute: values.LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE,
       ipPerMinute: values.LATCHKEY_RATE_LIMIT_IP_PER_MINUTE,
