@@ -50,7 +50,7 @@ describe("the node server under misbehaving clients", () => {
 
   beforeAll(async () => {
     t = await createTestApp({ env: { LATCHKEY_BODY_LIMIT_BYTES: "65536" } });
-    server = await listen(t, { port: 0, host: "127.0.0.1" });
+    server = await listen(t, { port: 0, host: "127.0.0.1", httpTimeouts: t.deps.config.httpTimeouts });
   }, setupMs);
   afterAll(async () => {
     await server?.close(1_000);

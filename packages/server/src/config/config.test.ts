@@ -79,4 +79,22 @@ describe("configuration", () => {
       expect.stringContaining("DATABASE_URL"),
     ]);
   });
+  it("sets HTTP timeouts against slow clients: defaults, fractions, and refuses a headers timeout above the request timeout", () => {
+    expect(loadConfig({}).httpTimeouts).toEqual({ headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000 });
+    expect(
+      loadConfig({
+        LATCHKEY_HEADERS_TIMEOUT_SECONDS: "0.5",
+        LATCHKEY_REQUEST_TIMEOUT_SECONDS: "1.25",
+        LATCHKEY_KEEP_ALIVE_TIMEOUT_SECONDS: "2",
+      }).httpTimeouts,
+    ).toEqual({ headersMs: 500, requestMs: 1_250, keepAliveMs: 2_000 });
+    expect(problemsOf({ LATCHKEY_HEADERS_TIMEOUT_SECONDS: "40" })).toEqual([
+      expect.stringContaining("LATCHKEY_HEADERS_TIMEOUT_SECONDS: must not exceed LATCHKEY_REQUEST_TIMEOUT_SECONDS"),
+    ]);
+    for (const value of ["0", "-1", "abc", "100000"]) {
+      expect(problemsOf({ LATCHKEY_KEEP_ALIVE_TIMEOUT_SECONDS: value })).toEqual([
+        expect.stringMatching(/^LATCHKEY_KEEP_ALIVE_TIMEOUT_SECONDS/),
+      ]);
+    }
+  });
 });
