@@ -94,29 +94,42 @@ export class TokenRefresher {
     return settle(outcome, this.deps.clock.now());
   }
 
+  /**
+   * The background sweep's call: refreshes the connection when its token expires within
+   * `aheadMs` (further ahead than the hot path looks), through the same single flight and row
+   * lock as `usable`, so a sweep and a token request never refresh one connection twice.
+   */
+  refreshAhead(id: string, aheadMs: number): Promise<RefreshOutcome> {
+    return singleFlightFor<RefreshOutcome>(this.deps.db).run(id, () => this.#renew(id, aheadMs));
+  }
+
   /** True when the row's token can be handed out as read; throws when the user must reconnect. */
   servableAsRead(row: TokenRow): boolean {
     if (row.status === "needs_reauth") throw needsReauth();
     return !this.#isExpiring(row, this.deps.clock.now());
   }
 
-  #isExpiring(row: Pick<ConnectionRow, "expires_at">, now: Date): boolean {
+  #isExpiring(
+    row: Pick<ConnectionRow, "expires_at">,
+    now: Date,
+    aheadMs = this.deps.config.refreshBeforeSeconds * 1000,
+  ): boolean {
     if (row.expires_at === null) return false;
-    return row.expires_at.getTime() - now.getTime() <= this.deps.config.refreshBeforeSeconds * 1000;
+    return row.expires_at.getTime() - now.getTime() <= aheadMs;
   }
 
   /** The slow path, run once at a time per connection: the whole row, then what it calls for. */
-  async #renew(id: string): Promise<RefreshOutcome> {
+  async #renew(id: string, aheadMs?: number): Promise<RefreshOutcome> {
     const seen = await this.deps.db.selectFrom("connections").selectAll().where("id", "=", id).executeTakeFirst();
     if (!seen) return { kind: "gone" };
     if (seen.status === "needs_reauth") return { kind: "needs_reauth" };
     const now = this.deps.clock.now();
-    if (!this.#isExpiring(seen, now)) return { kind: "fresh", row: seen };
+    if (!this.#isExpiring(seen, now, aheadMs)) return { kind: "fresh", row: seen };
     if (seen.refresh_token === null) return this.#withoutRefreshToken(seen, now);
     if (seen.refresh_cooldown_until !== null && seen.refresh_cooldown_until > now) {
       return { kind: "failed", row: seen, code: "PROVIDER_UNAVAILABLE", retryAt: seen.refresh_cooldown_until };
     }
-    return this.#refresh(seen);
+    return this.#refresh(seen, aheadMs);
   }
 
   /** Nothing to refresh with: usable until it expires, then only a new consent helps. */
@@ -126,7 +139,7 @@ export class TokenRefresher {
     return { kind: "needs_reauth" };
   }
 
-  async #refresh(seen: ConnectionRow): Promise<RefreshOutcome> {
+  async #refresh(seen: ConnectionRow, aheadMs: number | undefined): Promise<RefreshOutcome> {
     const connector = await this.deps.db
       .selectFrom("connectors")
       .selectAll()
@@ -153,7 +166,7 @@ export class TokenRefresher {
           .where("id", "=", seen.id)
           .forUpdate()
           .executeTakeFirst();
-        return this.#refreshCurrent(trx, current, client);
+        return this.#refreshCurrent(trx, current, client, aheadMs);
       });
     }
     const current = await this.deps.db
@@ -161,7 +174,7 @@ export class TokenRefresher {
       .selectAll()
       .where("id", "=", seen.id)
       .executeTakeFirst();
-    return this.#refreshCurrent(this.deps.db, current, client);
+    return this.#refreshCurrent(this.deps.db, current, client, aheadMs);
   }
 
   /** With the row as it is now: maybe someone else already refreshed it; else ask the provider. */
@@ -169,11 +182,12 @@ export class TokenRefresher {
     db: Executor,
     current: ConnectionRow | undefined,
     client: ProviderClient,
+    aheadMs: number | undefined,
   ): Promise<RefreshOutcome> {
     if (!current) return { kind: "gone" };
     if (current.status === "needs_reauth") return { kind: "needs_reauth" };
     const now = this.deps.clock.now();
-    if (!this.#isExpiring(current, now)) {
+    if (!this.#isExpiring(current, now, aheadMs)) {
       this.deps.logger.debug(
         { connection_id: current.id },
         "token already refreshed by another caller; not refreshing",
