@@ -43,6 +43,8 @@ export interface LatchkeyApp {
 }
 
 export interface BackgroundWork {
+  usage: UsageRecorder;
+  sweep: BackgroundSweep;
   start(): void;
   /** Stops the timers, waits for a sweep in progress and writes the pending usage. */
   stop(): Promise<void>;
@@ -91,6 +93,8 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   ];
   const sweep = new BackgroundSweep(deps, refresher, pruners, metrics);
   const background: BackgroundWork = {
+    usage,
+    sweep,
     start() {
       usage.start();
       sweep.start();
