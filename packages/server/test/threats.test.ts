@@ -1092,6 +1092,10 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
       memberId: members.members.find((m) => m.email === "admin@example.test")?.id ?? "-",
       userId: "alice",
       provider: "oidc",
+      providerId: "google",
+      // Ids nothing in this database has: the routes answer 404 for them, which the fuzz accepts.
+      sessionId: "ses_unknown",
+      connectionId: "conn_unknown",
       spareAppId: (await createLatchkeyIdentityApp(bed.t, bed.tenant)).appId,
       spareConnectorId: (await createConnector(bed.t, bed.harness, bed.tenant)).connectorId,
       spareMemberId: spareMember.member.id,
@@ -1187,6 +1191,14 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
       "post /api/workspaces/{workspaceId}/apps/{appId}/connectors/{connectorId}/initiate": () => ({
         return_to: appOrigin,
       }),
+      "post /api/console/sign-in": () => ({ email: "admin@example.test", password: "not-the-password-1" }),
+      "post /api/console/setup": () => ({ token: "t".repeat(43), password: "a-long-password-1" }),
+      "post /api/console/sign-out": () => ({}),
+      "post /api/workspaces/{workspaceId}/invitations": () => ({
+        email: `i-${randomBytes(4).toString("hex")}@example.test`,
+        role: "member",
+      }),
+      "post /api/workspaces/{workspaceId}/apps/{appId}/test-token": () => ({ token: "not-a-token" }),
     };
     const make = bodies[`${doc.method} ${doc.path}`];
     if (doc.body !== undefined && make === undefined)

@@ -13,6 +13,7 @@ import { createUserTokenVerifier } from "../identity/create-user-token-verifier.
 import { registerConnectorRoutes } from "../connectors/routes.ts";
 import { registerProviderCatalogRoutes } from "../provider-catalog/routes.ts";
 import { registerConnectionRoutes } from "../connections/routes.ts";
+import { registerProxyRoutes } from "../proxy/routes.ts";
 import { registerOAuthRoutes } from "../oauth/routes.ts";
 import { registerIdentityRoutes } from "../identity/routes.ts";
 import { httpMetrics } from "../http/http-metrics.ts";
@@ -121,6 +122,7 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   registerConsoleRoutes(ctx);
   registerConsoleWorkspaceRoutes(ctx);
   registerConsoleStaticRoutes(ctx);
+  registerProxyRoutes(ctx);
 
   const onError = createErrorHandler(deps.logger);
   // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().

@@ -33,6 +33,8 @@ const Env = z.object({
   LATCHKEY_DENY_PRIVATE_NETWORK: booleanFlag,
   LATCHKEY_SERVICE_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
   LATCHKEY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),
+  LATCHKEY_PROXY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(300).default(30),
+  LATCHKEY_PROXY_MAX_RESPONSE_BYTES: z.coerce.number().int().min(1024).max(104_857_600).default(10_485_760),
   LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE: perMinute(30),
   LATCHKEY_RATE_LIMIT_IP_PER_MINUTE: perMinute(300),
   LATCHKEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: perMinute(30),
@@ -70,6 +72,10 @@ export interface Config {
   bodyLimitBytes: number;
   /** How long a verified service key is trusted without a database read (0: always read). */
   serviceKeyCacheMs: number;
+  /** API proxy: how long one provider call may take, answer included (then `phase: "timed_out"`). */
+  proxyTimeoutMs: number;
+  /** API proxy: the largest provider answer handed back; a larger one is refused. */
+  proxyMaxResponseBytes: number;
   /** Per minute and per instance; 0 turns a limit off. */
   rateLimits: RateLimitConfig;
   /**
@@ -185,6 +191,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     denyPrivateNetwork: values.LATCHKEY_DENY_PRIVATE_NETWORK,
     bodyLimitBytes: values.LATCHKEY_BODY_LIMIT_BYTES,
     serviceKeyCacheMs: values.LATCHKEY_SERVICE_KEY_CACHE_SECONDS * 1000,
+    proxyTimeoutMs: values.LATCHKEY_PROXY_TIMEOUT_SECONDS * 1000,
+    proxyMaxResponseBytes: values.LATCHKEY_PROXY_MAX_RESPONSE_BYTES,
     rateLimits: {
       connectPerMinute: values.LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE,
       ipPerMinute: values.LATCHKEY_RATE_LIMIT_IP_PER_MINUTE,

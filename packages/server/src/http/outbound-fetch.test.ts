@@ -251,8 +251,13 @@ describe("createPublicOnlyFetch (DNS rebinding)", () => {
     addresses.map((address) => ({ address, family: address.includes(":") ? 6 : 4 }));
 
   it("refuses to connect when the name resolves to a private address by the time it connects", async () => {
-    // The early check sees a public address; the connection's own lookup gets loopback (rebinding).
-    const checkLookup: LookupAll = () => Promise.resolve(at("203.0.113.7"));
+    // An early check would see a public address; the connection's own lookup gets loopback
+    // (rebinding). Over a public-only fetch the name is resolved once: by the connection.
+    const checkLookups: string[] = [];
+    const checkLookup: LookupAll = (hostname) => {
+      checkLookups.push(hostname);
+      return Promise.resolve(at("203.0.113.7"));
+    };
     const connectLookups: string[] = [];
     const connectLookup: LookupAll = (hostname) => {
       connectLookups.push(hostname);
@@ -270,6 +275,24 @@ describe("createPublicOnlyFetch (DNS rebinding)", () => {
     expect(error.target).toBe(`http://rebind.example:${port}`);
     expect(error.message).toMatch(/resolved to a loopback, private or link-local address/);
     expect(connectLookups).toEqual(["rebind.example"]);
+    expect(checkLookups).toEqual([]);
+    expect(requests).toEqual([]);
+  });
+
+  it("still refuses a private literal address before connecting, without any lookup", async () => {
+    const connectLookups: string[] = [];
+    const outbound = createOutboundFetch({
+      fetch: createPublicOnlyFetch((hostname) => {
+        connectLookups.push(hostname);
+        return Promise.resolve(at("203.0.113.7"));
+      }),
+      denyPrivateNetwork: true,
+      timeoutMs: 2_000,
+    });
+    requests.length = 0;
+    const error = await outboundErrorOf(outbound(`${base}/ok`));
+    expect(error.reason).toBe("blocked");
+    expect(connectLookups).toEqual([]);
     expect(requests).toEqual([]);
   });
 
@@ -288,6 +311,67 @@ describe("createPublicOnlyFetch (DNS rebinding)", () => {
     const error = await outboundErrorOf(outbound("http://docs.example:9/ok"));
     expect(error.reason).not.toBe("blocked");
     expect(["timeout", "network"]).toContain(error.reason);
+  });
+});
+
+describe("an outbound fetch over another", () => {
+  let fetchCalls = 0;
+  const countingFetch: typeof fetch = (input, init) => {
+    fetchCalls += 1;
+    return realFetch(input, init);
+  };
+
+  it("keeps the shorter timeout, whichever layer sets it", async () => {
+    const innerShorter = createOutboundFetch({
+      fetch: createOutboundFetch({ fetch: realFetch, denyPrivateNetwork: false, timeoutMs: 300 }),
+      denyPrivateNetwork: false,
+      timeoutMs: 5_000,
+    });
+    const outerShorter = createOutboundFetch({
+      fetch: createOutboundFetch({ fetch: realFetch, denyPrivateNetwork: false, timeoutMs: 5_000 }),
+      denyPrivateNetwork: false,
+      timeoutMs: 300,
+    });
+    for (const outbound of [innerShorter, outerShorter]) {
+      const error = await outboundErrorOf(outbound(`${base}/slow-headers`));
+      expect(error.reason).toBe("timeout");
+      expect(error.message).toMatch(/after 300 ms/);
+    }
+  });
+
+  it("keeps the smaller size limit, whichever layer sets it", async () => {
+    const innerSmaller = createOutboundFetch({
+      fetch: createOutboundFetch({ fetch: realFetch, denyPrivateNetwork: false, maxResponseBytes: 1024 }),
+      denyPrivateNetwork: false,
+      maxResponseBytes: Number.MAX_SAFE_INTEGER,
+    });
+    const streamed = await innerSmaller(`${base}/big-streamed`);
+    expect((await streamed.text().catch((error: unknown) => error)) as OutboundError).toMatchObject({
+      reason: "too_large",
+    });
+    expect((await outboundErrorOf(innerSmaller(`${base}/big-declared`))).reason).toBe("too_large");
+  });
+
+  it("keeps the private-network guard of either layer, and calls the innermost fetch once", async () => {
+    const guardedInside = createOutboundFetch({
+      fetch: createOutboundFetch({ fetch: countingFetch, denyPrivateNetwork: true }),
+      denyPrivateNetwork: false,
+    });
+    const guardedOutside = createOutboundFetch({
+      fetch: createOutboundFetch({ fetch: countingFetch, denyPrivateNetwork: false }),
+      denyPrivateNetwork: true,
+    });
+    fetchCalls = 0;
+    for (const outbound of [guardedInside, guardedOutside]) {
+      expect((await outboundErrorOf(outbound(`${base}/ok`))).reason).toBe("blocked");
+    }
+    expect(fetchCalls).toBe(0);
+    const open = createOutboundFetch({
+      fetch: createOutboundFetch({ fetch: countingFetch, denyPrivateNetwork: false }),
+      denyPrivateNetwork: false,
+    });
+    expect((await open(`${base}/ok`)).status).toBe(200);
+    expect(fetchCalls).toBe(1);
   });
 });
 

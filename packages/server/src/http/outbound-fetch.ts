@@ -37,6 +37,19 @@ export const defaultMaxResponseBytes = 1024 * 1024;
 
 const lookupAllAddresses: LookupAll = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
 
+/** What one outbound fetch applies; kept per fetch so that wrapping one in another makes one layer. */
+interface OutboundSettings {
+  fetch: typeof fetch;
+  denyPrivateNetwork: boolean;
+  timeoutMs: number;
+  maxResponseBytes: number;
+  lookup: LookupAll;
+}
+
+const outboundSettings = new WeakMap<typeof fetch, OutboundSettings>();
+/** Fetches that check every address they connect to (createPublicOnlyFetch). */
+const checksAddressesItConnectsTo = new WeakSet<typeof fetch>();
+
 /**
  * The fetch every server-to-provider call goes through: redirects are returned, never followed;
  * every call has a timeout (also while its body is read) and a response size limit; with
@@ -44,14 +57,25 @@ const lookupAllAddresses: LookupAll = (hostname) => dnsLookup(hostname, { all: t
  *
  * This check gives a clear early answer; the guarantee against DNS rebinding (a name that
  * resolves to a public address here and to a private one a moment later) is `fetch` built by
- * `createPublicOnlyFetch`, which checks the addresses it actually connects to.
+ * `createPublicOnlyFetch`, which checks the addresses it actually connects to. Over such a fetch,
+ * host names are not resolved here as well (literal addresses still are refused here): the
+ * connection's own lookup is the one check, and a refusal there is the same OutboundError.
+ *
+ * An outbound fetch over another one is one layer, not two: the shorter timeout, the smaller
+ * size limit, the private-network guard when either asks for it (one timer, one body wrapper).
  */
 export function createOutboundFetch(options: OutboundFetchOptions): typeof fetch {
-  const timeoutMs = options.timeoutMs ?? defaultOutboundTimeoutMs;
-  const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
-  const lookup = options.lookup ?? lookupAllAddresses;
+  const settings = flatten({
+    fetch: options.fetch,
+    denyPrivateNetwork: options.denyPrivateNetwork,
+    timeoutMs: options.timeoutMs ?? defaultOutboundTimeoutMs,
+    maxResponseBytes: options.maxResponseBytes ?? defaultMaxResponseBytes,
+    lookup: options.lookup ?? lookupAllAddresses,
+  });
+  const { timeoutMs, maxResponseBytes, lookup } = settings;
+  const resolveNames = !checksAddressesItConnectsTo.has(settings.fetch);
 
-  return async function outboundFetch(input, init) {
+  const outboundFetch: typeof fetch = async (input, init) => {
     const url = new URL(input instanceof Request ? input.url : input.toString());
     const target = url.origin;
     if (url.protocol !== "https:" && url.protocol !== "http:") {
@@ -62,12 +86,29 @@ export function createOutboundFetch(options: OutboundFetchOptions): typeof fetch
     const signal = callerSignal ? AbortSignal.any([callerSignal, timeout]) : timeout;
     const failure = (error: unknown) => toOutboundError(error, { target, timeout, timeoutMs, callerSignal });
     try {
-      if (options.denyPrivateNetwork) await abortable(assertPublicHost(url, lookup), signal);
-      const response = await options.fetch(input, { ...init, redirect: "manual", signal });
+      if (settings.denyPrivateNetwork) await abortable(assertPublicHost(url, lookup, resolveNames), signal);
+      const response = await settings.fetch(input, { ...init, redirect: "manual", signal });
       return limitResponseBody(response, { target, maxResponseBytes, failure });
     } catch (error) {
       throw failure(error);
     }
+  };
+  outboundSettings.set(outboundFetch, settings);
+  return outboundFetch;
+}
+
+/** `own` over an outbound fetch: one layer with both layers' limits (the tighter of each). */
+function flatten(own: OutboundSettings): OutboundSettings {
+  const inner = outboundSettings.get(own.fetch);
+  if (!inner) return own;
+  // Two guards resolving names differently (tests) stay two layers: each check is kept.
+  if (own.denyPrivateNetwork && inner.denyPrivateNetwork && own.lookup !== inner.lookup) return own;
+  return {
+    fetch: inner.fetch,
+    denyPrivateNetwork: own.denyPrivateNetwork || inner.denyPrivateNetwork,
+    timeoutMs: Math.min(own.timeoutMs, inner.timeoutMs),
+    maxResponseBytes: Math.min(own.maxResponseBytes, inner.maxResponseBytes),
+    lookup: own.denyPrivateNetwork ? own.lookup : inner.lookup,
   };
 }
 
@@ -130,7 +171,9 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 export function createPublicOnlyFetch(lookup: LookupAll = lookupAllAddresses): typeof fetch {
   const dispatcher = new Agent({ connect: { lookup: publicOnlyLookup(lookup) } });
   // Node's fetch takes undici's `dispatcher`; the DOM RequestInit type does not declare it.
-  return (input, init) => fetch(input, { ...init, dispatcher } as RequestInit);
+  const publicOnlyFetch: typeof fetch = (input, init) => fetch(input, { ...init, dispatcher } as RequestInit);
+  checksAddressesItConnectsTo.add(publicOnlyFetch);
+  return publicOnlyFetch;
 }
 
 type LookupCallback = (error: Error | null, address: string | LookupAddress[], family?: number) => void;
@@ -158,8 +201,10 @@ export function publicOnlyLookup(lookup: LookupAll) {
   };
 }
 
-async function assertPublicHost(url: URL, lookup: LookupAll): Promise<void> {
+/** Refuses a non-public literal address; a host name too when `resolveNames` (else the connection checks it). */
+async function assertPublicHost(url: URL, lookup: LookupAll, resolveNames: boolean): Promise<void> {
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  if (!isIP(host) && !resolveNames) return;
   const addresses = isIP(host) ? [host] : (await lookup(host)).map((entry) => entry.address);
   if (addresses.length === 0) throw new Error(`${host} did not resolve to any address`);
   if (addresses.some(isNonPublicAddress)) {

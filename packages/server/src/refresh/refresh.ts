@@ -53,6 +53,15 @@ type ProviderResult =
 type Executor = Kysely<Database>;
 
 /**
+ * What makes a token due besides the hot path's window: an access token the provider refused
+ * (`rejected`), or the background sweep's longer look ahead (`aheadMs`).
+ */
+interface Due {
+  rejected?: string;
+  aheadMs?: number;
+}
+
+/**
  * Keeps access tokens fresh. A token within `refreshBeforeSeconds` of expiry is refreshed before
  * it is handed out, with at most one refresh per connection in flight:
  *
@@ -95,18 +104,38 @@ export class TokenRefresher {
   }
 
   /**
+   * The provider refused the access token of `row` (an API answered 401) although it had not
+   * expired: refresh it now, unless the stored token already differs from the refused one (someone
+   * refreshed or reconnected meanwhile). Same single flight and locking as `usable`. A token
+   * that cannot be refreshed (no refresh token, provider down) comes back unchanged.
+   */
+  async renewRejected(row: TokenRow): Promise<TokenRow> {
+    if (row.status === "needs_reauth") throw needsReauth();
+    const outcome = await singleFlightFor<RefreshOutcome>(this.deps.db).run(row.id, () =>
+      this.#renew(row.id, { rejected: row.access_token }),
+    );
+    if (outcome.kind === "failed") return outcome.row;
+    return settle(outcome, this.deps.clock.now());
+  }
+
+  /**
    * The background sweep's call: refreshes the connection when its token expires within
    * `aheadMs` (further ahead than the hot path looks), through the same single flight and row
    * lock as `usable`, so a sweep and a token request never refresh one connection twice.
    */
   refreshAhead(id: string, aheadMs: number): Promise<RefreshOutcome> {
-    return singleFlightFor<RefreshOutcome>(this.deps.db).run(id, () => this.#renew(id, aheadMs));
+    return singleFlightFor<RefreshOutcome>(this.deps.db).run(id, () => this.#renew(id, { aheadMs }));
   }
 
   /** True when the row's token can be handed out as read; throws when the user must reconnect. */
   servableAsRead(row: TokenRow): boolean {
     if (row.status === "needs_reauth") throw needsReauth();
     return !this.#isExpiring(row, this.deps.clock.now());
+  }
+
+  /** Due for a refresh: expiring, or still holding an access token the provider refused. */
+  #isStale(row: Pick<ConnectionRow, "expires_at" | "access_token">, now: Date, due: Due): boolean {
+    return (due.rejected !== undefined && row.access_token === due.rejected) || this.#isExpiring(row, now, due.aheadMs);
   }
 
   #isExpiring(
@@ -119,17 +148,17 @@ export class TokenRefresher {
   }
 
   /** The slow path, run once at a time per connection: the whole row, then what it calls for. */
-  async #renew(id: string, aheadMs?: number): Promise<RefreshOutcome> {
+  async #renew(id: string, due: Due = {}): Promise<RefreshOutcome> {
     const seen = await this.deps.db.selectFrom("connections").selectAll().where("id", "=", id).executeTakeFirst();
     if (!seen) return { kind: "gone" };
     if (seen.status === "needs_reauth") return { kind: "needs_reauth" };
     const now = this.deps.clock.now();
-    if (!this.#isExpiring(seen, now, aheadMs)) return { kind: "fresh", row: seen };
+    if (!this.#isStale(seen, now, due)) return { kind: "fresh", row: seen };
     if (seen.refresh_token === null) return this.#withoutRefreshToken(seen, now);
     if (seen.refresh_cooldown_until !== null && seen.refresh_cooldown_until > now) {
       return { kind: "failed", row: seen, code: "PROVIDER_UNAVAILABLE", retryAt: seen.refresh_cooldown_until };
     }
-    return this.#refresh(seen, aheadMs);
+    return this.#refresh(seen, due);
   }
 
   /** Nothing to refresh with: usable until it expires, then only a new consent helps. */
@@ -139,7 +168,7 @@ export class TokenRefresher {
     return { kind: "needs_reauth" };
   }
 
-  async #refresh(seen: ConnectionRow, aheadMs: number | undefined): Promise<RefreshOutcome> {
+  async #refresh(seen: ConnectionRow, due: Due): Promise<RefreshOutcome> {
     const connector = await this.deps.db
       .selectFrom("connectors")
       .selectAll()
@@ -166,7 +195,7 @@ export class TokenRefresher {
           .where("id", "=", seen.id)
           .forUpdate()
           .executeTakeFirst();
-        return this.#refreshCurrent(trx, current, client, aheadMs);
+        return this.#refreshCurrent(trx, current, client, due);
       });
     }
     const current = await this.deps.db
@@ -174,7 +203,7 @@ export class TokenRefresher {
       .selectAll()
       .where("id", "=", seen.id)
       .executeTakeFirst();
-    return this.#refreshCurrent(this.deps.db, current, client, aheadMs);
+    return this.#refreshCurrent(this.deps.db, current, client, due);
   }
 
   /** With the row as it is now: maybe someone else already refreshed it; else ask the provider. */
@@ -182,12 +211,12 @@ export class TokenRefresher {
     db: Executor,
     current: ConnectionRow | undefined,
     client: ProviderClient,
-    aheadMs: number | undefined,
+    due: Due,
   ): Promise<RefreshOutcome> {
     if (!current) return { kind: "gone" };
     if (current.status === "needs_reauth") return { kind: "needs_reauth" };
     const now = this.deps.clock.now();
-    if (!this.#isExpiring(current, now, aheadMs)) {
+    if (!this.#isStale(current, now, due)) {
       this.deps.logger.debug(
         { connection_id: current.id },
         "token already refreshed by another caller; not refreshing",
