@@ -21,8 +21,8 @@ import {
   tableCounts,
   userToken,
   type Tenant,
-} from "./connect-fixture.ts";
-import { extraInstance, type ExtraInstance } from "./multi-instance.ts";
+} from "./support/connect-testbed.ts";
+import { extraInstance, type ExtraInstance } from "./support/multi-instance.ts";
 
 const accessTokenTtlSeconds = 3600;
 /** LATCHKEY_REFRESH_BEFORE_SECONDS is 300 by default: 60 s before expiry is inside the window. */

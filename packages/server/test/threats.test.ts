@@ -1095,6 +1095,8 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
       providerId: "google",
       // Ids nothing in this database has: the routes answer 404 for them, which the fuzz accepts.
       sessionId: "ses_unknown",
+      integrationType: "oidc",
+      file: "index.html",
       connectionId: "conn_unknown",
       spareAppId: (await createLatchkeyIdentityApp(bed.t, bed.tenant)).appId,
       spareConnectorId: (await createConnector(bed.t, bed.harness, bed.tenant)).connectorId,
@@ -1199,6 +1201,13 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
         role: "member",
       }),
       "post /api/workspaces/{workspaceId}/apps/{appId}/test-token": () => ({ token: "not-a-token" }),
+      // The proxy: the oidc connector has no API host, so even a valid request is refused before sending.
+      "post /api/apps/{appId}/connectors/{integrationType}/call": () => ({ method: "GET", path: "/me" }),
+      "post /api/apps/{appId}/app-user-auth/connectors/{connectorId}/call": () => ({ method: "GET", path: "/me" }),
+      "post /api/apps/{appId}/app-user-auth/connectors/{connectorId}/users/{userId}/call": () => ({
+        method: "GET",
+        path: "/me",
+      }),
     };
     const make = bodies[`${doc.method} ${doc.path}`];
     if (doc.body !== undefined && make === undefined)

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { AppError, noRoute } from "../errors/app-error.ts";
-import { createErrorHandler } from "../errors/on-error.ts";
+import { noRoute } from "../errors/app-error.ts";
+import { createErrorHandler, payloadTooLarge } from "../errors/on-error.ts";
 import { ApiDocs } from "../http/api-docs.ts";
 import { createRateLimits } from "../http/rate-limit.ts";
 import { requestContext } from "../http/request-context.ts";
@@ -63,7 +63,7 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   const limitBody = bodyLimit({
     maxSize: deps.config.bodyLimitBytes,
     onError: () => {
-      throw new AppError("PAYLOAD_TOO_LARGE", `Request body is larger than ${deps.config.bodyLimitBytes} bytes`);
+      throw payloadTooLarge(`Request body is larger than ${deps.config.bodyLimitBytes} bytes`);
     },
   });
   app.use((c, next) => {

@@ -13,7 +13,8 @@ export interface Listening {
   close(deadlineMs?: number): Promise<boolean>;
 }
 
-export function listen(instance: Instance, config: Config): Promise<Listening> {
+/** Serves the instance's app over HTTP/1.1 (tests listen on port 0 with the same server). */
+export function listen(instance: Pick<Instance, "app">, config: Pick<Config, "port" | "host">): Promise<Listening> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: instance.app.fetch, port: config.port, hostname: config.host }, (info) => {
       server.off("error", reject);

@@ -23,6 +23,16 @@ describe("configuration", () => {
     expect(config.publicUrl).toBe("http://localhost:4400");
     expect(config.refreshBeforeSeconds).toBe(300);
     expect(config.denyPrivateNetwork).toBe(false);
+    expect(config.userTokenMaxLifetimeSeconds).toBe(86_400);
+  });
+
+  it("takes a maximum user-token lifetime between a minute and a year, and refuses others", () => {
+    expect(loadConfig({ LATCHKEY_USER_TOKEN_MAX_LIFETIME_SECONDS: "3600" }).userTokenMaxLifetimeSeconds).toBe(3600);
+    for (const value of ["59", "31536001", "1e400", "soon"]) {
+      expect(problemsOf({ LATCHKEY_USER_TOKEN_MAX_LIFETIME_SECONDS: value })).toEqual([
+        expect.stringMatching(/^LATCHKEY_USER_TOKEN_MAX_LIFETIME_SECONDS: /),
+      ]);
+    }
   });
 
   it("reads the background sweep's interval and window (defaults 60 s and a day, 0 allowed) and refuses bad ones", () => {

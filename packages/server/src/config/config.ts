@@ -31,6 +31,7 @@ const Env = z.object({
   LATCHKEY_REFRESH_SWEEP_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
   LATCHKEY_REFRESH_SWEEP_USED_WITHIN_SECONDS: z.coerce.number().int().min(0).max(31_536_000).default(86_400),
   LATCHKEY_DENY_PRIVATE_NETWORK: booleanFlag,
+  LATCHKEY_USER_TOKEN_MAX_LIFETIME_SECONDS: z.coerce.number().int().min(60).max(31_536_000).default(86_400),
   LATCHKEY_SERVICE_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
   LATCHKEY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),
   LATCHKEY_PROXY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(300).default(30),
@@ -69,6 +70,11 @@ export interface Config {
   /** The sweep refreshes connections whose token was handed out within this window; 0: no background refresh. */
   refreshSweepUsedWithinSeconds: number;
   denyPrivateNetwork: boolean;
+  /**
+   * The longest lifetime an app's own user token (jwks or hs256 identity) may have: `exp` no further
+   * than this from now, nor from `iat`. Server-wide, for every app.
+   */
+  userTokenMaxLifetimeSeconds: number;
   bodyLimitBytes: number;
   /** How long a verified service key is trusted without a database read (0: always read). */
   serviceKeyCacheMs: number;
@@ -189,6 +195,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     refreshSweepSeconds: values.LATCHKEY_REFRESH_SWEEP_SECONDS,
     refreshSweepUsedWithinSeconds: values.LATCHKEY_REFRESH_SWEEP_USED_WITHIN_SECONDS,
     denyPrivateNetwork: values.LATCHKEY_DENY_PRIVATE_NETWORK,
+    userTokenMaxLifetimeSeconds: values.LATCHKEY_USER_TOKEN_MAX_LIFETIME_SECONDS,
     bodyLimitBytes: values.LATCHKEY_BODY_LIMIT_BYTES,
     serviceKeyCacheMs: values.LATCHKEY_SERVICE_KEY_CACHE_SECONDS * 1000,
     proxyTimeoutMs: values.LATCHKEY_PROXY_TIMEOUT_SECONDS * 1000,

@@ -353,7 +353,8 @@ describe("oidc connectors (discovery)", () => {
     const { issuer } = newIssuer({ issuer: "https://attacker.example" });
     const error = await appErrorOf(resolver().resolve(connector("oidc", { issuer })));
     expect(error.code).toBe("PROVIDER_ERROR");
-    expect(error.message).toMatch(/issuer/);
+    expect(error.logDetail).toMatch(/issuer/);
+    expect(error.message).not.toContain("attacker.example");
   });
 
   it.each([
@@ -414,7 +415,8 @@ describe("oidc connectors (discovery)", () => {
     const outbound = createOutboundFetch({ fetch: realFetch, denyPrivateNetwork: false, timeoutMs: 200 });
     const error = await appErrorOf(resolver(outbound).resolve(connector("oidc", { issuer })));
     expect(error.code).toBe("PROVIDER_UNAVAILABLE");
-    expect(error.message).toMatch(/timed out after 200 ms/);
+    expect(error.logDetail).toMatch(/timed out after 200 ms/);
+    expect(error.message).not.toContain(issuer);
   });
 
   it("refuse a loopback issuer when the private network is denied", async () => {
@@ -436,7 +438,8 @@ describe("oidc connectors (discovery)", () => {
     // Discovery checks again by itself, whoever calls it.
     const discovery = createOidcDiscovery({ fetch: counting, clock, logger: createLogger({ level: "silent" }) });
     const direct = await appErrorOf(discovery.discover("http://idp.example"));
-    expect(direct.message).toBe("The connector's issuer http://idp.example cannot be used: it must use https");
+    expect(direct.message).toBe("The connector's OpenID issuer cannot be used");
+    expect(direct.logDetail).toBe("The connector's issuer http://idp.example cannot be used: it must use https");
     expect(requests).toBe(0);
   });
 });

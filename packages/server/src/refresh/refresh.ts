@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import { sql, type Kysely, type Updateable } from "kysely";
 import * as oauth from "oauth4webapi";
 import type { ProviderResolver } from "../providers/provider.ts";
 import {
@@ -7,7 +7,7 @@ import {
   refreshTokenContext,
   type TokenRow,
 } from "../connections/connection-store.ts";
-import type { ConnectionRow, Database } from "../db/schema.ts";
+import type { ConnectionRow, ConnectionsTable, Database } from "../db/schema.ts";
 import { AppError } from "../errors/app-error.ts";
 import type { Config } from "../config/config.ts";
 import type { Db } from "../db/open-database.ts";
@@ -277,36 +277,64 @@ export class TokenRefresher {
     return { kind: "failed", row, code, retryAt };
   }
 
-  /** Writes the new tokens; a provider that did not rotate the refresh token leaves the old one in place. */
+  /**
+   * Writes the new tokens; a provider that did not rotate the refresh token leaves the old one in
+   * place. The provider has already spent the old refresh token: if the full write fails, a
+   * minimal one (the new tokens and expiry only, with the same version check) still keeps the
+   * rotated refresh token, so no later read replays the spent one. On PostgreSQL the full write runs
+   * under a savepoint so its failure does not abort the refresh's transaction.
+   */
   async #storeTokens(
     db: Executor,
     row: ConnectionRow,
     tokens: oauth.TokenEndpointResponse,
     now: Date,
   ): Promise<RefreshOutcome> {
-    const updated = await db
-      .updateTable("connections")
-      .set((eb) => ({
-        access_token: this.deps.vault.encrypt(tokens.access_token, accessTokenContext(row.id)),
-        ...(tokens.refresh_token !== undefined && {
-          refresh_token: this.deps.vault.encrypt(tokens.refresh_token, refreshTokenContext(row.id)),
-        }),
+    const kept = {
+      access_token: this.deps.vault.encrypt(tokens.access_token, accessTokenContext(row.id)),
+      ...(tokens.refresh_token !== undefined && {
+        refresh_token: this.deps.vault.encrypt(tokens.refresh_token, refreshTokenContext(row.id)),
+      }),
+      expires_at: expiryFrom(now, tokens.expires_in),
+      refresh_cooldown_until: null,
+      refreshed_at: now,
+      updated_at: now,
+    };
+    const savepoint = this.deps.dbKind === "postgres";
+    let updated: ConnectionRow | undefined;
+    try {
+      if (savepoint) await sql`savepoint store_refreshed_tokens`.execute(db);
+      updated = await this.#writeTokens(db, row, {
+        ...kept,
         token_type: tokens.token_type,
-        expires_at: expiryFrom(now, tokens.expires_in),
         ...(tokens.scope !== undefined && { scopes: JSON.stringify(splitScopes(tokens.scope)) }),
-        refresh_cooldown_until: null,
-        refreshed_at: now,
-        updated_at: now,
-        version: eb("version", "+", 1),
-      }))
-      .where("id", "=", row.id)
-      .where("version", "=", row.version)
-      .returningAll()
-      .executeTakeFirst();
+      });
+    } catch (error) {
+      this.deps.logger.error(
+        { connection_id: row.id, err: error },
+        "storing the refreshed tokens failed; keeping the new tokens without the other fields",
+      );
+      if (savepoint) await sql`rollback to savepoint store_refreshed_tokens`.execute(db);
+      updated = await this.#writeTokens(db, row, kept);
+    }
     if (updated) return { kind: "fresh", row: updated };
     // Changed under us (embedded only: a reconnect or disconnect meanwhile); the row as it is now wins.
     this.deps.logger.warn({ connection_id: row.id }, "connection changed during refresh; keeping the newer row");
     return this.#reread(db, row.id);
+  }
+
+  #writeTokens(
+    db: Executor,
+    row: ConnectionRow,
+    values: Omit<Updateable<ConnectionsTable>, "version">,
+  ): Promise<ConnectionRow | undefined> {
+    return db
+      .updateTable("connections")
+      .set((eb) => ({ ...values, version: eb("version", "+", 1) }))
+      .where("id", "=", row.id)
+      .where("version", "=", row.version)
+      .returningAll()
+      .executeTakeFirst();
   }
 
   async #reread(db: Executor, id: string): Promise<RefreshOutcome> {
