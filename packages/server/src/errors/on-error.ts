@@ -4,13 +4,19 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ErrorBody } from "@latchkey/contracts";
 import { AppError } from "./app-error.ts";
 import type { Logger } from "../log/logger.ts";
+import { databaseRetryAfterSeconds, isDatabaseUnavailable } from "../db/database-unavailable.ts";
 
 /** The single place an error becomes a response. Unknown errors are logged, never echoed. */
 export function createErrorHandler(logger: Logger) {
   return (error: Error, c: Context): Response => {
     const requestId = c.get("requestId") as string | undefined;
     const appError = toAppError(error);
-    if (appError.code === "INTERNAL") {
+    if (appError.code === "NOT_READY" && !(error instanceof AppError)) {
+      logger.warn(
+        { err: error, request_id: requestId, method: c.req.method, path: c.req.path },
+        "database unavailable",
+      );
+    } else if (appError.code === "INTERNAL") {
       logger.error({ err: error, request_id: requestId, method: c.req.method, path: c.req.path }, "unhandled error");
     }
     const body: ErrorBody = {
@@ -28,6 +34,15 @@ export function createErrorHandler(logger: Logger) {
 
 function toAppError(error: Error): AppError {
   if (error instanceof AppError) return error;
+  // A restart or outage of the database is not a bug: the client is told when to try again.
+  if (isDatabaseUnavailable(error)) {
+    return new AppError(
+      "NOT_READY",
+      "The database is unavailable; retry shortly",
+      { retry_after_seconds: databaseRetryAfterSeconds },
+      { "Retry-After": String(databaseRetryAfterSeconds) },
+    );
+  }
   if (error instanceof HTTPException) {
     if (error.status === 413) return new AppError("PAYLOAD_TOO_LARGE", "Request body is too large");
     if (error.status === 404) return new AppError("NOT_FOUND", "Not found");
