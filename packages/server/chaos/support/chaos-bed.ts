@@ -10,6 +10,8 @@ import { chaosEncryptionKeys, startLatchkey, type LatchkeyProcess } from "./latc
 export interface ChaosBed {
   pg: PgCluster;
   databaseUrl: string;
+  /** LATCHKEY_ENCRYPTION_KEYS of every instance. */
+  encryptionKeys: string;
   instances: LatchkeyProcess[];
   /** Another instance on the bed's database (stopped by `close`). */
   instance(name: string, env?: Record<string, string>): Promise<LatchkeyProcess>;
@@ -25,6 +27,7 @@ export async function startChaosBed(): Promise<ChaosBed> {
   return {
     pg,
     databaseUrl,
+    encryptionKeys,
     instances,
     async instance(name, env = {}) {
       const started = await startLatchkey({ name, databaseUrl, encryptionKeys, env });
