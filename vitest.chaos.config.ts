@@ -12,5 +12,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     fileParallelism: false,
+    // provider-faults.test.ts runs its fault cases at once (each waits for a token to expire).
+    maxConcurrency: 20,
   },
 });
