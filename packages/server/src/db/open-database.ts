@@ -29,6 +29,13 @@ export function openPostgres(
   // An idle client whose server went away emits "error"; unhandled, that would end the process.
   // The pool drops that client and opens a new one on the next query.
   pool.on("error", (error) => options.onIdleClientError?.(error));
+  // A checked-out client has no pool listener: when the server ends its session between two
+  // queries (a restart: 57P01), its "error" would be unhandled and end the process. The query on
+  // it fails instead, and the pool drops the broken client when it is released.
+  // (An idle client's error reaches the pool's listener above as well; this one only keeps it handled.)
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: withPreparedStatements(pool) }) });
   return { db, kind: "postgres", close: () => db.destroy() };
 }
