@@ -4,6 +4,7 @@ import serverPackage from "../../package.json" with { type: "json" };
 import { AppError } from "../errors/app-error.ts";
 import type { Config } from "../config/config.ts";
 import type { Db } from "../db/open-database.ts";
+import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
 import { exposition, type Metrics } from "../kernel/metrics.ts";
 import { buildOpenApiDocument, type OpenApiDocument } from "./openapi.ts";
@@ -29,79 +30,72 @@ export interface OpsDeps {
 }
 
 export function registerOpsRoutes(ctx: RouteContext<OpsDeps>): void {
-  const { app, deps, docs } = ctx;
+  const { deps, docs } = ctx;
   registerProcessMetrics(deps.metrics, deps.dbKind);
-
-  app.get("/healthz", (c) => c.json(Health.parse({ status: "ok" })));
-
-  app.get("/readyz", async (c) => {
-    try {
-      await withTimeout(sql`select 1`.execute(deps.db), readinessTimeoutMs);
-    } catch (error) {
-      c.get("log").warn({ err: error }, "readiness check failed: database unavailable");
-      throw new AppError("NOT_READY", "The database is not reachable");
-    }
-    return c.json(Readiness.parse({ status: "ready", database: deps.dbKind }));
-  });
-
-  app.get("/metrics", async (c) => {
-    c.header("Content-Type", exposition.contentType);
-    c.header("Cache-Control", "no-store");
-    return c.body(await deps.metrics.render());
-  });
-
-  // Built on first request, not here: features register their routes (and docs) after ops.
-  let cached: { routeCount: number; document: OpenApiDocument } | undefined;
-  app.get("/openapi.json", (c) => {
-    if (cached?.routeCount !== docs.routes.length) {
-      const document = buildOpenApiDocument(docs.routes, {
-        version: latchkeyVersion,
-        serverUrl: deps.config.publicUrl,
-      });
-      cached = { routeCount: docs.routes.length, document };
-    }
-    return c.json(cached.document);
-  });
-
-  documentOpsRoutes(ctx);
-}
-
-function documentOpsRoutes({ docs }: RouteContext<OpsDeps>): void {
   const tag = "operations";
-  docs.add({
+
+  defineRoute(ctx, {
     method: "get",
     path: "/healthz",
     summary: "Liveness: the process answers (does not touch the database)",
     tag,
     auth: "none",
     responses: { 200: { description: "Alive", schema: Health } },
+    handler: (c) => c.json(Health.parse({ status: "ok" })),
   });
-  docs.add({
+
+  defineRoute(ctx, {
     method: "get",
     path: "/readyz",
     summary: "Readiness: the database answers a query within 2 seconds",
     tag,
     auth: "none",
-    responses: {
-      200: { description: "Ready to serve", schema: Readiness },
-      503: { description: "NOT_READY: the database is unavailable" },
+    responses: { 200: { description: "Ready to serve", schema: Readiness } },
+    errors: ["NOT_READY"],
+    handler: async (c) => {
+      try {
+        await withTimeout(sql`select 1`.execute(deps.db), readinessTimeoutMs);
+      } catch (error) {
+        c.get("log").warn({ err: error }, "readiness check failed: database unavailable");
+        throw new AppError("NOT_READY", "The database is not reachable");
+      }
+      return c.json(Readiness.parse({ status: "ready", database: deps.dbKind }));
     },
   });
-  docs.add({
+
+  defineRoute(ctx, {
     method: "get",
     path: "/metrics",
     summary: "Prometheus metrics (text format 0.0.4). Unauthenticated: expose it on an internal network only",
     tag,
     auth: "none",
     responses: { 200: { description: "text/plain; version=0.0.4" } },
+    handler: async (c) => {
+      c.header("Content-Type", exposition.contentType);
+      c.header("Cache-Control", "no-store");
+      return c.body(await deps.metrics.render());
+    },
   });
-  docs.add({
+
+  // Built on first request, not here: features register their routes (and docs) after ops.
+  let cached: { routeCount: number; document: OpenApiDocument } | undefined;
+  defineRoute(ctx, {
     method: "get",
     path: "/openapi.json",
     summary: "This OpenAPI 3.1 document",
     tag,
     auth: "none",
     responses: { 200: { description: "The OpenAPI document" } },
+    handler: (c) => {
+      if (cached?.routeCount !== docs.routes.length) {
+        const document = buildOpenApiDocument(docs.routes, {
+          version: latchkeyVersion,
+          serverUrl: deps.config.publicUrl,
+        });
+        cached = { routeCount: docs.routes.length, document };
+      }
+      return c.json(cached.document);
+    },
   });
 }
 

@@ -1,87 +1,87 @@
 import type { CreateApiKeyResponse } from "@latchkey/contracts";
 import { z } from "zod";
+import { type AccessDeps, workspaceAuth } from "../access/auth.ts";
 import { notFound } from "../errors/app-error.ts";
-import { readJson } from "../http/read-json.ts";
+import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
-import type { AccessDeps } from "../access/auth.ts";
-import { workspaceAuth } from "../access/auth.ts";
 import { issueAdminApiKey, listAdminApiKeys, revokeAdminApiKey } from "./admin-api-keys.ts";
 import { findMember } from "./members.ts";
-import { AdminApiKeyInfoSchema, bodyRouteErrors, errorDocs, NameSchema } from "./wire-schemas.ts";
+import { AdminApiKeyInfoSchema, NameSchema } from "./wire-schemas.ts";
 
 const CreateApiKeyBody = z.strictObject({
   name: NameSchema,
   member_id: z.string().min(1).max(100).optional().describe("The member the key belongs to; default: the caller"),
 });
 
-const keysPath = "/api/workspaces/:workspaceId/api-keys";
-const docsPath = "/api/workspaces/{workspaceId}/api-keys";
+const keysPath = "/api/workspaces/{workspaceId}/api-keys";
 const tag = "API keys";
 
 /** Admin API keys: the bearer credentials of members for this API. Listed as metadata only. */
-export function registerApiKeyRoutes({ app, deps, docs }: RouteContext<AccessDeps>): void {
-  const readers = workspaceAuth(deps, "member");
-  const admins = workspaceAuth(deps, "admin");
+export function registerApiKeyRoutes(ctx: RouteContext<AccessDeps>): void {
+  const { deps } = ctx;
+  const readers = [workspaceAuth(deps, "member")];
+  const admins = [workspaceAuth(deps, "admin")];
 
-  app.get(keysPath, readers, async (c) => {
-    return c.json({ keys: await listAdminApiKeys(deps.db, c.get("member").workspaceId) });
-  });
-  docs.add({
+  defineRoute(ctx, {
     method: "get",
-    path: docsPath,
+    path: keysPath,
     summary: "List the workspace's API keys (metadata only, never the keys)",
     tag,
     auth: "workspace",
-    responses: {
-      200: { description: "OK", schema: z.object({ keys: z.array(AdminApiKeyInfoSchema) }) },
-      ...errorDocs(401, 404),
-    },
+    use: readers,
+    responses: { 200: { description: "OK", schema: z.object({ keys: z.array(AdminApiKeyInfoSchema) }) } },
+    errors: ["NOT_FOUND"],
+    handler: async (c) => c.json({ keys: await listAdminApiKeys(deps.db, c.get("member").workspaceId) }),
   });
 
-  app.post(keysPath, admins, async (c) => {
-    const body = await readJson(c, CreateApiKeyBody);
-    const caller = c.get("member");
-    const memberId = body.member_id ?? caller.memberId;
-    if (!(await findMember(deps.db, caller.workspaceId, memberId))) throw notFound("Member");
-    const issued = await issueAdminApiKey(deps.db, {
-      workspaceId: caller.workspaceId,
-      memberId,
-      name: body.name,
-      now: deps.clock.now(),
-    });
-    c.get("log").info(
-      { workspace_id: caller.workspaceId, key_id: issued.info.id, member_id: memberId },
-      "api key created",
-    );
-    const response: CreateApiKeyResponse = { api_key: issued.apiKey, key: issued.info };
-    return c.json(response, 201);
-  });
-  docs.add({
+  defineRoute(ctx, {
     method: "post",
-    path: docsPath,
+    path: keysPath,
     summary: "Create an API key for a member (default: the caller); the key is returned once (admin)",
     tag,
     auth: "workspace",
+    use: admins,
     body: CreateApiKeyBody,
     responses: {
       201: { description: "Created", schema: z.object({ api_key: z.string(), key: AdminApiKeyInfoSchema }) },
-      ...errorDocs(...bodyRouteErrors, 403, 404),
+    },
+    errors: ["FORBIDDEN", "NOT_FOUND"],
+    handler: async (c, { body }) => {
+      const caller = c.get("member");
+      const memberId = body.member_id ?? caller.memberId;
+      if (!(await findMember(deps.db, caller.workspaceId, memberId))) throw notFound("Member");
+      const issued = await issueAdminApiKey(deps.db, {
+        workspaceId: caller.workspaceId,
+        memberId,
+        name: body.name,
+        now: deps.clock.now(),
+      });
+      c.get("log").info(
+        { workspace_id: caller.workspaceId, key_id: issued.info.id, member_id: memberId },
+        "api key created",
+      );
+      const response: CreateApiKeyResponse = { api_key: issued.apiKey, key: issued.info };
+      return c.json(response, 201);
     },
   });
 
-  app.delete(`${keysPath}/:keyId`, admins, async (c) => {
-    const workspaceId = c.get("member").workspaceId;
-    const keyId = c.req.param("keyId");
-    if (!(await revokeAdminApiKey(deps.db, { workspaceId, keyId, now: deps.clock.now() }))) throw notFound("API key");
-    c.get("log").info({ workspace_id: workspaceId, key_id: keyId }, "api key revoked");
-    return c.body(null, 204);
-  });
-  docs.add({
+  defineRoute(ctx, {
     method: "delete",
-    path: `${docsPath}/{keyId}`,
+    path: `${keysPath}/{keyId}`,
     summary: "Revoke an API key; the last active key of the last admins cannot be revoked (admin)",
     tag,
     auth: "workspace",
-    responses: { 204: { description: "Revoked" }, ...errorDocs(401, 403, 404, 409) },
+    use: admins,
+    responses: { 204: { description: "Revoked" } },
+    errors: ["FORBIDDEN", "NOT_FOUND", "CONFLICT"],
+    handler: async (c) => {
+      const workspaceId = c.get("member").workspaceId;
+      const keyId = c.req.param("keyId") ?? "";
+      if (!(await revokeAdminApiKey(deps.db, { workspaceId, keyId, now: deps.clock.now() }))) {
+        throw notFound("API key");
+      }
+      c.get("log").info({ workspace_id: workspaceId, key_id: keyId }, "api key revoked");
+      return c.body(null, 204);
+    },
   });
 }

@@ -1,20 +1,11 @@
 import type { CreateWorkspaceResponse, Workspace } from "@latchkey/contracts";
 import { z } from "zod";
+import { type AccessDeps, operatorAuth } from "../access/auth.ts";
 import type { Db } from "../db/open-database.ts";
 import { notFound } from "../errors/app-error.ts";
-import { readJson } from "../http/read-json.ts";
+import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
-import type { AccessDeps } from "../access/auth.ts";
-import { operatorAuth } from "../access/auth.ts";
-import {
-  bodyRouteErrors,
-  EmailSchema,
-  errorDocs,
-  MemberSchema,
-  NameSchema,
-  PlanSchema,
-  WorkspaceSchema,
-} from "./wire-schemas.ts";
+import { EmailSchema, MemberSchema, NameSchema, PlanSchema, WorkspaceSchema } from "./wire-schemas.ts";
 import { createWorkspace, workspaceToWire } from "./workspaces.ts";
 
 const CreateWorkspaceBody = z.strictObject({ name: NameSchema, plan: PlanSchema, admin_email: EmailSchema });
@@ -25,99 +16,95 @@ const UpdateWorkspaceBody = z
     message: "Send at least one of name, plan",
   });
 
-const workspacePath = "/api/operator/workspaces/:workspaceId";
+const workspacesPath = "/api/operator/workspaces";
+const workspacePath = `${workspacesPath}/{workspaceId}`;
+const tag = "Operator";
 
 /** The operator's API: create workspaces and set their plan. Bearer LATCHKEY_OPERATOR_KEY. */
-export function registerOperatorRoutes({ app, deps, docs }: RouteContext<AccessDeps>): void {
-  const auth = operatorAuth(deps);
-  const tag = "Operator";
+export function registerOperatorRoutes(ctx: RouteContext<AccessDeps>): void {
+  const { deps } = ctx;
+  const use = [operatorAuth(deps)];
 
-  app.post("/api/operator/workspaces", auth, async (c) => {
-    const body = await readJson(c, CreateWorkspaceBody);
-    const created = await createWorkspace(deps.db, deps.clock, {
-      name: body.name,
-      plan: body.plan,
-      adminEmail: body.admin_email,
-    });
-    c.get("log").info({ workspace_id: created.workspace.id }, "workspace created");
-    const response: CreateWorkspaceResponse = {
-      workspace: created.workspace,
-      admin: created.admin,
-      admin_api_key: created.adminApiKey,
-    };
-    return c.json(response, 201);
-  });
-  docs.add({
+  defineRoute(ctx, {
     method: "post",
-    path: "/api/operator/workspaces",
+    path: workspacesPath,
     summary: "Create a workspace with its first admin; returns that admin's API key once",
     tag,
     auth: "operator",
+    use,
     body: CreateWorkspaceBody,
     responses: {
       201: {
         description: "Created",
         schema: z.object({ workspace: WorkspaceSchema, admin: MemberSchema, admin_api_key: z.string() }),
       },
-      ...errorDocs(...bodyRouteErrors),
+    },
+    handler: async (c, { body }) => {
+      const created = await createWorkspace(deps.db, deps.clock, {
+        name: body.name,
+        plan: body.plan,
+        adminEmail: body.admin_email,
+      });
+      c.get("log").info({ workspace_id: created.workspace.id }, "workspace created");
+      const response: CreateWorkspaceResponse = {
+        workspace: created.workspace,
+        admin: created.admin,
+        admin_api_key: created.adminApiKey,
+      };
+      return c.json(response, 201);
     },
   });
 
-  app.get("/api/operator/workspaces", auth, async (c) => {
-    const rows = await deps.db.selectFrom("workspaces").selectAll().orderBy("created_at").orderBy("id").execute();
-    return c.json({ workspaces: rows.map(workspaceToWire) });
-  });
-  docs.add({
+  defineRoute(ctx, {
     method: "get",
-    path: "/api/operator/workspaces",
+    path: workspacesPath,
     summary: "List workspaces",
     tag,
     auth: "operator",
-    responses: {
-      200: { description: "OK", schema: z.object({ workspaces: z.array(WorkspaceSchema) }) },
-      ...errorDocs(401),
+    use,
+    responses: { 200: { description: "OK", schema: z.object({ workspaces: z.array(WorkspaceSchema) }) } },
+    handler: async (c) => {
+      const rows = await deps.db.selectFrom("workspaces").selectAll().orderBy("created_at").orderBy("id").execute();
+      return c.json({ workspaces: rows.map(workspaceToWire) });
     },
   });
 
-  app.get(workspacePath, auth, async (c) => {
-    return c.json({ workspace: await requireWorkspace(deps.db, c.req.param("workspaceId")) });
-  });
-  docs.add({
+  defineRoute(ctx, {
     method: "get",
-    path: "/api/operator/workspaces/{workspaceId}",
+    path: workspacePath,
     summary: "Get a workspace",
     tag,
     auth: "operator",
-    responses: { 200: { description: "OK", schema: z.object({ workspace: WorkspaceSchema }) }, ...errorDocs(401, 404) },
+    use,
+    responses: { 200: { description: "OK", schema: z.object({ workspace: WorkspaceSchema }) } },
+    errors: ["NOT_FOUND"],
+    handler: async (c) => c.json({ workspace: await requireWorkspace(deps.db, c.req.param("workspaceId") ?? "") }),
   });
 
-  app.patch(workspacePath, auth, async (c) => {
-    const workspaceId = c.req.param("workspaceId");
-    const body = await readJson(c, UpdateWorkspaceBody);
-    const row = await deps.db
-      .updateTable("workspaces")
-      .set({
-        updated_at: deps.clock.now(),
-        ...(body.name !== undefined && { name: body.name }),
-        ...(body.plan !== undefined && { plan: body.plan }),
-      })
-      .where("id", "=", workspaceId)
-      .returningAll()
-      .executeTakeFirst();
-    if (!row) throw notFound("Workspace");
-    c.get("log").info({ workspace_id: row.id, plan: row.plan }, "workspace updated");
-    return c.json({ workspace: workspaceToWire(row) });
-  });
-  docs.add({
+  defineRoute(ctx, {
     method: "patch",
-    path: "/api/operator/workspaces/{workspaceId}",
+    path: workspacePath,
     summary: "Change a workspace's plan or name",
     tag,
     auth: "operator",
+    use,
     body: UpdateWorkspaceBody,
-    responses: {
-      200: { description: "OK", schema: z.object({ workspace: WorkspaceSchema }) },
-      ...errorDocs(...bodyRouteErrors, 404),
+    responses: { 200: { description: "OK", schema: z.object({ workspace: WorkspaceSchema }) } },
+    errors: ["NOT_FOUND"],
+    handler: async (c, { body }) => {
+      const row = await deps.db
+        .updateTable("workspaces")
+        .set({
+          updated_at: deps.clock.now(),
+          ...(body.name !== undefined && { name: body.name }),
+          ...(body.plan !== undefined && { plan: body.plan }),
+        })
+        .where("id", "=", c.req.param("workspaceId") ?? "")
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) throw notFound("Workspace");
+      c.get("log").info({ workspace_id: row.id, plan: row.plan }, "workspace updated");
+      return c.json({ workspace: workspaceToWire(row) });
     },
   });
 }

@@ -1,9 +1,9 @@
 import { z } from "zod";
+import { type AccessDeps, workspaceAuth } from "../access/auth.ts";
 import { notFound } from "../errors/app-error.ts";
+import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
-import type { AccessDeps } from "../access/auth.ts";
-import { workspaceAuth } from "../access/auth.ts";
-import { errorDocs, WorkspaceSchema } from "./wire-schemas.ts";
+import { WorkspaceSchema } from "./wire-schemas.ts";
 import { workspaceToWire } from "./workspaces.ts";
 
 /**
@@ -11,23 +11,25 @@ import { workspaceToWire } from "./workspaces.ts";
  * `admin`. Ids of another workspace answer 404, exactly like ids that do not exist.
  */
 export function registerWorkspaceRoutes(ctx: RouteContext<AccessDeps>): void {
-  const { app, deps, docs } = ctx;
+  const { deps } = ctx;
 
-  app.get("/api/workspaces/:workspaceId", workspaceAuth(deps, "member"), async (c) => {
-    const row = await deps.db
-      .selectFrom("workspaces")
-      .selectAll()
-      .where("id", "=", c.get("member").workspaceId)
-      .executeTakeFirst();
-    if (!row) throw notFound("Workspace");
-    return c.json({ workspace: workspaceToWire(row) });
-  });
-  docs.add({
+  defineRoute(ctx, {
     method: "get",
     path: "/api/workspaces/{workspaceId}",
     summary: "Get the workspace",
     tag: "Workspace",
     auth: "workspace",
-    responses: { 200: { description: "OK", schema: z.object({ workspace: WorkspaceSchema }) }, ...errorDocs(401, 404) },
+    use: [workspaceAuth(deps, "member")],
+    responses: { 200: { description: "OK", schema: z.object({ workspace: WorkspaceSchema }) } },
+    errors: ["NOT_FOUND"],
+    handler: async (c) => {
+      const row = await deps.db
+        .selectFrom("workspaces")
+        .selectAll()
+        .where("id", "=", c.get("member").workspaceId)
+        .executeTakeFirst();
+      if (!row) throw notFound("Workspace");
+      return c.json({ workspace: workspaceToWire(row) });
+    },
   });
 }
