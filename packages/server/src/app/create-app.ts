@@ -25,6 +25,7 @@ import { registerAppRoutes } from "../apps/app-routes.ts";
 import { registerServiceKeyRoutes } from "../apps/service-key-routes.ts";
 import { providerClients } from "../providers/provider-client.ts";
 import { TokenRefresher } from "../refresh/refresh.ts";
+import { registerAuditRoutes } from "../events/audit-routes.ts";
 import type { AppDeps } from "./deps.ts";
 
 export interface LatchkeyApp {
@@ -80,6 +81,7 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   registerConnectorRoutes(ctx);
   registerOAuthRoutes(ctx);
   registerConnectionRoutes(ctx);
+  registerAuditRoutes(ctx);
 
   const onError = createErrorHandler(deps.logger);
   // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().

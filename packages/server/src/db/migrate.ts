@@ -1,9 +1,11 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
 import * as initial from "./migrations/001-initial.ts";
+import * as eventsWebhooks from "./migrations/002-events-webhooks.ts";
 
 /** Migrations are listed here in order (not read from disk), so bundling cannot lose one. */
 const migrations: Record<string, Migration> = {
   "001-initial": initial,
+  "002-events-webhooks": eventsWebhooks,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -43,6 +43,7 @@ export async function completeConnectFlow(
   clients: ProviderClientFactory,
   params: URLSearchParams,
   stopwatch: ProviderStopwatch,
+  requestId: string | null = null,
 ): Promise<CallbackResult> {
   const state = params.get("state");
   if (state === null || !statePattern.test(state)) return { kind: "page", reason: "missing_state" };
@@ -51,7 +52,7 @@ export async function completeConnectFlow(
   // The allowlist may have changed since the flow started: never redirect to a removed origin.
   if (!(await returnToStillAllowed(ctx, flow))) return { kind: "page", reason: "return_to_not_allowed" };
   if (flow.expires_at.getTime() <= ctx.deps.clock.now().getTime()) return backToApp(flow, "invalid_state");
-  return backToApp(flow, await connectWithProvider(ctx, clients, flow, state, params, stopwatch));
+  return backToApp(flow, await connectWithProvider(ctx, clients, flow, state, params, stopwatch, requestId));
 }
 
 async function returnToStillAllowed(ctx: RouteContext<OAuthDeps>, flow: OAuthStateRow): Promise<boolean> {
@@ -71,6 +72,7 @@ async function connectWithProvider(
   state: string,
   params: URLSearchParams,
   stopwatch: ProviderStopwatch,
+  requestId: string | null,
 ): Promise<string | null> {
   const connector = await ctx.deps.db
     .selectFrom("connectors")
@@ -122,6 +124,7 @@ async function connectWithProvider(
     tokens: providerTokens(ctx, client.provider, tokens),
     account,
     connectionConfig: connectionConfig(client.provider, tokens, params),
+    requestId,
   });
   return null;
 }

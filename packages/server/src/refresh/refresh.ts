@@ -23,6 +23,8 @@ import {
   type ProviderFailure,
 } from "../providers/provider-failure.ts";
 import type { Metrics } from "../kernel/metrics.ts";
+import { inTransaction } from "../db/in-transaction.ts";
+import { type EventOrigin, recordConnectionEvent } from "../events/record-event.ts";
 import { singleFlightFor } from "./single-flight.ts";
 
 /** What refreshing needs. */
@@ -221,32 +223,46 @@ export class TokenRefresher {
     return { kind: "failed", row, code, retryAt };
   }
 
-  /** Writes the new tokens; a provider that did not rotate the refresh token leaves the old one in place. */
+  /**
+   * Writes the new tokens and the `connection.refreshed` audit event in one transaction; a provider
+   * that did not rotate the refresh token leaves the old one in place.
+   */
   async #storeTokens(
     db: Executor,
     row: ConnectionRow,
     tokens: oauth.TokenEndpointResponse,
     now: Date,
   ): Promise<RefreshOutcome> {
-    const updated = await db
-      .updateTable("connections")
-      .set((eb) => ({
-        access_token: this.deps.vault.encrypt(tokens.access_token, accessTokenContext(row.id)),
-        ...(tokens.refresh_token !== undefined && {
-          refresh_token: this.deps.vault.encrypt(tokens.refresh_token, refreshTokenContext(row.id)),
-        }),
-        token_type: tokens.token_type,
-        expires_at: expiryFrom(now, tokens.expires_in),
-        ...(tokens.scope !== undefined && { scopes: JSON.stringify(splitScopes(tokens.scope)) }),
-        refresh_cooldown_until: null,
-        refreshed_at: now,
-        updated_at: now,
-        version: eb("version", "+", 1),
-      }))
-      .where("id", "=", row.id)
-      .where("version", "=", row.version)
-      .returningAll()
-      .executeTakeFirst();
+    const updated = await inTransaction(db, async (trx) => {
+      const stored = await trx
+        .updateTable("connections")
+        .set((eb) => ({
+          access_token: this.deps.vault.encrypt(tokens.access_token, accessTokenContext(row.id)),
+          ...(tokens.refresh_token !== undefined && {
+            refresh_token: this.deps.vault.encrypt(tokens.refresh_token, refreshTokenContext(row.id)),
+          }),
+          token_type: tokens.token_type,
+          expires_at: expiryFrom(now, tokens.expires_in),
+          ...(tokens.scope !== undefined && { scopes: JSON.stringify(splitScopes(tokens.scope)) }),
+          refresh_cooldown_until: null,
+          refreshed_at: now,
+          updated_at: now,
+          version: eb("version", "+", 1),
+        }))
+        .where("id", "=", row.id)
+        .where("version", "=", row.version)
+        .returningAll()
+        .executeTakeFirst();
+      if (stored) {
+        await recordConnectionEvent(trx, {
+          action: "connection.refreshed",
+          connection: stored,
+          origin: bySystem,
+          at: now,
+        });
+      }
+      return stored;
+    });
     if (updated) return { kind: "fresh", row: updated };
     // Changed under us (embedded only: a reconnect or disconnect meanwhile); the row as it is now wins.
     this.deps.logger.warn({ connection_id: row.id }, "connection changed during refresh; keeping the newer row");
@@ -260,26 +276,43 @@ export class TokenRefresher {
   }
 }
 
-/** Marks the row as the user having to connect again, unless it changed since it was read; true when it did. */
+/** Refreshes are Latchkey's own doing, whichever request needed the token. */
+const bySystem: EventOrigin = { actor: { type: "system" }, requestId: null };
+
+/**
+ * Marks the row as the user having to connect again, unless it changed since it was read, and
+ * records `connection.needs_reauth` in the same transaction; true when it did.
+ */
 async function markNeedsReauth(
   db: Executor,
   row: Pick<ConnectionRow, "id" | "version">,
   reason: "invalid_grant" | "expired_without_refresh_token",
   now: Date,
 ): Promise<boolean> {
-  const marked = await db
-    .updateTable("connections")
-    .set((eb) => ({
-      status: "needs_reauth",
-      needs_reauth_reason: reason,
-      needs_reauth_at: now,
-      updated_at: now,
-      version: eb("version", "+", 1),
-    }))
-    .where("id", "=", row.id)
-    .where("version", "=", row.version)
-    .executeTakeFirst();
-  return marked.numUpdatedRows > 0n;
+  return inTransaction(db, async (trx) => {
+    const marked = await trx
+      .updateTable("connections")
+      .set((eb) => ({
+        status: "needs_reauth",
+        needs_reauth_reason: reason,
+        needs_reauth_at: now,
+        updated_at: now,
+        version: eb("version", "+", 1),
+      }))
+      .where("id", "=", row.id)
+      .where("version", "=", row.version)
+      .returningAll()
+      .executeTakeFirst();
+    if (!marked) return false;
+    await recordConnectionEvent(trx, {
+      action: "connection.needs_reauth",
+      connection: marked,
+      origin: bySystem,
+      reason,
+      at: now,
+    });
+    return true;
+  });
 }
 
 /** Turns an outcome into the connection to serve, or the error the caller gets. */
