@@ -27,6 +27,9 @@ import { registerAppRoutes } from "../apps/app-routes.ts";
 import { registerServiceKeyRoutes } from "../apps/service-key-routes.ts";
 import { providerClients } from "../providers/provider-client.ts";
 import { TokenRefresher } from "../refresh/refresh.ts";
+import { registerAuditRoutes } from "../events/audit-routes.ts";
+import { WebhookDispatcher } from "../webhooks/dispatcher.ts";
+import { registerWebhookRoutes } from "../webhooks/webhook-routes.ts";
 import type { AppDeps } from "./deps.ts";
 import { registerConsoleRoutes } from "../console/routes.ts";
 import { registerConsoleStaticRoutes } from "../console/static-routes.ts";
@@ -36,6 +39,8 @@ export interface LatchkeyApp {
   app: Hono<AppEnv>;
   docs: ApiDocs;
   metrics: Metrics;
+  /** Delivers the webhook outbox; not started here (the instance starts it, tests drive it). */
+  webhooks: WebhookDispatcher;
 }
 
 export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
@@ -90,10 +95,12 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   registerConsoleWorkspaceRoutes(ctx);
   registerConsoleStaticRoutes(ctx);
   registerProxyRoutes(ctx);
+  registerAuditRoutes(ctx);
+  registerWebhookRoutes(ctx);
 
   const onError = createErrorHandler(deps.logger);
   // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().
   app.notFound((c) => onError(noRoute(c.req.method, c.req.path), c));
   app.onError(onError);
-  return { app, docs, metrics };
+  return { app, docs, metrics, webhooks: new WebhookDispatcher(deps) };
 }

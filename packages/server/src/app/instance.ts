@@ -57,7 +57,14 @@ export async function startInstance(config: Config, logger: Logger): Promise<Ins
         maxResponseBytes: Math.max(defaultMaxResponseBytes, config.proxyMaxResponseBytes),
       }),
     };
-    return { ...createLatchkeyApp(deps), deps, database, createdKeys, close: () => database.close() };
+    const built = createLatchkeyApp(deps);
+    // Every instance delivers the webhook outbox; claims and leases keep them from sending one delivery twice at once.
+    built.webhooks.start();
+    const close = async () => {
+      await built.webhooks.stop();
+      await database.close();
+    };
+    return { ...built, deps, database, createdKeys, close };
   } catch (error) {
     await database.close();
     throw error;

@@ -2,12 +2,14 @@ import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } fr
 import * as initial from "./migrations/001-initial.ts";
 import * as consoleSessions from "./migrations/002-console-sessions.ts";
 import * as oauthStateConnectionValues from "./migrations/003-oauth-state-connection-values.ts";
+import * as eventsWebhooks from "./migrations/004-events-webhooks.ts";
 
 /** Migrations are listed here in order (not read from disk), so bundling cannot lose one. */
 const migrations: Record<string, Migration> = {
   "001-initial": initial,
   "002-console-sessions": consoleSessions,
   "003-oauth-state-connection-values": oauthStateConnectionValues,
+  "004-events-webhooks": eventsWebhooks,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
