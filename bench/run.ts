@@ -14,6 +14,8 @@
  * `POST /api/apps/{appId}/connectors/{type}/call` against the same GET sent straight to a local API
  * emulator (bench/api-emulator.ts), BENCH_PROXY_CONNECTIONS (20) concurrent callers each, side by
  * side in BENCH_PROXY_ROUNDS (6) alternating rounds; writes bench/results/<date>-api-proxy-overhead.json.
+ *
+ * `npm run bench -- cold-start` runs bench/cold-start.ts instead (start-up time and memory).
  */
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
@@ -671,5 +673,6 @@ async function loadProxyTarget(title: string, target: ProxyTarget): Promise<Load
   return summary;
 }
 
-if (process.argv.slice(2).includes("proxy")) await mainProxy();
+if (process.argv.slice(2).includes("cold-start")) await import("./cold-start.ts");
+else if (process.argv.slice(2).includes("proxy")) await mainProxy();
 else await main();

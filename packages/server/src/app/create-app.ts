@@ -27,6 +27,9 @@ import { registerAppRoutes } from "../apps/app-routes.ts";
 import { registerServiceKeyRoutes } from "../apps/service-key-routes.ts";
 import { providerClients } from "../providers/provider-client.ts";
 import { TokenRefresher } from "../refresh/refresh.ts";
+import { BackgroundSweep, type Pruner } from "../refresh/sweep.ts";
+import { UsageRecorder } from "../connections/usage-recorder.ts";
+import { deleteSomeExpiredStates } from "../oauth/oauth-states.ts";
 import type { AppDeps } from "./deps.ts";
 import { registerConsoleRoutes } from "../console/routes.ts";
 import { registerConsoleStaticRoutes } from "../console/static-routes.ts";
@@ -36,6 +39,16 @@ export interface LatchkeyApp {
   app: Hono<AppEnv>;
   docs: ApiDocs;
   metrics: Metrics;
+  /** The instance's background work (usage writes, refresh sweep, pruning): started by the server, stopped on close. */
+  background: BackgroundWork;
+}
+
+export interface BackgroundWork {
+  usage: UsageRecorder;
+  sweep: BackgroundSweep;
+  start(): void;
+  /** Stops the timers, waits for a sweep in progress and writes the pending usage. */
+  stop(): Promise<void>;
 }
 
 export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
@@ -62,15 +75,35 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
 
   const providers = createProviderResolver(deps);
   const clients = providerClients(deps);
+  const refresher = new TokenRefresher(deps, providers, clients, metrics);
+  const usage = new UsageRecorder(deps);
   // Per-instance services, built once and handed to the features with the plain dependencies.
   const services = {
     ...deps,
     userTokens: createUserTokenVerifier(deps),
     providers,
     clients,
-    refresher: new TokenRefresher(deps, providers, clients, metrics),
+    refresher,
+    usage,
     metrics,
     rateLimits,
+  };
+  const pruners: Pruner[] = [
+    { name: "oauth_states", prune: (now, limit) => deleteSomeExpiredStates(deps, now, limit) },
+    // Webhook delivery rows: the webhooks feature adds its pruner of old deliveries here.
+  ];
+  const sweep = new BackgroundSweep(deps, refresher, pruners, metrics);
+  const background: BackgroundWork = {
+    usage,
+    sweep,
+    start() {
+      usage.start();
+      sweep.start();
+    },
+    async stop() {
+      await sweep.stop();
+      await usage.stop();
+    },
   };
   const ctx = { app, deps: services, docs };
   registerCors(app);
@@ -95,5 +128,5 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().
   app.notFound((c) => onError(noRoute(c.req.method, c.req.path), c));
   app.onError(onError);
-  return { app, docs, metrics };
+  return { app, docs, metrics, background };
 }

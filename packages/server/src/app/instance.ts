@@ -57,7 +57,15 @@ export async function startInstance(config: Config, logger: Logger): Promise<Ins
         maxResponseBytes: Math.max(defaultMaxResponseBytes, config.proxyMaxResponseBytes),
       }),
     };
-    return { ...createLatchkeyApp(deps), deps, database, createdKeys, close: () => database.close() };
+    const built = createLatchkeyApp(deps);
+    const close = async () => {
+      try {
+        await built.background.stop();
+      } finally {
+        await database.close();
+      }
+    };
+    return { ...built, deps, database, createdKeys, close };
   } catch (error) {
     await database.close();
     throw error;

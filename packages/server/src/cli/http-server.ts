@@ -5,6 +5,7 @@ import type { Instance } from "../app/instance.ts";
 
 /** How long in-flight requests get to finish after a stop signal before connections are cut. */
 export const shutdownDeadlineMs = 10_000;
+const idleSweepMs = 50;
 
 export interface Listening {
   /** A URL this machine can reach the server at (localhost when listening on every interface). */
@@ -58,11 +59,15 @@ function localUrl(host: string, port: number): string {
 
 async function closeServer(server: Server, deadlineMs = shutdownDeadlineMs): Promise<boolean> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // A keep-alive connection whose request just finished would otherwise hold the close open
+  // until its keep-alive timeout: close each one as soon as it is idle.
   server.closeIdleConnections();
+  const sweep = setInterval(() => server.closeIdleConnections(), idleSweepMs);
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), deadlineMs)));
   const clean = await Promise.race([closed.then(() => true as const), deadline]);
   clearTimeout(timer);
+  clearInterval(sweep);
   if (!clean) {
     server.closeAllConnections();
     await closed;

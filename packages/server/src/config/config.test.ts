@@ -35,6 +35,21 @@ describe("configuration", () => {
     }
   });
 
+  it("reads the background sweep's interval and window (defaults 60 s and a day, 0 allowed) and refuses bad ones", () => {
+    const defaults = loadConfig({});
+    expect(defaults.refreshSweepSeconds).toBe(60);
+    expect(defaults.refreshSweepUsedWithinSeconds).toBe(86_400);
+    const off = loadConfig({ LATCHKEY_REFRESH_SWEEP_SECONDS: "0", LATCHKEY_REFRESH_SWEEP_USED_WITHIN_SECONDS: "0" });
+    expect(off.refreshSweepSeconds).toBe(0);
+    expect(off.refreshSweepUsedWithinSeconds).toBe(0);
+    const problems = problemsOf({
+      LATCHKEY_REFRESH_SWEEP_SECONDS: "-1",
+      LATCHKEY_REFRESH_SWEEP_USED_WITHIN_SECONDS: "soon",
+    });
+    expect(problems.some((p) => p.startsWith("LATCHKEY_REFRESH_SWEEP_SECONDS"))).toBe(true);
+    expect(problems.some((p) => p.startsWith("LATCHKEY_REFRESH_SWEEP_USED_WITHIN_SECONDS"))).toBe(true);
+  });
+
   it("lists every problem at once, parse errors and cross-field rules together", () => {
     const problems = problemsOf({
       PORT: "abc",

@@ -31,6 +31,8 @@ const Env = z.object({
   LATCHKEY_ENCRYPTION_KEYS: z.string().optional(),
   LATCHKEY_OPERATOR_KEY: z.string().min(32, "must be at least 32 characters").optional(),
   LATCHKEY_REFRESH_BEFORE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
+  LATCHKEY_REFRESH_SWEEP_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
+  LATCHKEY_REFRESH_SWEEP_USED_WITHIN_SECONDS: z.coerce.number().int().min(0).max(31_536_000).default(86_400),
   LATCHKEY_DENY_PRIVATE_NETWORK: booleanFlag,
   LATCHKEY_USER_TOKEN_MAX_LIFETIME_SECONDS: z.coerce.number().int().min(60).max(31_536_000).default(86_400),
   LATCHKEY_SERVICE_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
@@ -69,6 +71,10 @@ export interface Config {
   encryptionKeys: EncryptionKeySpec[] | undefined;
   operatorKey: string | undefined;
   refreshBeforeSeconds: number;
+  /** How often each instance runs the background refresh and pruning; 0 turns the loop off. */
+  refreshSweepSeconds: number;
+  /** The sweep refreshes connections whose token was handed out within this window; 0: no background refresh. */
+  refreshSweepUsedWithinSeconds: number;
   denyPrivateNetwork: boolean;
   /**
    * The longest lifetime an app's own user token (jwks or hs256 identity) may have: `exp` no further
@@ -213,6 +219,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     encryptionKeys,
     operatorKey: values.LATCHKEY_OPERATOR_KEY,
     refreshBeforeSeconds: values.LATCHKEY_REFRESH_BEFORE_SECONDS,
+    refreshSweepSeconds: values.LATCHKEY_REFRESH_SWEEP_SECONDS,
+    refreshSweepUsedWithinSeconds: values.LATCHKEY_REFRESH_SWEEP_USED_WITHIN_SECONDS,
     denyPrivateNetwork: values.LATCHKEY_DENY_PRIVATE_NETWORK,
     userTokenMaxLifetimeSeconds: values.LATCHKEY_USER_TOKEN_MAX_LIFETIME_SECONDS,
     bodyLimitBytes: values.LATCHKEY_BODY_LIMIT_BYTES,

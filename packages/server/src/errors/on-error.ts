@@ -5,6 +5,7 @@ import type { ErrorBody } from "@latchkey/contracts";
 import { AppError } from "./app-error.ts";
 import { ClientClosedRequest, clientClosedStatus } from "./client-closed.ts";
 import type { Logger } from "../log/logger.ts";
+import { databaseRetryAfterSeconds, isDatabaseUnavailable } from "../db/database-unavailable.ts";
 
 /** The single place an error becomes a response. Unknown errors are logged, never echoed. */
 export function createErrorHandler(logger: Logger) {
@@ -15,7 +16,12 @@ export function createErrorHandler(logger: Logger) {
       return new Response(null, { status: clientClosedStatus });
     }
     const appError = toAppError(error);
-    if (appError.code === "INTERNAL") {
+    if (appError.code === "NOT_READY" && !(error instanceof AppError)) {
+      logger.warn(
+        { err: error, request_id: requestId, method: c.req.method, path: c.req.path },
+        "database unavailable",
+      );
+    } else if (appError.code === "INTERNAL") {
       logger.error({ err: error, request_id: requestId, method: c.req.method, path: c.req.path }, "unhandled error");
     } else if (appError.logDetail !== undefined) {
       logger.warn(
@@ -53,6 +59,15 @@ export function payloadTooLarge(message: string): AppError {
 
 function toAppError(error: Error): AppError {
   if (error instanceof AppError) return error;
+  // A restart or outage of the database is not a bug: the client is told when to try again.
+  if (isDatabaseUnavailable(error)) {
+    return new AppError(
+      "NOT_READY",
+      "The database is unavailable; retry shortly",
+      { retry_after_seconds: databaseRetryAfterSeconds },
+      { "Retry-After": String(databaseRetryAfterSeconds) },
+    );
+  }
   if (error instanceof HTTPException) {
     if (error.status === 413) return payloadTooLarge("Request body is too large");
     if (error.status === 404) return new AppError("NOT_FOUND", "Not found");

@@ -3,7 +3,7 @@ import { lookup as dnsLookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import ipaddr from "ipaddr.js";
-import { Agent } from "undici";
+import type { Dispatcher } from "undici";
 import { AppError } from "../errors/app-error.ts";
 
 export type OutboundFailure = "timeout" | "too_large" | "blocked" | "network";
@@ -171,9 +171,13 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
  * skip name resolution; createOutboundFetch refuses non-public ones before connecting.
  */
 export function createPublicOnlyFetch(lookup: LookupAll = lookupAllAddresses): typeof fetch {
-  const dispatcher = new Agent({ connect: { lookup: publicOnlyLookup(lookup) } });
-  // Node's fetch takes undici's `dispatcher`; the DOM RequestInit type does not declare it.
-  const publicOnlyFetch: typeof fetch = (input, init) => fetch(input, { ...init, dispatcher } as RequestInit);
+  // undici is loaded on the first outbound call rather than at start, where it would add to every cold start.
+  let dispatcher: Promise<Dispatcher> | undefined;
+  const publicOnlyFetch: typeof fetch = async (input, init) => {
+    dispatcher ??= import("undici").then(({ Agent }) => new Agent({ connect: { lookup: publicOnlyLookup(lookup) } }));
+    // Node's fetch takes undici's `dispatcher`; the DOM RequestInit type does not declare it.
+    return fetch(input, { ...init, dispatcher: await dispatcher } as RequestInit);
+  };
   checksAddressesItConnectsTo.add(publicOnlyFetch);
   return publicOnlyFetch;
 }

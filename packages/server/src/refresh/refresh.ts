@@ -53,6 +53,15 @@ type ProviderResult =
 type Executor = Kysely<Database>;
 
 /**
+ * What makes a token due besides the hot path's window: an access token the provider refused
+ * (`rejected`), or the background sweep's longer look ahead (`aheadMs`).
+ */
+interface Due {
+  rejected?: string;
+  aheadMs?: number;
+}
+
+/**
  * Keeps access tokens fresh. A token within `refreshBeforeSeconds` of expiry is refreshed before
  * it is handed out, with at most one refresh per connection in flight:
  *
@@ -103,10 +112,19 @@ export class TokenRefresher {
   async renewRejected(row: TokenRow): Promise<TokenRow> {
     if (row.status === "needs_reauth") throw needsReauth();
     const outcome = await singleFlightFor<RefreshOutcome>(this.deps.db).run(row.id, () =>
-      this.#renew(row.id, row.access_token),
+      this.#renew(row.id, { rejected: row.access_token }),
     );
     if (outcome.kind === "failed") return outcome.row;
     return settle(outcome, this.deps.clock.now());
+  }
+
+  /**
+   * The background sweep's call: refreshes the connection when its token expires within
+   * `aheadMs` (further ahead than the hot path looks), through the same single flight and row
+   * lock as `usable`, so a sweep and a token request never refresh one connection twice.
+   */
+  refreshAhead(id: string, aheadMs: number): Promise<RefreshOutcome> {
+    return singleFlightFor<RefreshOutcome>(this.deps.db).run(id, () => this.#renew(id, { aheadMs }));
   }
 
   /** True when the row's token can be handed out as read; throws when the user must reconnect. */
@@ -116,27 +134,31 @@ export class TokenRefresher {
   }
 
   /** Due for a refresh: expiring, or still holding an access token the provider refused. */
-  #isStale(row: Pick<ConnectionRow, "expires_at" | "access_token">, now: Date, rejected: string | undefined): boolean {
-    return (rejected !== undefined && row.access_token === rejected) || this.#isExpiring(row, now);
+  #isStale(row: Pick<ConnectionRow, "expires_at" | "access_token">, now: Date, due: Due): boolean {
+    return (due.rejected !== undefined && row.access_token === due.rejected) || this.#isExpiring(row, now, due.aheadMs);
   }
 
-  #isExpiring(row: Pick<ConnectionRow, "expires_at">, now: Date): boolean {
+  #isExpiring(
+    row: Pick<ConnectionRow, "expires_at">,
+    now: Date,
+    aheadMs = this.deps.config.refreshBeforeSeconds * 1000,
+  ): boolean {
     if (row.expires_at === null) return false;
-    return row.expires_at.getTime() - now.getTime() <= this.deps.config.refreshBeforeSeconds * 1000;
+    return row.expires_at.getTime() - now.getTime() <= aheadMs;
   }
 
   /** The slow path, run once at a time per connection: the whole row, then what it calls for. */
-  async #renew(id: string, rejected?: string): Promise<RefreshOutcome> {
+  async #renew(id: string, due: Due = {}): Promise<RefreshOutcome> {
     const seen = await this.deps.db.selectFrom("connections").selectAll().where("id", "=", id).executeTakeFirst();
     if (!seen) return { kind: "gone" };
     if (seen.status === "needs_reauth") return { kind: "needs_reauth" };
     const now = this.deps.clock.now();
-    if (!this.#isStale(seen, now, rejected)) return { kind: "fresh", row: seen };
+    if (!this.#isStale(seen, now, due)) return { kind: "fresh", row: seen };
     if (seen.refresh_token === null) return this.#withoutRefreshToken(seen, now);
     if (seen.refresh_cooldown_until !== null && seen.refresh_cooldown_until > now) {
       return { kind: "failed", row: seen, code: "PROVIDER_UNAVAILABLE", retryAt: seen.refresh_cooldown_until };
     }
-    return this.#refresh(seen, rejected);
+    return this.#refresh(seen, due);
   }
 
   /** Nothing to refresh with: usable until it expires, then only a new consent helps. */
@@ -146,7 +168,7 @@ export class TokenRefresher {
     return { kind: "needs_reauth" };
   }
 
-  async #refresh(seen: ConnectionRow, rejected: string | undefined): Promise<RefreshOutcome> {
+  async #refresh(seen: ConnectionRow, due: Due): Promise<RefreshOutcome> {
     const connector = await this.deps.db
       .selectFrom("connectors")
       .selectAll()
@@ -173,7 +195,7 @@ export class TokenRefresher {
           .where("id", "=", seen.id)
           .forUpdate()
           .executeTakeFirst();
-        return this.#refreshCurrent(trx, current, client, rejected);
+        return this.#refreshCurrent(trx, current, client, due);
       });
     }
     const current = await this.deps.db
@@ -181,7 +203,7 @@ export class TokenRefresher {
       .selectAll()
       .where("id", "=", seen.id)
       .executeTakeFirst();
-    return this.#refreshCurrent(this.deps.db, current, client, rejected);
+    return this.#refreshCurrent(this.deps.db, current, client, due);
   }
 
   /** With the row as it is now: maybe someone else already refreshed it; else ask the provider. */
@@ -189,12 +211,12 @@ export class TokenRefresher {
     db: Executor,
     current: ConnectionRow | undefined,
     client: ProviderClient,
-    rejected: string | undefined,
+    due: Due,
   ): Promise<RefreshOutcome> {
     if (!current) return { kind: "gone" };
     if (current.status === "needs_reauth") return { kind: "needs_reauth" };
     const now = this.deps.clock.now();
-    if (!this.#isStale(current, now, rejected)) {
+    if (!this.#isStale(current, now, due)) {
       this.deps.logger.debug(
         { connection_id: current.id },
         "token already refreshed by another caller; not refreshing",
