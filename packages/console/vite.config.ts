@@ -1,5 +1,5 @@
 import react from "@vitejs/plugin-react";
-import { defineConfig } from "vite";
+import { defaultClientConditions, defineConfig } from "vite";
 
 /**
  * The console is served by the Latchkey server at /console/ (same origin as the API). In
@@ -12,6 +12,8 @@ export default defineConfig({
   base: "/console/",
   root: import.meta.dirname,
   plugins: [react()],
+  // @latchkey/contracts from its TypeScript sources (its package exports them under this condition), not its build.
+  resolve: { conditions: ["latchkey-source", ...defaultClientConditions] },
   build: {
     outDir: "dist",
     emptyOutDir: true,

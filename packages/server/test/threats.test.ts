@@ -75,6 +75,7 @@ import {
   type TestAppOptions,
 } from "./support/test-app.ts";
 import { testDbKind } from "./support/test-database.ts";
+import { databaseFingerprint } from "./support/database-fingerprint.ts";
 
 const kind = testDbKind();
 
@@ -1092,6 +1093,12 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
       memberId: members.members.find((m) => m.email === "admin@example.test")?.id ?? "-",
       userId: "alice",
       provider: "oidc",
+      providerId: "google",
+      // Ids nothing in this database has: the routes answer 404 for them, which the fuzz accepts.
+      sessionId: "ses_unknown",
+      integrationType: "oidc",
+      file: "index.html",
+      connectionId: "conn_unknown",
       spareAppId: (await createLatchkeyIdentityApp(bed.t, bed.tenant)).appId,
       spareConnectorId: (await createConnector(bed.t, bed.harness, bed.tenant)).connectorId,
       spareMemberId: spareMember.member.id,
@@ -1186,6 +1193,21 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
       }),
       "post /api/workspaces/{workspaceId}/apps/{appId}/connectors/{connectorId}/initiate": () => ({
         return_to: appOrigin,
+      }),
+      "post /api/console/sign-in": () => ({ email: "admin@example.test", password: "not-the-password-1" }),
+      "post /api/console/setup": () => ({ token: "t".repeat(43), password: "a-long-password-1" }),
+      "post /api/console/sign-out": () => ({}),
+      "post /api/workspaces/{workspaceId}/invitations": () => ({
+        email: `i-${randomBytes(4).toString("hex")}@example.test`,
+        role: "member",
+      }),
+      "post /api/workspaces/{workspaceId}/apps/{appId}/test-token": () => ({ token: "not-a-token" }),
+      // The proxy: the oidc connector has no API host, so even a valid request is refused before sending.
+      "post /api/apps/{appId}/connectors/{integrationType}/call": () => ({ method: "GET", path: "/me" }),
+      "post /api/apps/{appId}/app-user-auth/connectors/{connectorId}/call": () => ({ method: "GET", path: "/me" }),
+      "post /api/apps/{appId}/app-user-auth/connectors/{connectorId}/users/{userId}/call": () => ({
+        method: "GET",
+        path: "/me",
       }),
     };
     const make = bodies[`${doc.method} ${doc.path}`];
@@ -1453,25 +1475,3 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
     expect(bed.t.logs.text).not.toContain("unhandled error");
   });
 });
-
-/**
- * One hash per table over every column but last_used_at (authentication may record key use
- * even when the request itself is then refused): equal fingerprints, unchanged database.
- */
-async function databaseFingerprint(t: TestApp): Promise<() => Promise<string>> {
-  const columns = await sql<{ table_name: string; column_name: string }>`
-    select c.table_name, c.column_name from information_schema.columns c
-    join information_schema.tables t on t.table_name = c.table_name and t.table_schema = c.table_schema
-    where c.table_schema = current_schema() and t.table_type = 'BASE TABLE' and c.column_name <> 'last_used_at'
-    order by c.table_name, c.ordinal_position`.execute(t.deps.db);
-  const byTable = new Map<string, string[]>();
-  for (const { table_name, column_name } of columns.rows)
-    byTable.set(table_name, [...(byTable.get(table_name) ?? []), column_name]);
-  const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
-  const parts = [...byTable].map(([table, names]) => {
-    const row = `row(${names.map((name) => `x.${quote(name)}`).join(", ")})::text`;
-    return `select '${table.replace(/'/g, "''")}'::text as t, (select md5(coalesce(string_agg(${row}, '|' order by ${row}), '')) from ${quote(table)} x) as h`;
-  });
-  const query = sql.raw<{ t: string; h: string }>(parts.join(" union all "));
-  return async () => (await query.execute(t.deps.db)).rows.map((row) => `${row.t}:${row.h}`).join(" ");
-}

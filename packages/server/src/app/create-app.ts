@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { AppError, noRoute } from "../errors/app-error.ts";
-import { createErrorHandler } from "../errors/on-error.ts";
+import { noRoute } from "../errors/app-error.ts";
+import { createErrorHandler, payloadTooLarge } from "../errors/on-error.ts";
 import { ApiDocs } from "../http/api-docs.ts";
 import { createRateLimits } from "../http/rate-limit.ts";
 import { requestContext } from "../http/request-context.ts";
@@ -13,6 +13,7 @@ import { createUserTokenVerifier } from "../identity/create-user-token-verifier.
 import { registerConnectorRoutes } from "../connectors/routes.ts";
 import { registerProviderCatalogRoutes } from "../provider-catalog/routes.ts";
 import { registerConnectionRoutes } from "../connections/routes.ts";
+import { registerProxyRoutes } from "../proxy/routes.ts";
 import { registerOAuthRoutes } from "../oauth/routes.ts";
 import { registerIdentityRoutes } from "../identity/routes.ts";
 import { httpMetrics } from "../http/http-metrics.ts";
@@ -26,6 +27,9 @@ import { registerAppRoutes } from "../apps/app-routes.ts";
 import { registerServiceKeyRoutes } from "../apps/service-key-routes.ts";
 import { providerClients } from "../providers/provider-client.ts";
 import { TokenRefresher } from "../refresh/refresh.ts";
+import { BackgroundSweep, type Pruner } from "../refresh/sweep.ts";
+import { UsageRecorder } from "../connections/usage-recorder.ts";
+import { deleteSomeExpiredStates } from "../oauth/oauth-states.ts";
 import type { AppDeps } from "./deps.ts";
 import { registerConsoleRoutes } from "../console/routes.ts";
 import { registerConsoleStaticRoutes } from "../console/static-routes.ts";
@@ -35,6 +39,16 @@ export interface LatchkeyApp {
   app: Hono<AppEnv>;
   docs: ApiDocs;
   metrics: Metrics;
+  /** The instance's background work (usage writes, refresh sweep, pruning): started by the server, stopped on close. */
+  background: BackgroundWork;
+}
+
+export interface BackgroundWork {
+  usage: UsageRecorder;
+  sweep: BackgroundSweep;
+  start(): void;
+  /** Stops the timers, waits for a sweep in progress and writes the pending usage. */
+  stop(): Promise<void>;
 }
 
 export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
@@ -49,7 +63,7 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   const limitBody = bodyLimit({
     maxSize: deps.config.bodyLimitBytes,
     onError: () => {
-      throw new AppError("PAYLOAD_TOO_LARGE", `Request body is larger than ${deps.config.bodyLimitBytes} bytes`);
+      throw payloadTooLarge(`Request body is larger than ${deps.config.bodyLimitBytes} bytes`);
     },
   });
   app.use((c, next) => {
@@ -61,15 +75,35 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
 
   const providers = createProviderResolver(deps);
   const clients = providerClients(deps);
+  const refresher = new TokenRefresher(deps, providers, clients, metrics);
+  const usage = new UsageRecorder(deps);
   // Per-instance services, built once and handed to the features with the plain dependencies.
   const services = {
     ...deps,
     userTokens: createUserTokenVerifier(deps),
     providers,
     clients,
-    refresher: new TokenRefresher(deps, providers, clients, metrics),
+    refresher,
+    usage,
     metrics,
     rateLimits,
+  };
+  const pruners: Pruner[] = [
+    { name: "oauth_states", prune: (now, limit) => deleteSomeExpiredStates(deps, now, limit) },
+    // Webhook delivery rows: the webhooks feature adds its pruner of old deliveries here.
+  ];
+  const sweep = new BackgroundSweep(deps, refresher, pruners, metrics);
+  const background: BackgroundWork = {
+    usage,
+    sweep,
+    start() {
+      usage.start();
+      sweep.start();
+    },
+    async stop() {
+      await sweep.stop();
+      await usage.stop();
+    },
   };
   const ctx = { app, deps: services, docs };
   registerCors(app);
@@ -88,10 +122,11 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   registerConsoleRoutes(ctx);
   registerConsoleWorkspaceRoutes(ctx);
   registerConsoleStaticRoutes(ctx);
+  registerProxyRoutes(ctx);
 
   const onError = createErrorHandler(deps.logger);
   // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().
   app.notFound((c) => onError(noRoute(c.req.method, c.req.path), c));
   app.onError(onError);
-  return { app, docs, metrics };
+  return { app, docs, metrics, background };
 }

@@ -14,15 +14,39 @@ export interface Listening {
   close(deadlineMs?: number): Promise<boolean>;
 }
 
-export function listen(instance: Instance, config: Config): Promise<Listening> {
+/**
+ * Node's own timeouts against slow clients (slowloris): a request whose headers, or whose whole
+ * body, has not arrived in time gets 408 and its connection is closed, so dripping bytes cannot
+ * hold connections open. Node checks them every `connectionsCheckingInterval` (30 s by default,
+ * far longer than the timeouts): here a quarter of the headers timeout, at most a second.
+ */
+export function serverTimeouts(config: Pick<Config, "httpTimeouts">) {
+  const { headersMs, requestMs, keepAliveMs } = config.httpTimeouts;
+  return {
+    headersTimeout: headersMs,
+    requestTimeout: requestMs,
+    keepAliveTimeout: keepAliveMs,
+    connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersMs / 4))),
+  };
+}
+
+/** Serves the instance's app over HTTP/1.1 (tests listen on port 0 with the same server). */
+export function listen(
+  instance: Pick<Instance, "app">,
+  config: Pick<Config, "port" | "host" | "httpTimeouts">,
+): Promise<Listening> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: instance.app.fetch, port: config.port, hostname: config.host }, (info) => {
+    const timeouts = serverTimeouts(config);
+    const options = { fetch: instance.app.fetch, port: config.port, hostname: config.host, serverOptions: timeouts };
+    const server = serve(options, (info) => {
       server.off("error", reject);
       resolve({
         url: localUrl(config.host, info.port),
         close: (deadlineMs) => closeServer(server as Server, deadlineMs),
       });
     });
+    // Set on the server too: the property is what Node reads for keep-alive sockets.
+    (server as Server).keepAliveTimeout = timeouts.keepAliveTimeout;
     server.once("error", reject);
   });
 }

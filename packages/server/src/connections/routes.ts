@@ -59,6 +59,7 @@ function tokenAnswer(
   if (!found || !connector || connector.status !== "enabled") {
     throw new AppError("CONNECTION_NOT_FOUND", found && connector ? "The connector is disabled" : "No such connection");
   }
+  ctx.deps.usage.touch(found.id);
   const answer = (row: TokenRow) =>
     jsonWithResponseHeaders(
       c,

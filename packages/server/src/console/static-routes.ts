@@ -2,7 +2,9 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Context } from "hono";
+import { AppError, notFound } from "../errors/app-error.ts";
 import type { AppEnv } from "../http/app-env.ts";
+import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
 
 /** Where `npm run build --workspace @latchkey/console` writes the console. */
@@ -41,27 +43,54 @@ const contentTypes: Record<string, string> = {
  * Serves the built console at /console/: files by path, every other path index.html (the console
  * routes in the browser), hashed assets cached for a year, and `/` redirects to the console.
  */
-export function registerConsoleStaticRoutes({ app }: RouteContext<unknown>, distDir = defaultConsoleDist): void {
-  app.get("/", (c) => c.redirect("/console/", 302));
-  app.get("/console", (c) => c.redirect("/console/", 301));
-  app.get("/console/*", async (c) => {
-    const relative = decodeURIComponentSafe(c.req.path.slice("/console/".length)) ?? "";
-    const file = path.resolve(distDir, relative);
-    const inside = file.startsWith(distDir + path.sep) && !relative.includes("\0");
-    if (inside && relative !== "" && (await isFile(file))) {
-      const immutable = relative.startsWith("assets/");
-      return sendFile(c, file, immutable ? "public, max-age=31536000, immutable" : "no-cache");
-    }
-    if (relative.startsWith("assets/")) return c.text("Not found", 404);
-    const index = path.join(distDir, "index.html");
-    if (!(await isFile(index))) {
-      c.header("Cache-Control", "no-store");
-      return c.text(
-        "The Latchkey console is not built. Run `npm run build --workspace @latchkey/console` (npm start does it for you).",
-        503,
-      );
-    }
-    return sendFile(c, index, "no-cache");
+export function registerConsoleStaticRoutes(ctx: RouteContext<unknown>, distDir = defaultConsoleDist): void {
+  const tag = "Console";
+  defineRoute(ctx, {
+    method: "get",
+    path: "/",
+    summary: "Redirects to the admin console",
+    tag,
+    auth: "none",
+    responses: { 302: { description: "To /console/" } },
+    handler: (c) => c.redirect("/console/", 302),
+  });
+  defineRoute(ctx, {
+    method: "get",
+    path: "/console",
+    summary: "Redirects to the admin console's root",
+    tag,
+    auth: "none",
+    responses: { 301: { description: "To /console/" } },
+    handler: (c) => c.redirect("/console/", 301),
+  });
+  defineRoute(ctx, {
+    method: "get",
+    path: "/console/{file}",
+    honoPath: "/console/*",
+    summary:
+      "The admin console (HTML, scripts, styles): a file of the built console, else its index.html, since the console routes in the browser",
+    tag,
+    auth: "none",
+    responses: { 200: { description: "A console file (text/html for pages)" } },
+    errors: ["NOT_FOUND", "NOT_READY"],
+    handler: async (c) => {
+      const relative = decodeURIComponentSafe(c.req.path.slice("/console/".length)) ?? "";
+      const file = path.resolve(distDir, relative);
+      const inside = file.startsWith(distDir + path.sep) && !relative.includes("\0");
+      if (inside && relative !== "" && (await isFile(file))) {
+        const immutable = relative.startsWith("assets/");
+        return sendFile(c, file, immutable ? "public, max-age=31536000, immutable" : "no-cache");
+      }
+      if (relative.startsWith("assets/")) throw notFound("Console file");
+      const index = path.join(distDir, "index.html");
+      if (!(await isFile(index))) {
+        throw new AppError(
+          "NOT_READY",
+          "The Latchkey console is not built. Run `npm run build --workspace @latchkey/console` (npm start does it for you).",
+        );
+      }
+      return sendFile(c, index, "no-cache");
+    },
   });
 }
 

@@ -1,6 +1,6 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import { PGlite } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import type { Database } from "./schema.ts";
@@ -44,6 +44,8 @@ export function openPostgres(
 export async function openEmbedded(
   source: { dataDir: string } | { loadDataDir: Blob | File },
 ): Promise<OpenedDatabase> {
+  // Loaded here, not at start: a server on PostgreSQL never needs PGlite.
+  const { PGlite } = await import("@electric-sql/pglite");
   let pglite: PGlite;
   if ("dataDir" in source) {
     const dir = path.join(source.dataDir, "pgdata");

@@ -119,6 +119,10 @@ export interface ConnectionsTable {
   refreshed_at: Timestamp | null;
   /** When the user (re)connected: set at the first connect and again on every reconnect. */
   connected_at: Timestamp;
+  /** When a token route last handed the token out (batched: may lag by a few seconds, written about once a minute). */
+  last_used_at: Timestamp | null;
+  /** Until then, one instance's background sweep has claimed the connection for a refresh. */
+  sweep_claimed_until: Timestamp | null;
   version: Generated<number>;
   created_at: CreatedAt;
   updated_at: Timestamp;

@@ -311,6 +311,20 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
       await expectRejected(verify(await signToken(rsa, goodClaims(), { expiresIn: -120 })), /expired/);
     });
 
+    it("a token living longer than the server's maximum user-token lifetime, or issued in the future", async () => {
+      const nowSeconds = Math.floor(Date.now() / 1000);
+      const century = 100 * 365 * 24 * 3600;
+      await expectRejected(verify(await signToken(rsa, goodClaims(), { expiresIn: century })), /lives longer/);
+      await expectRejected(
+        verify(await signToken(rsa, { ...goodClaims(), iat: undefined }, { expiresIn: 2 * 86_400 })),
+        /lives longer/,
+      );
+      await expectRejected(
+        verify(await signToken(rsa, { ...goodClaims(), iat: nowSeconds + 86_400, exp: nowSeconds + 3600 })),
+        /in the future/,
+      );
+    });
+
     it("a token expired by the server's clock, even if the wall clock still says valid", async () => {
       const token = await signToken(rsa, goodClaims(), { expiresIn: 300 });
       clock.advance(10 * 60_000);

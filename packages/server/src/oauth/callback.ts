@@ -134,16 +134,26 @@ async function connectWithProvider(
   const lookups = await stopwatch.time(() => runLookups(ctx, client, flow, tokens.access_token));
   const answers: ProviderAnswers = { callback: params, token: capture.body ?? { ...tokens }, lookups };
   const account = await stopwatch.time(() => readAccount(ctx, client, flow, tokens, answers));
-  await saveConnection(ctx.deps, {
-    workspaceId: flow.workspace_id,
-    appId: flow.app_id,
-    connectorId: flow.connector_id,
-    ownerType: flow.owner_type,
-    userId: flow.user_id,
-    tokens: providerTokens(ctx, client.provider, tokens),
-    account,
-    connectionConfig: connectionConfig(client.provider, answers),
-  });
+  try {
+    await saveConnection(ctx.deps, {
+      workspaceId: flow.workspace_id,
+      appId: flow.app_id,
+      connectorId: flow.connector_id,
+      ownerType: flow.owner_type,
+      userId: flow.user_id,
+      tokens: providerTokens(ctx, client.provider, tokens),
+      account,
+      connectionConfig: connectionConfig(client.provider, answers),
+    });
+  } catch (error) {
+    // The state is spent: the user goes back to the app with an error to retry from, never a 500 page
+    // (server_error, OAuth's own word for an unexpected condition on the authorization side).
+    ctx.deps.logger.error(
+      { app_id: flow.app_id, connector_id: flow.connector_id, step: "save_connection", err: error },
+      "connect flow could not store the connection",
+    );
+    return "server_error";
+  }
   return null;
 }
 

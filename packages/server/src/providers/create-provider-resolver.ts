@@ -9,6 +9,7 @@ import {
 import type { ConnectorRow } from "../db/schema.ts";
 import { AppError } from "../errors/app-error.ts";
 import type { Clock } from "../kernel/clock.ts";
+import { createOutboundFetch } from "../http/outbound-fetch.ts";
 import type { Logger } from "../log/logger.ts";
 import { connectorOptionsSchema, type ConnectorOptions } from "./connector-options.ts";
 import { createOidcDiscovery, type OidcDiscovery } from "./oidc-discovery.ts";
@@ -32,8 +33,10 @@ export interface ResolverDeps {
  */
 export function createProviderResolver(deps: ResolverDeps, options: ProviderResolverOptions = {}): ProviderResolver {
   const lookup = options.findProvider ?? findProvider;
+  // Bounded here (10 s, 1 MiB): deps.fetch's own outer bound is as loose as the API proxy's limits.
+  const discoveryFetch = createOutboundFetch({ fetch: deps.fetch, denyPrivateNetwork: false });
   const discovery =
-    options.discovery ?? createOidcDiscovery({ fetch: deps.fetch, clock: deps.clock, logger: deps.logger });
+    options.discovery ?? createOidcDiscovery({ fetch: discoveryFetch, clock: deps.clock, logger: deps.logger });
 
   return {
     async resolve(connector, values) {
@@ -288,44 +291,76 @@ function providerSettings(
   };
 }
 
-/** The provider's API hosts with their base URLs filled; the connector's api_base_url replaces the first. */
+/**
+ * What a generic provider's API host (named by the connector's admin) lets through: content
+ * negotiation and conditional requests in, rate-limit counters and cache validators out.
+ */
+const genericApiHost = {
+  name: "api",
+  allowedRequestHeaders: [
+    "Accept",
+    "Accept-Language",
+    "If-Match",
+    "If-None-Match",
+    "If-Modified-Since",
+    "If-Unmodified-Since",
+    "Prefer",
+    "Range",
+  ],
+  exposedResponseHeaders: [
+    "ETag",
+    "Last-Modified",
+    "Link",
+    "Retry-After",
+    "RateLimit",
+    "RateLimit-Policy",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+  ],
+} as const;
+
+/**
+ * The provider's API hosts in the catalog's order, base URLs filled (null while a value is not
+ * known); the connector's api_base_url replaces the first. A provider declaring none gets a generic
+ * `api` host only when its connector names one.
+ */
 function apiHosts(
   description: ProviderDescription,
   override: string | undefined,
   values: Record<string, string>,
 ): ApiHost[] {
-  const declared = description.api_hosts.length > 0 ? description.api_hosts : [];
-  const hosts: ApiHost[] = [];
-  declared.forEach((host, index) => {
-    const baseUrl = fillOptional(description, index === 0 && override !== undefined ? override : host.base_url, values);
-    if (baseUrl === null) return;
-    hosts.push({
+  const hosts: ApiHost[] = description.api_hosts.map((host, index) => {
+    const fromConnector = index === 0 && override !== undefined;
+    return {
       name: host.name,
-      baseUrl,
+      baseUrl: fillOptional(description, fromConnector ? override : host.base_url, values),
+      fromConnector,
       allowedRequestHeaders: [...host.allowed_request_headers],
       exposedResponseHeaders: [...host.exposed_response_headers],
       binaryMediaTypes: [...host.binary_media_types],
       defaultRequestHeaders: { ...host.default_request_headers },
       authScheme: host.auth_scheme,
       clientIdHeader: host.client_id_header ?? null,
-    });
+    };
   });
-  if (declared.length === 0 && override !== undefined) {
-    const baseUrl = fillOptional(description, override, values);
-    if (baseUrl !== null) {
-      hosts.push({
-        name: "api",
-        baseUrl,
-        allowedRequestHeaders: [],
-        exposedResponseHeaders: [],
-        binaryMediaTypes: [],
-        defaultRequestHeaders: {},
-        authScheme: "Bearer",
-        clientIdHeader: null,
-      });
-    }
-  }
-  return hosts;
+  if (hosts.length > 0 || override === undefined) return hosts;
+  return [
+    {
+      name: genericApiHost.name,
+      baseUrl: fillOptional(description, override, values),
+      fromConnector: true,
+      allowedRequestHeaders: [...genericApiHost.allowedRequestHeaders],
+      exposedResponseHeaders: [...genericApiHost.exposedResponseHeaders],
+      binaryMediaTypes: [],
+      defaultRequestHeaders: {},
+      authScheme: "Bearer",
+      clientIdHeader: null,
+    },
+  ];
 }
 
 function oauth2Endpoints(

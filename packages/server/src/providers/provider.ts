@@ -62,7 +62,13 @@ export interface ResolvedLookup {
 /** A host the API proxy may call with a connection's token. */
 export interface ApiHost {
   name: string;
-  baseUrl: string;
+  /** Its templates filled; null while it needs a value this connection does not hold (connect again). */
+  baseUrl: string | null;
+  /**
+   * The base URL is the connector's `endpoints.api_base_url` (an admin's choice): the only one the
+   * proxy may call over plain http, and then only on this machine (a local emulator).
+   */
+  fromConnector: boolean;
   allowedRequestHeaders: string[];
   exposedResponseHeaders: string[];
   binaryMediaTypes: string[];
@@ -122,7 +128,11 @@ export interface ResolvedProvider {
   lookups: ResolvedLookup[];
   refresh: RefreshSettings;
   revocation: RevocationSettings | null;
-  /** API hosts whose base URL could be filled (a host needing a value not known yet is left out). */
+  /**
+   * The provider's API hosts in the catalog's order, the first being the proxy's default; the
+   * connector's `endpoints.api_base_url` replaces the first one's base URL. A generic provider has
+   * one (`api`) only when its connector names that URL.
+   */
   apiHosts: ApiHost[];
   /** Named logic the data cannot express (see the catalog's hookNames). */
   hooks: string[];

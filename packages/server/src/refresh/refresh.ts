@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import { sql, type Kysely, type Updateable } from "kysely";
 import * as oauth from "oauth4webapi";
 import type { ProviderResolver } from "../providers/provider.ts";
 import {
@@ -7,7 +7,7 @@ import {
   refreshTokenContext,
   type TokenRow,
 } from "../connections/connection-store.ts";
-import type { ConnectionRow, Database } from "../db/schema.ts";
+import type { ConnectionRow, ConnectionsTable, Database } from "../db/schema.ts";
 import { AppError } from "../errors/app-error.ts";
 import type { Config } from "../config/config.ts";
 import type { Db } from "../db/open-database.ts";
@@ -53,6 +53,15 @@ type ProviderResult =
 type Executor = Kysely<Database>;
 
 /**
+ * What makes a token due besides the hot path's window: an access token the provider refused
+ * (`rejected`), or the background sweep's longer look ahead (`aheadMs`).
+ */
+interface Due {
+  rejected?: string;
+  aheadMs?: number;
+}
+
+/**
  * Keeps access tokens fresh. A token within `refreshBeforeSeconds` of expiry is refreshed before
  * it is handed out, with at most one refresh per connection in flight:
  *
@@ -94,29 +103,62 @@ export class TokenRefresher {
     return settle(outcome, this.deps.clock.now());
   }
 
+  /**
+   * The provider refused the access token of `row` (an API answered 401) although it had not
+   * expired: refresh it now, unless the stored token already differs from the refused one (someone
+   * refreshed or reconnected meanwhile). Same single flight and locking as `usable`. A token
+   * that cannot be refreshed (no refresh token, provider down) comes back unchanged.
+   */
+  async renewRejected(row: TokenRow): Promise<TokenRow> {
+    if (row.status === "needs_reauth") throw needsReauth();
+    const outcome = await singleFlightFor<RefreshOutcome>(this.deps.db).run(row.id, () =>
+      this.#renew(row.id, { rejected: row.access_token }),
+    );
+    if (outcome.kind === "failed") return outcome.row;
+    return settle(outcome, this.deps.clock.now());
+  }
+
+  /**
+   * The background sweep's call: refreshes the connection when its token expires within
+   * `aheadMs` (further ahead than the hot path looks), through the same single flight and row
+   * lock as `usable`, so a sweep and a token request never refresh one connection twice.
+   */
+  refreshAhead(id: string, aheadMs: number): Promise<RefreshOutcome> {
+    return singleFlightFor<RefreshOutcome>(this.deps.db).run(id, () => this.#renew(id, { aheadMs }));
+  }
+
   /** True when the row's token can be handed out as read; throws when the user must reconnect. */
   servableAsRead(row: TokenRow): boolean {
     if (row.status === "needs_reauth") throw needsReauth();
     return !this.#isExpiring(row, this.deps.clock.now());
   }
 
-  #isExpiring(row: Pick<ConnectionRow, "expires_at">, now: Date): boolean {
+  /** Due for a refresh: expiring, or still holding an access token the provider refused. */
+  #isStale(row: Pick<ConnectionRow, "expires_at" | "access_token">, now: Date, due: Due): boolean {
+    return (due.rejected !== undefined && row.access_token === due.rejected) || this.#isExpiring(row, now, due.aheadMs);
+  }
+
+  #isExpiring(
+    row: Pick<ConnectionRow, "expires_at">,
+    now: Date,
+    aheadMs = this.deps.config.refreshBeforeSeconds * 1000,
+  ): boolean {
     if (row.expires_at === null) return false;
-    return row.expires_at.getTime() - now.getTime() <= this.deps.config.refreshBeforeSeconds * 1000;
+    return row.expires_at.getTime() - now.getTime() <= aheadMs;
   }
 
   /** The slow path, run once at a time per connection: the whole row, then what it calls for. */
-  async #renew(id: string): Promise<RefreshOutcome> {
+  async #renew(id: string, due: Due = {}): Promise<RefreshOutcome> {
     const seen = await this.deps.db.selectFrom("connections").selectAll().where("id", "=", id).executeTakeFirst();
     if (!seen) return { kind: "gone" };
     if (seen.status === "needs_reauth") return { kind: "needs_reauth" };
     const now = this.deps.clock.now();
-    if (!this.#isExpiring(seen, now)) return { kind: "fresh", row: seen };
+    if (!this.#isStale(seen, now, due)) return { kind: "fresh", row: seen };
     if (seen.refresh_token === null) return this.#withoutRefreshToken(seen, now);
     if (seen.refresh_cooldown_until !== null && seen.refresh_cooldown_until > now) {
       return { kind: "failed", row: seen, code: "PROVIDER_UNAVAILABLE", retryAt: seen.refresh_cooldown_until };
     }
-    return this.#refresh(seen);
+    return this.#refresh(seen, due);
   }
 
   /** Nothing to refresh with: usable until it expires, then only a new consent helps. */
@@ -126,7 +168,7 @@ export class TokenRefresher {
     return { kind: "needs_reauth" };
   }
 
-  async #refresh(seen: ConnectionRow): Promise<RefreshOutcome> {
+  async #refresh(seen: ConnectionRow, due: Due): Promise<RefreshOutcome> {
     const connector = await this.deps.db
       .selectFrom("connectors")
       .selectAll()
@@ -153,7 +195,7 @@ export class TokenRefresher {
           .where("id", "=", seen.id)
           .forUpdate()
           .executeTakeFirst();
-        return this.#refreshCurrent(trx, current, client);
+        return this.#refreshCurrent(trx, current, client, due);
       });
     }
     const current = await this.deps.db
@@ -161,7 +203,7 @@ export class TokenRefresher {
       .selectAll()
       .where("id", "=", seen.id)
       .executeTakeFirst();
-    return this.#refreshCurrent(this.deps.db, current, client);
+    return this.#refreshCurrent(this.deps.db, current, client, due);
   }
 
   /** With the row as it is now: maybe someone else already refreshed it; else ask the provider. */
@@ -169,11 +211,12 @@ export class TokenRefresher {
     db: Executor,
     current: ConnectionRow | undefined,
     client: ProviderClient,
+    due: Due,
   ): Promise<RefreshOutcome> {
     if (!current) return { kind: "gone" };
     if (current.status === "needs_reauth") return { kind: "needs_reauth" };
     const now = this.deps.clock.now();
-    if (!this.#isExpiring(current, now)) {
+    if (!this.#isStale(current, now, due)) {
       this.deps.logger.debug(
         { connection_id: current.id },
         "token already refreshed by another caller; not refreshing",
@@ -234,36 +277,64 @@ export class TokenRefresher {
     return { kind: "failed", row, code, retryAt };
   }
 
-  /** Writes the new tokens; a provider that did not rotate the refresh token leaves the old one in place. */
+  /**
+   * Writes the new tokens; a provider that did not rotate the refresh token leaves the old one in
+   * place. The provider has already spent the old refresh token: if the full write fails, a
+   * minimal one (the new tokens and expiry only, with the same version check) still keeps the
+   * rotated refresh token, so no later read replays the spent one. On PostgreSQL the full write runs
+   * under a savepoint so its failure does not abort the refresh's transaction.
+   */
   async #storeTokens(
     db: Executor,
     row: ConnectionRow,
     tokens: oauth.TokenEndpointResponse,
     now: Date,
   ): Promise<RefreshOutcome> {
-    const updated = await db
-      .updateTable("connections")
-      .set((eb) => ({
-        access_token: this.deps.vault.encrypt(tokens.access_token, accessTokenContext(row.id)),
-        ...(tokens.refresh_token !== undefined && {
-          refresh_token: this.deps.vault.encrypt(tokens.refresh_token, refreshTokenContext(row.id)),
-        }),
+    const kept = {
+      access_token: this.deps.vault.encrypt(tokens.access_token, accessTokenContext(row.id)),
+      ...(tokens.refresh_token !== undefined && {
+        refresh_token: this.deps.vault.encrypt(tokens.refresh_token, refreshTokenContext(row.id)),
+      }),
+      expires_at: expiryFrom(now, tokens.expires_in),
+      refresh_cooldown_until: null,
+      refreshed_at: now,
+      updated_at: now,
+    };
+    const savepoint = this.deps.dbKind === "postgres";
+    let updated: ConnectionRow | undefined;
+    try {
+      if (savepoint) await sql`savepoint store_refreshed_tokens`.execute(db);
+      updated = await this.#writeTokens(db, row, {
+        ...kept,
         token_type: tokens.token_type,
-        expires_at: expiryFrom(now, tokens.expires_in),
         ...(tokens.scope !== undefined && { scopes: JSON.stringify(splitScopes(tokens.scope)) }),
-        refresh_cooldown_until: null,
-        refreshed_at: now,
-        updated_at: now,
-        version: eb("version", "+", 1),
-      }))
-      .where("id", "=", row.id)
-      .where("version", "=", row.version)
-      .returningAll()
-      .executeTakeFirst();
+      });
+    } catch (error) {
+      this.deps.logger.error(
+        { connection_id: row.id, err: error },
+        "storing the refreshed tokens failed; keeping the new tokens without the other fields",
+      );
+      if (savepoint) await sql`rollback to savepoint store_refreshed_tokens`.execute(db);
+      updated = await this.#writeTokens(db, row, kept);
+    }
     if (updated) return { kind: "fresh", row: updated };
     // Changed under us (embedded only: a reconnect or disconnect meanwhile); the row as it is now wins.
     this.deps.logger.warn({ connection_id: row.id }, "connection changed during refresh; keeping the newer row");
     return this.#reread(db, row.id);
+  }
+
+  #writeTokens(
+    db: Executor,
+    row: ConnectionRow,
+    values: Omit<Updateable<ConnectionsTable>, "version">,
+  ): Promise<ConnectionRow | undefined> {
+    return db
+      .updateTable("connections")
+      .set((eb) => ({ ...values, version: eb("version", "+", 1) }))
+      .where("id", "=", row.id)
+      .where("version", "=", row.version)
+      .returningAll()
+      .executeTakeFirst();
   }
 
   async #reread(db: Executor, id: string): Promise<RefreshOutcome> {
