@@ -30,6 +30,9 @@ import { TokenRefresher } from "../refresh/refresh.ts";
 import { BackgroundSweep, type Pruner } from "../refresh/sweep.ts";
 import { UsageRecorder } from "../connections/usage-recorder.ts";
 import { deleteSomeExpiredStates } from "../oauth/oauth-states.ts";
+import { registerAuditRoutes } from "../events/audit-routes.ts";
+import { WebhookDispatcher } from "../webhooks/dispatcher.ts";
+import { registerWebhookRoutes } from "../webhooks/webhook-routes.ts";
 import type { AppDeps } from "./deps.ts";
 import { registerConsoleRoutes } from "../console/routes.ts";
 import { registerConsoleStaticRoutes } from "../console/static-routes.ts";
@@ -39,6 +42,8 @@ export interface LatchkeyApp {
   app: Hono<AppEnv>;
   docs: ApiDocs;
   metrics: Metrics;
+  /** Delivers the webhook outbox; not started here (the instance starts it, tests drive it). */
+  webhooks: WebhookDispatcher;
   /** The instance's background work (usage writes, refresh sweep, pruning): started by the server, stopped on close. */
   background: BackgroundWork;
 }
@@ -123,10 +128,12 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   registerConsoleWorkspaceRoutes(ctx);
   registerConsoleStaticRoutes(ctx);
   registerProxyRoutes(ctx);
+  registerAuditRoutes(ctx);
+  registerWebhookRoutes(ctx);
 
   const onError = createErrorHandler(deps.logger);
   // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().
   app.notFound((c) => onError(noRoute(c.req.method, c.req.path), c));
   app.onError(onError);
-  return { app, docs, metrics, background };
+  return { app, docs, metrics, background, webhooks: new WebhookDispatcher(deps) };
 }

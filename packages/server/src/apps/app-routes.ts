@@ -9,6 +9,8 @@ import { appToWire, createAppWithServiceKey, deleteApp, listApps, requireAppRow,
 import { IdentityInputSchema, IdentityPatchSchema } from "./identity-config.ts";
 import { AllowedReturnOriginsSchema } from "./return-origins.ts";
 import { AppSchema, ServiceKeyInfoSchema } from "./wire-schemas.ts";
+import { recordAudit } from "../events/record-event.ts";
+import { memberOrigin } from "../events/request-origin.ts";
 
 const CreateAppBody = z.strictObject({
   name: NameSchema,
@@ -60,6 +62,13 @@ export function registerAppRoutes(ctx: RouteContext<AccessDeps & { vault: Vault 
         now: deps.clock.now(),
       });
       c.get("log").info({ workspace_id: workspaceId, app_id: created.app.id }, "app created");
+      await recordAudit(deps, {
+        ...memberOrigin(c),
+        action: "app.created",
+        target: created.app.id,
+        appId: created.app.id,
+        data: { name: created.app.name },
+      });
       const response: CreateAppResponse = {
         app: created.app,
         service_key: created.serviceKey.serviceKey,
@@ -115,6 +124,13 @@ export function registerAppRoutes(ctx: RouteContext<AccessDeps & { vault: Vault 
         now: deps.clock.now(),
       });
       c.get("log").info({ workspace_id: workspaceId, app_id: updated.id }, "app updated");
+      await recordAudit(deps, {
+        ...memberOrigin(c),
+        action: "app.updated",
+        target: updated.id,
+        appId: updated.id,
+        data: { changed: Object.keys(body) },
+      });
       return c.json({ app: updated });
     },
   });
@@ -133,6 +149,7 @@ export function registerAppRoutes(ctx: RouteContext<AccessDeps & { vault: Vault 
       const appId = c.req.param("appId") ?? "";
       await deleteApp(deps.db, workspaceId, appId);
       c.get("log").info({ workspace_id: workspaceId, app_id: appId }, "app deleted");
+      await recordAudit(deps, { ...memberOrigin(c), action: "app.deleted", target: appId, appId });
       return c.body(null, 204);
     },
   });

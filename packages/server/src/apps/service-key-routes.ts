@@ -8,6 +8,8 @@ import { NameSchema } from "../workspaces/wire-schemas.ts";
 import { requireAppRow } from "./apps.ts";
 import { issueServiceKey, listServiceKeys, revokeServiceKey } from "./service-keys.ts";
 import { ServiceKeyInfoSchema } from "./wire-schemas.ts";
+import { recordAudit } from "../events/record-event.ts";
+import { memberOrigin } from "../events/request-origin.ts";
 
 const CreateServiceKeyBody = z.strictObject({ name: NameSchema });
 
@@ -61,6 +63,13 @@ export function registerServiceKeyRoutes(ctx: RouteContext<AccessDeps>): void {
         { workspace_id: workspaceId, app_id: appRow.id, key_id: issued.info.id },
         "service key created",
       );
+      await recordAudit(deps, {
+        ...memberOrigin(c),
+        action: "service_key.created",
+        target: issued.info.id,
+        appId: appRow.id,
+        data: { name: issued.info.name, prefix: issued.info.prefix },
+      });
       const response: CreateServiceKeyResponse = { service_key: issued.serviceKey, key: issued.info };
       return c.json(response, 201);
     },
@@ -83,6 +92,7 @@ export function registerServiceKeyRoutes(ctx: RouteContext<AccessDeps>): void {
         throw notFound("Service key");
       }
       c.get("log").info({ workspace_id: workspaceId, app_id: appId, key_id: keyId }, "service key revoked");
+      await recordAudit(deps, { ...memberOrigin(c), action: "service_key.revoked", target: keyId, appId });
       return c.body(null, 204);
     },
   });

@@ -52,6 +52,10 @@ const Env = z.object({
     .default("false")
     .transform((value) => trustedProxyHops(value))
     .pipe(z.int("must be true, false or a number of proxy hops (0-10)").min(0).max(10)),
+  LATCHKEY_WEBHOOK_RETRY_FIRST_SECONDS: z.coerce.number().min(0).max(3600).default(5),
+  LATCHKEY_WEBHOOK_RETRY_MAX_SECONDS: z.coerce.number().min(1).max(86_400).default(3600),
+  LATCHKEY_WEBHOOK_RETRY_HOURS: z.coerce.number().min(0).max(720).default(24),
+  LATCHKEY_WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(60).default(10),
   LOG_LEVEL: z.enum(logLevels).default("info"),
   NODE_ENV: z.string().optional(),
 });
@@ -97,6 +101,8 @@ export interface Config {
    * 0: the header is ignored and the client is the socket's peer.
    */
   trustProxyHops: number;
+  /** Webhook delivery: timeout per attempt and the retry schedule. */
+  webhooks: WebhookConfig;
   logLevel: (typeof logLevels)[number];
   production: boolean;
 }
@@ -108,6 +114,17 @@ export interface HttpTimeouts {
   requestMs: number;
   /** How long an idle keep-alive connection stays open after a response. */
   keepAliveMs: number;
+}
+
+export interface WebhookConfig {
+  /** The first retry comes within this long after a failed attempt; each next one waits about twice as long. */
+  firstRetryMs: number;
+  /** The longest wait between two attempts. */
+  maxRetryIntervalMs: number;
+  /** A delivery is retried for at least this long after the event before it is marked failed. */
+  retryForMs: number;
+  /** One attempt gives up after this long (a hanging receiver). */
+  timeoutMs: number;
 }
 
 export interface RateLimitConfig {
@@ -240,6 +257,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       userTokensPerMinute: values.LATCHKEY_RATE_LIMIT_USER_TOKENS_PER_MINUTE,
     },
     trustProxyHops: values.LATCHKEY_TRUST_PROXY,
+    webhooks: {
+      firstRetryMs: values.LATCHKEY_WEBHOOK_RETRY_FIRST_SECONDS * 1000,
+      maxRetryIntervalMs: values.LATCHKEY_WEBHOOK_RETRY_MAX_SECONDS * 1000,
+      retryForMs: values.LATCHKEY_WEBHOOK_RETRY_HOURS * 3_600_000,
+      timeoutMs: values.LATCHKEY_WEBHOOK_TIMEOUT_SECONDS * 1000,
+    },
     logLevel: values.LOG_LEVEL,
     production: values.NODE_ENV === "production",
   };

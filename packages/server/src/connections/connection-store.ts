@@ -1,6 +1,8 @@
 import { findProviderByIntegrationType } from "@latchkey/catalog";
 import { CompiledQuery, sql, type RawBuilder } from "kysely";
 import type { Db } from "../db/open-database.ts";
+import { inTransaction } from "../db/in-transaction.ts";
+import { type EventOrigin, recordConnectionEvent } from "../events/record-event.ts";
 import { preparedStatement } from "../db/prepared-statements.ts";
 import type { ConnectionRow } from "../db/schema.ts";
 import type { Clock } from "../kernel/clock.ts";
@@ -35,6 +37,8 @@ export interface NewConnection extends ConnectionKey {
   tokens: ProviderTokens;
   account: Record<string, unknown> | null;
   connectionConfig: Record<string, string> | null;
+  /** The request that completed the connect flow, for the connection event. */
+  requestId?: string | null;
 }
 
 /** A connection with what the token routes need from its connector, read in one query. */
@@ -162,29 +166,47 @@ export async function findSharedConnectionByProvider(
 
 /**
  * Creates the connection, or replaces the tokens of the existing one (a reconnect: status back
- * to active). Ciphertexts are bound to the row id, so the id is settled before encrypting; a
- * concurrent insert or delete of the same key makes the loop go round once more.
+ * to active), and records `connection.created` or `connection.updated` in the same transaction.
+ * Ciphertexts are bound to the row id, so the id is settled before encrypting; a concurrent
+ * insert or delete of the same key makes the loop go round once more.
  */
 export async function saveConnection(deps: ConnectionStoreDeps, input: NewConnection): Promise<ConnectionRow> {
+  const origin: EventOrigin = {
+    actor: input.ownerType === "user" ? { type: "app_user", id: input.userId } : { type: "app", id: input.appId },
+    requestId: input.requestId ?? null,
+  };
   for (let attempt = 0; attempt < 3; attempt++) {
-    const existing = await deps.db
-      .selectFrom("connections")
-      .select("id")
-      .where("app_id", "=", input.appId)
-      .where("connector_id", "=", input.connectorId)
-      .where("owner_type", "=", input.ownerType)
-      .where("user_id", "=", input.userId)
-      .executeTakeFirst();
-    const saved = existing ? await replaceTokens(deps, existing.id, input) : await insertConnection(deps, input);
+    const saved = await inTransaction(deps.db, async (trx) => {
+      const existing = await trx
+        .selectFrom("connections")
+        .select("id")
+        .where("app_id", "=", input.appId)
+        .where("connector_id", "=", input.connectorId)
+        .where("owner_type", "=", input.ownerType)
+        .where("user_id", "=", input.userId)
+        .executeTakeFirst();
+      const now = deps.clock.now();
+      const row = existing
+        ? await replaceTokens(trx, deps, existing.id, input, now)
+        : await insertConnection(trx, deps, input, now);
+      if (!row) return undefined;
+      const action = existing ? "connection.updated" : "connection.created";
+      await recordConnectionEvent(trx, { action, connection: row, origin, at: now });
+      return row;
+    });
     if (saved) return saved;
   }
   throw new Error("Could not save the connection: it kept changing concurrently");
 }
 
-async function insertConnection(deps: ConnectionStoreDeps, input: NewConnection): Promise<ConnectionRow | undefined> {
+async function insertConnection(
+  db: Db,
+  deps: ConnectionStoreDeps,
+  input: NewConnection,
+  now: Date,
+): Promise<ConnectionRow | undefined> {
   const id = newId("conn");
-  const now = deps.clock.now();
-  return deps.db
+  return db
     .insertInto("connections")
     .values({
       id,
@@ -207,12 +229,13 @@ async function insertConnection(deps: ConnectionStoreDeps, input: NewConnection)
 }
 
 async function replaceTokens(
+  db: Db,
   deps: ConnectionStoreDeps,
   id: string,
   input: NewConnection,
+  now: Date,
 ): Promise<ConnectionRow | undefined> {
-  const now = deps.clock.now();
-  return deps.db
+  return db
     .updateTable("connections")
     .set((eb) => ({
       status: "active",
@@ -241,15 +264,32 @@ function tokenColumns(deps: ConnectionStoreDeps, id: string, tokens: ProviderTok
   };
 }
 
-/** Removes the connection and hands back its row, so exactly one caller revokes its tokens. */
-export async function deleteConnection(deps: ConnectionStoreDeps, key: ConnectionKey): Promise<ConnectionRow | null> {
-  const row = await deps.db
-    .deleteFrom("connections")
-    .where("app_id", "=", key.appId)
-    .where("connector_id", "=", key.connectorId)
-    .where("owner_type", "=", key.ownerType)
-    .where("user_id", "=", key.userId)
-    .returningAll()
-    .executeTakeFirst();
-  return row ?? null;
+/**
+ * Removes the connection and hands back its row, so exactly one caller revokes its tokens; the
+ * `connection.deleted` event is written in the same transaction.
+ */
+export async function deleteConnection(
+  deps: ConnectionStoreDeps,
+  key: ConnectionKey,
+  origin: EventOrigin,
+): Promise<ConnectionRow | null> {
+  return inTransaction(deps.db, async (trx) => {
+    const row = await trx
+      .deleteFrom("connections")
+      .where("app_id", "=", key.appId)
+      .where("connector_id", "=", key.connectorId)
+      .where("owner_type", "=", key.ownerType)
+      .where("user_id", "=", key.userId)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) return null;
+    await recordConnectionEvent(trx, {
+      action: "connection.deleted",
+      connection: row,
+      origin,
+      reason: "disconnected",
+      at: deps.clock.now(),
+    });
+    return row;
+  });
 }

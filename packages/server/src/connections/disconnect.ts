@@ -5,6 +5,7 @@ import type { ConnectionDeps } from "./connection-deps.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ProviderClient, ProviderClientFactory } from "../providers/provider-client.ts";
 import { classifyProviderFailure, failureLogFields } from "../providers/provider-failure.ts";
+import { type EventOrigin, recordConnectionEvent } from "../events/record-event.ts";
 import { decryptAccessToken, decryptRefreshToken, deleteConnection, type ConnectionKey } from "./connection-store.ts";
 
 /**
@@ -18,11 +19,16 @@ export async function disconnect(
   clients: ProviderClientFactory,
   key: ConnectionKey,
   log: Logger,
+  origin: EventOrigin,
 ): Promise<void> {
-  const removed = await deleteConnection(ctx.deps, key);
+  const removed = await deleteConnection(ctx.deps, key, origin);
   if (!removed) return;
   log.info({ connection_id: removed.id, connector_id: removed.connector_id }, "connection removed");
-  await revokeAtProvider(ctx, clients, removed, log);
+  if (await revokeAtProvider(ctx, clients, removed, log)) {
+    // Audit only: the grant is gone at the provider too (connection.deleted already announced the removal).
+    const at = ctx.deps.clock.now();
+    await recordConnectionEvent(ctx.deps.db, { action: "connection.revoked", connection: removed, origin, at });
+  }
 }
 
 async function revokeAtProvider(
@@ -30,16 +36,16 @@ async function revokeAtProvider(
   clients: ProviderClientFactory,
   row: ConnectionRow,
   log: Logger,
-): Promise<void> {
+): Promise<boolean> {
   try {
     const connector = await ctx.deps.db
       .selectFrom("connectors")
       .selectAll()
       .where("id", "=", row.connector_id)
       .executeTakeFirst();
-    if (!connector) return;
+    if (!connector) return false;
     const provider = await ctx.deps.providers.resolve(connector, { connection: row.connection_config });
-    if (provider.revocation === null) return;
+    if (provider.revocation === null) return false;
     const client = clients(connector, provider);
     const refreshToken = decryptRefreshToken(ctx.deps.vault, row);
     const accessToken = decryptAccessToken(ctx.deps.vault, row);
@@ -49,11 +55,13 @@ async function revokeAtProvider(
     );
     await response.body?.cancel();
     if (!response.ok) throw new RevocationRefused(response.status);
+    return true;
   } catch (error) {
     log.warn(
       { connection_id: row.id, connector_id: row.connector_id, ...failureLogFields(classifyProviderFailure(error)) },
       "revocation at the provider failed; the connection is removed anyway",
     );
+    return false;
   }
 }
 

@@ -29,6 +29,7 @@ import {
   TokenResponseSchema,
 } from "./connection-wire.ts";
 import { disconnect } from "./disconnect.ts";
+import { memberOrigin } from "../events/request-origin.ts";
 
 const tag = "Connections";
 
@@ -110,6 +111,7 @@ function registerAppUserRoutes(ctx: RouteContext<ConnectionDeps>): void {
           userId: c.get("appUser").userId,
         },
         c.get("log"),
+        { actor: { type: "app_user", id: c.get("appUser").userId }, requestId: c.get("requestId") },
       );
       return c.body(null, 204);
     },
@@ -347,6 +349,7 @@ function registerWorkspaceRoutes(ctx: RouteContext<ConnectionDeps>): void {
         ctx.deps.clients,
         { appId: row.app_id, connectorId: row.connector_id, ownerType: row.owner_type, userId: row.user_id },
         c.get("log"),
+        memberOrigin(c),
       );
       return c.body(null, 204);
     },
@@ -371,6 +374,7 @@ function registerWorkspaceRoutes(ctx: RouteContext<ConnectionDeps>): void {
         ctx.deps.clients,
         { appId: appRow.id, connectorId: c.req.param("connectorId") ?? "", ownerType: "app", userId: "" },
         c.get("log"),
+        memberOrigin(c),
       );
       return c.body(null, 204);
     },

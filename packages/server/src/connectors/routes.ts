@@ -38,6 +38,8 @@ import {
   type ConnectorChanges,
 } from "./connectors.ts";
 import type { ProviderUrlPolicy } from "../providers/provider-urls.ts";
+import { recordAudit } from "../events/record-event.ts";
+import { memberOrigin } from "../events/request-origin.ts";
 
 const connectorsPath = "/api/workspaces/{workspaceId}/connectors";
 const connectorPath = `${connectorsPath}/{connectorId}`;
@@ -123,6 +125,12 @@ export function registerConnectorRoutes(ctx: RouteContext<AccessDeps & { vault: 
         now: deps.clock.now(),
       });
       logChange(c, row, "connector created");
+      await recordAudit(deps, {
+        ...memberOrigin(c),
+        action: "connector.created",
+        target: row.id,
+        data: { provider: row.provider, name: row.name },
+      });
       return c.json({ connector: toWire(row) }, 201);
     },
   });
@@ -172,6 +180,12 @@ export function registerConnectorRoutes(ctx: RouteContext<AccessDeps & { vault: 
       const target = { workspaceId, connectorId: c.req.param("connectorId") ?? "", now: deps.clock.now() };
       const row = await updateConnector(deps.db, deps.vault, target, (current) => planUpdate(current, body, urlPolicy));
       logChange(c, row, "connector updated", { secret_rotated: typeof body.client_secret === "string" });
+      await recordAudit(deps, {
+        ...memberOrigin(c),
+        action: "connector.updated",
+        target: row.id,
+        data: { changed: Object.keys(body), status: row.status },
+      });
       return c.json({ connector: toWire(row) });
     },
   });
@@ -190,6 +204,7 @@ export function registerConnectorRoutes(ctx: RouteContext<AccessDeps & { vault: 
       const connectorId = c.req.param("connectorId") ?? "";
       await deleteConnector(deps.db, workspaceId, connectorId);
       c.get("log").info({ workspace_id: workspaceId, connector_id: connectorId }, "connector deleted");
+      await recordAudit(deps, { ...memberOrigin(c), action: "connector.deleted", target: connectorId });
       return c.body(null, 204);
     },
   });

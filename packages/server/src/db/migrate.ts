@@ -3,6 +3,7 @@ import * as initial from "./migrations/001-initial.ts";
 import * as consoleSessions from "./migrations/002-console-sessions.ts";
 import * as oauthStateConnectionValues from "./migrations/003-oauth-state-connection-values.ts";
 import * as connectionLastUsed from "./migrations/004-connection-last-used.ts";
+import * as eventsWebhooks from "./migrations/005-events-webhooks.ts";
 
 /** Migrations are listed here in order (not read from disk), so bundling cannot lose one. */
 const migrations: Record<string, Migration> = {
@@ -10,6 +11,7 @@ const migrations: Record<string, Migration> = {
   "002-console-sessions": consoleSessions,
   "003-oauth-state-connection-values": oauthStateConnectionValues,
   "004-connection-last-used": connectionLastUsed,
+  "005-events-webhooks": eventsWebhooks,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -160,6 +160,73 @@ export interface ConsoleSessionsTable {
   ip: string | null;
 }
 
+/** Who did something: a member, the operator, an app user, an app (its service key), or Latchkey itself. */
+export type EventActor =
+  | { type: "member"; id: string; email: string }
+  | { type: "operator" }
+  | { type: "app_user"; id: string }
+  | { type: "app"; id: string }
+  | { type: "system" };
+
+/** One record per admin action or connection change: the audit log and the webhook outbox's source. */
+export interface EventsTable {
+  id: string;
+  /** bigserial; read as a string. */
+  seq: ColumnType<string, never, never>;
+  workspace_id: string;
+  app_id: string | null;
+  /** "connection" or "admin". */
+  type: "connection" | "admin";
+  /** e.g. "connection.created", "app.updated". */
+  action: string;
+  actor: Json<EventActor>;
+  /** Id of what the action was done to. */
+  target: string;
+  /** Never a secret. */
+  data: Json<Record<string, unknown>>;
+  request_id: string | null;
+  created_at: CreatedAt;
+}
+
+export interface WebhooksTable {
+  id: string;
+  workspace_id: string;
+  app_id: string | null;
+  url: string;
+  events: Json<string[]>;
+  description: string;
+  status: "enabled" | "disabled";
+  /** vault-encrypted */
+  secret: string;
+  /** vault-encrypted; signs alongside `secret` until previous_secret_expires_at. */
+  previous_secret: string | null;
+  previous_secret_expires_at: Timestamp | null;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface WebhookDeliveriesTable {
+  /** The `webhook-id` header, the same on every attempt. */
+  id: string;
+  workspace_id: string;
+  webhook_id: string;
+  event_id: string;
+  event_seq: ColumnType<string, string | number | bigint, never>;
+  ordering_key: string;
+  state: "pending" | "delivered" | "failed";
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp;
+  /** Retried until this + the configured retry window; a redelivery moves it. */
+  retry_window_from: Timestamp;
+  lease_until: Timestamp | null;
+  lease_token: string | null;
+  last_attempt_at: Timestamp | null;
+  last_status: number | null;
+  last_error: string | null;
+  delivered_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   workspaces: WorkspacesTable;
   members: MembersTable;
@@ -172,6 +239,9 @@ export interface Database {
   member_passwords: MemberPasswordsTable;
   console_setup_links: ConsoleSetupLinksTable;
   console_sessions: ConsoleSessionsTable;
+  events: EventsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export type WorkspaceRow = Selectable<WorkspacesTable>;
@@ -184,3 +254,6 @@ export type AdminApiKeyRow = Selectable<AdminApiKeysTable>;
 export type ConnectorRow = Selectable<ConnectorsTable>;
 export type ConnectionRow = Selectable<ConnectionsTable>;
 export type OAuthStateRow = Selectable<OAuthStatesTable>;
+export type EventRow = Selectable<EventsTable>;
+export type WebhookRow = Selectable<WebhooksTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;

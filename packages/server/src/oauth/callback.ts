@@ -52,6 +52,7 @@ export async function completeConnectFlow(
   clients: ProviderClientFactory,
   params: URLSearchParams,
   stopwatch: ProviderStopwatch,
+  requestId: string | null = null,
 ): Promise<CallbackResult> {
   const state = params.get("state");
   if (state === null || !statePattern.test(state)) return { kind: "page", reason: "missing_state" };
@@ -60,7 +61,7 @@ export async function completeConnectFlow(
   // The allowlist may have changed since the flow started: never redirect to a removed origin.
   if (!(await returnToStillAllowed(ctx, flow))) return { kind: "page", reason: "return_to_not_allowed" };
   if (flow.expires_at.getTime() <= ctx.deps.clock.now().getTime()) return backToApp(flow, "invalid_state");
-  return backToApp(flow, await connectWithProvider(ctx, clients, flow, state, params, stopwatch));
+  return backToApp(flow, await connectWithProvider(ctx, clients, flow, state, params, stopwatch, requestId));
 }
 
 async function returnToStillAllowed(ctx: RouteContext<OAuthDeps>, flow: OAuthStateRow): Promise<boolean> {
@@ -80,6 +81,7 @@ async function connectWithProvider(
   state: string,
   params: URLSearchParams,
   stopwatch: ProviderStopwatch,
+  requestId: string | null,
 ): Promise<CallbackError | null> {
   const connector = await ctx.deps.db
     .selectFrom("connectors")
@@ -144,6 +146,7 @@ async function connectWithProvider(
       tokens: providerTokens(ctx, client.provider, tokens),
       account,
       connectionConfig: connectionConfig(client.provider, answers),
+      requestId,
     });
   } catch (error) {
     // The state is spent: the user goes back to the app with an error to retry from, never a 500 page

@@ -148,7 +148,13 @@ function registerCallback(ctx: RouteContext<OAuthDeps>): void {
       if (c.req.method === "HEAD") return c.body(null, 405, { Allow: "GET" });
       const started = performance.now();
       const stopwatch = new ProviderStopwatch();
-      const result = await completeConnectFlow(ctx, clients, new URL(c.req.url).searchParams, stopwatch);
+      const result = await completeConnectFlow(
+        ctx,
+        clients,
+        new URL(c.req.url).searchParams,
+        stopwatch,
+        c.get("requestId"),
+      );
       const ownMs = performance.now() - started - stopwatch.ms;
       duration.observe({ outcome: outcomeOf(result) }, ownMs / 1000);
       c.get("log").info(

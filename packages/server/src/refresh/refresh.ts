@@ -23,6 +23,8 @@ import {
   type ProviderFailure,
 } from "../providers/provider-failure.ts";
 import type { Metrics } from "../kernel/metrics.ts";
+import { inTransaction } from "../db/in-transaction.ts";
+import { type EventOrigin, recordConnectionEvent } from "../events/record-event.ts";
 import { singleFlightFor } from "./single-flight.ts";
 import { isDeadGrant, newCapture } from "../providers/token-answer.ts";
 
@@ -278,11 +280,12 @@ export class TokenRefresher {
   }
 
   /**
-   * Writes the new tokens; a provider that did not rotate the refresh token leaves the old one in
-   * place. The provider has already spent the old refresh token: if the full write fails, a
-   * minimal one (the new tokens and expiry only, with the same version check) still keeps the
-   * rotated refresh token, so no later read replays the spent one. On PostgreSQL the full write runs
-   * under a savepoint so its failure does not abort the refresh's transaction.
+   * Writes the new tokens and the `connection.refreshed` event in one transaction; a provider that
+   * did not rotate the refresh token leaves the old one in place. The provider has already spent
+   * the old refresh token: if the full write fails, a minimal one (the new tokens and expiry only,
+   * with the same version check) still keeps the rotated refresh token, so no later read replays
+   * the spent one, and records the event with it. The full write runs under a savepoint (or in its
+   * own transaction when there is none) so its failure does not abort the refresh's transaction.
    */
   async #storeTokens(
     db: Executor,
@@ -300,22 +303,27 @@ export class TokenRefresher {
       refreshed_at: now,
       updated_at: now,
     };
-    const savepoint = this.deps.dbKind === "postgres";
     let updated: ConnectionRow | undefined;
     try {
-      if (savepoint) await sql`savepoint store_refreshed_tokens`.execute(db);
-      updated = await this.#writeTokens(db, row, {
-        ...kept,
-        token_type: tokens.token_type,
-        ...(tokens.scope !== undefined && { scopes: JSON.stringify(splitScopes(tokens.scope)) }),
+      updated = await underSavepoint(db, "store_refreshed_tokens", async (trx) => {
+        const stored = await this.#writeTokens(trx, row, {
+          ...kept,
+          token_type: tokens.token_type,
+          ...(tokens.scope !== undefined && { scopes: JSON.stringify(splitScopes(tokens.scope)) }),
+        });
+        if (stored) await recordRefreshed(trx, stored, now);
+        return stored;
       });
     } catch (error) {
       this.deps.logger.error(
         { connection_id: row.id, err: error },
         "storing the refreshed tokens failed; keeping the new tokens without the other fields",
       );
-      if (savepoint) await sql`rollback to savepoint store_refreshed_tokens`.execute(db);
-      updated = await this.#writeTokens(db, row, kept);
+      updated = await inTransaction(db, async (trx) => {
+        const stored = await this.#writeTokens(trx, row, kept);
+        if (stored) await this.#recordRefreshedKeepingTokens(trx, stored, now);
+        return stored;
+      });
     }
     if (updated) return { kind: "fresh", row: updated };
     // Changed under us (embedded only: a reconnect or disconnect meanwhile); the row as it is now wins.
@@ -337,6 +345,22 @@ export class TokenRefresher {
       .executeTakeFirst();
   }
 
+  /**
+   * The fallback's event: recorded in the tokens' transaction, but under its own savepoint, so a
+   * failure to record it (the same fault that broke the full write, say) never costs the rotated
+   * refresh token; the missing event is logged instead.
+   */
+  async #recordRefreshedKeepingTokens(trx: Executor, stored: ConnectionRow, now: Date): Promise<void> {
+    try {
+      await underSavepoint(trx, "record_refreshed_event", (inner) => recordRefreshed(inner, stored, now));
+    } catch (error) {
+      this.deps.logger.error(
+        { connection_id: stored.id, err: error },
+        "recording connection.refreshed failed; the refreshed tokens are kept without the event",
+      );
+    }
+  }
+
   async #reread(db: Executor, id: string): Promise<RefreshOutcome> {
     const current = await db.selectFrom("connections").selectAll().where("id", "=", id).executeTakeFirst();
     if (!current) return { kind: "gone" };
@@ -344,26 +368,64 @@ export class TokenRefresher {
   }
 }
 
-/** Marks the row as the user having to connect again, unless it changed since it was read; true when it did. */
+/** Refreshes are Latchkey's own doing, whichever request needed the token. */
+const bySystem: EventOrigin = { actor: { type: "system" }, requestId: null };
+
+function recordRefreshed(db: Executor, stored: ConnectionRow, now: Date): Promise<void> {
+  return recordConnectionEvent(db, { action: "connection.refreshed", connection: stored, origin: bySystem, at: now });
+}
+
+/**
+ * Runs `work` so that its failure undoes only its own writes: under a savepoint of the caller's
+ * transaction, or in a transaction of its own when the caller has none.
+ */
+async function underSavepoint<T>(db: Executor, name: string, work: (trx: Executor) => Promise<T>): Promise<T> {
+  if (!db.isTransaction) return db.transaction().execute(work);
+  await sql`savepoint ${sql.id(name)}`.execute(db);
+  try {
+    const result = await work(db);
+    await sql`release savepoint ${sql.id(name)}`.execute(db);
+    return result;
+  } catch (error) {
+    await sql`rollback to savepoint ${sql.id(name)}`.execute(db);
+    throw error;
+  }
+}
+
+/**
+ * Marks the row as the user having to connect again, unless it changed since it was read, and
+ * records `connection.needs_reauth` in the same transaction; true when it did.
+ */
 async function markNeedsReauth(
   db: Executor,
   row: Pick<ConnectionRow, "id" | "version">,
   reason: "invalid_grant" | "expired_without_refresh_token",
   now: Date,
 ): Promise<boolean> {
-  const marked = await db
-    .updateTable("connections")
-    .set((eb) => ({
-      status: "needs_reauth",
-      needs_reauth_reason: reason,
-      needs_reauth_at: now,
-      updated_at: now,
-      version: eb("version", "+", 1),
-    }))
-    .where("id", "=", row.id)
-    .where("version", "=", row.version)
-    .executeTakeFirst();
-  return marked.numUpdatedRows > 0n;
+  return inTransaction(db, async (trx) => {
+    const marked = await trx
+      .updateTable("connections")
+      .set((eb) => ({
+        status: "needs_reauth",
+        needs_reauth_reason: reason,
+        needs_reauth_at: now,
+        updated_at: now,
+        version: eb("version", "+", 1),
+      }))
+      .where("id", "=", row.id)
+      .where("version", "=", row.version)
+      .returningAll()
+      .executeTakeFirst();
+    if (!marked) return false;
+    await recordConnectionEvent(trx, {
+      action: "connection.needs_reauth",
+      connection: marked,
+      origin: bySystem,
+      reason,
+      at: now,
+    });
+    return true;
+  });
 }
 
 /** Turns an outcome into the connection to serve, or the error the caller gets. */

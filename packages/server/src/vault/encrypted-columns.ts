@@ -17,6 +17,8 @@ export const encryptedColumns: readonly EncryptedColumn[] = [
   { table: "oauth_states", column: "code_verifier", primaryKey: "state_hash" },
   { table: "connections", column: "access_token", primaryKey: "id" },
   { table: "connections", column: "refresh_token", primaryKey: "id" },
+  { table: "webhooks", column: "secret", primaryKey: "id" },
+  { table: "webhooks", column: "previous_secret", primaryKey: "id" },
 ];
 
 export function columnName(column: EncryptedColumn): string {

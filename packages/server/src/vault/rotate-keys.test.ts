@@ -138,6 +138,25 @@ async function seedUnderK1(db: Db): Promise<void> {
       })
       .execute();
   }
+  for (const n of [1, 2, 3]) {
+    const id = `wh_${n}`;
+    await db
+      .insertInto("webhooks")
+      .values({
+        id,
+        workspace_id: "ws_rot",
+        app_id: null,
+        url: "https://hooks.example/latchkey",
+        description: "",
+        events: JSON.stringify(["connection.created"]),
+        status: "enabled",
+        secret: seal("webhooks", "secret", id),
+        previous_secret: n === 3 ? null : seal("webhooks", "previous_secret", id),
+        previous_secret_expires_at: n === 3 ? null : new Date(now.getTime() + 600_000),
+        updated_at: now,
+      })
+      .execute();
+  }
 }
 
 async function readAccessToken(db: Db, id: string): Promise<string> {
@@ -184,7 +203,7 @@ describe("rotateKeys", () => {
 
   it("before rotation, a vault with [k2, k1] still decrypts every value, all under k1", async () => {
     const values = await storedValues(database.db);
-    expect(values).toHaveLength(4 + 3 + 3 + 7 + 6);
+    expect(values).toHaveLength(4 + 3 + 3 + 7 + 6 + 3 + 2);
     for (const stored of values) {
       expect(k2AndK1.keyIdOf(stored.ciphertext)).toBe("k1");
       expect(decrypt(k2AndK1, stored)).toBe(expectedPlaintext(stored));
@@ -216,6 +235,8 @@ describe("rotateKeys", () => {
       // cxn_4 was rewritten under k2 by the writer before the rotation got to it (or it was rewrapped).
       "connections.access_token": { scanned: 7, rewrapped: expect.any(Number), failed: 0 },
       "connections.refresh_token": { scanned: 6, rewrapped: 6, failed: 0 },
+      "webhooks.secret": { scanned: 3, rewrapped: 3, failed: 0 },
+      "webhooks.previous_secret": { scanned: 2, rewrapped: 2, failed: 0 },
     });
     expect([6, 7]).toContain(counts(report)["connections.access_token"]?.rewrapped);
     expect(await readAccessToken(db, "cxn_4")).toBe(writes.at(-1));
@@ -235,8 +256,8 @@ describe("rotateKeys", () => {
     expect(nulls.refresh_token).toBeNull();
 
     const again = await rotateKeys({ db, vault: k2AndK1, logger, batchSize: 2 });
-    expect(again.map((c) => c.rewrapped)).toEqual([0, 0, 0, 0, 0]);
-    expect(again.map((c) => c.scanned)).toEqual([4, 3, 3, 7, 6]);
+    expect(again.map((c) => c.rewrapped)).toEqual([0, 0, 0, 0, 0, 0, 0]);
+    expect(again.map((c) => c.scanned)).toEqual([4, 3, 3, 7, 6, 3, 2]);
   });
 
   it.runIf(testDbKind() === "postgres")(
@@ -276,7 +297,7 @@ describe("rotateKeys", () => {
     expect((await storedValues(db)).every((v) => k2AndK1.keyIdOf(v.ciphertext) === "k1")).toBe(true);
 
     const finished = await rotateKeys({ db, vault: k2AndK1, logger, batchSize: 3 });
-    expect(finished.reduce((sum, c) => sum + c.rewrapped, 0)).toBe(23);
+    expect(finished.reduce((sum, c) => sum + c.rewrapped, 0)).toBe(23 + 5);
   });
 
   it("counts and logs a value it cannot rewrap (unknown key) without stopping or leaking it", async () => {

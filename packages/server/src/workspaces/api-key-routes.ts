@@ -7,6 +7,8 @@ import type { RouteContext } from "../http/route-context.ts";
 import { issueAdminApiKey, listAdminApiKeys, revokeAdminApiKey } from "./admin-api-keys.ts";
 import { findMember } from "./members.ts";
 import { AdminApiKeyInfoSchema, NameSchema } from "./wire-schemas.ts";
+import { recordAudit } from "../events/record-event.ts";
+import { memberOrigin } from "../events/request-origin.ts";
 
 const CreateApiKeyBody = z.strictObject({
   name: NameSchema,
@@ -60,6 +62,12 @@ export function registerApiKeyRoutes(ctx: RouteContext<AccessDeps>): void {
         { workspace_id: caller.workspaceId, key_id: issued.info.id, member_id: memberId },
         "api key created",
       );
+      await recordAudit(deps, {
+        ...memberOrigin(c),
+        action: "api_key.created",
+        target: issued.info.id,
+        data: { member_id: memberId, name: issued.info.name, prefix: issued.info.prefix },
+      });
       const response: CreateApiKeyResponse = { api_key: issued.apiKey, key: issued.info };
       return c.json(response, 201);
     },
@@ -81,6 +89,7 @@ export function registerApiKeyRoutes(ctx: RouteContext<AccessDeps>): void {
         throw notFound("API key");
       }
       c.get("log").info({ workspace_id: workspaceId, key_id: keyId }, "api key revoked");
+      await recordAudit(deps, { ...memberOrigin(c), action: "api_key.revoked", target: keyId });
       return c.body(null, 204);
     },
   });

@@ -6,6 +6,8 @@ import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
 import { addMember, changeMemberRole, findMember, listMembers, removeMember } from "./members.ts";
 import { AdminApiKeyInfoSchema, EmailSchema, MemberSchema, RoleSchema } from "./wire-schemas.ts";
+import { recordAudit } from "../events/record-event.ts";
+import { memberOrigin } from "../events/request-origin.ts";
 
 const AddMemberBody = z.strictObject({ email: EmailSchema, role: RoleSchema });
 const ChangeRoleBody = z.strictObject({ role: RoleSchema });
@@ -74,6 +76,12 @@ export function registerMemberRoutes(ctx: RouteContext<AccessDeps>): void {
         { workspace_id: workspaceId, member_id: added.member.id, role: added.member.role },
         "member added",
       );
+      await recordAudit(deps, {
+        ...memberOrigin(c),
+        action: "member.added",
+        target: added.member.id,
+        data: { email: added.member.email, role: added.member.role },
+      });
       const response: CreateMemberResponse = { member: added.member, api_key: added.key.apiKey, key: added.key.info };
       return c.json(response, 201);
     },
@@ -97,6 +105,12 @@ export function registerMemberRoutes(ctx: RouteContext<AccessDeps>): void {
         role: body.role,
       });
       c.get("log").info({ workspace_id: workspaceId, member_id: member.id, role: member.role }, "member role changed");
+      await recordAudit(deps, {
+        ...memberOrigin(c),
+        action: "member.role_changed",
+        target: member.id,
+        data: { role: member.role },
+      });
       return c.json({ member });
     },
   });
@@ -115,6 +129,7 @@ export function registerMemberRoutes(ctx: RouteContext<AccessDeps>): void {
       const memberId = c.req.param("memberId") ?? "";
       await removeMember(deps.db, { workspaceId, memberId });
       c.get("log").info({ workspace_id: workspaceId, member_id: memberId }, "member removed");
+      await recordAudit(deps, { ...memberOrigin(c), action: "member.removed", target: memberId });
       return c.body(null, 204);
     },
   });

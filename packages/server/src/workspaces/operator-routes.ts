@@ -7,6 +7,8 @@ import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
 import { EmailSchema, MemberSchema, NameSchema, PlanSchema, WorkspaceSchema } from "./wire-schemas.ts";
 import { createWorkspace, workspaceToWire } from "./workspaces.ts";
+import { recordAudit } from "../events/record-event.ts";
+import { operatorOrigin } from "../events/request-origin.ts";
 
 const CreateWorkspaceBody = z.strictObject({ name: NameSchema, plan: PlanSchema, admin_email: EmailSchema });
 
@@ -46,6 +48,13 @@ export function registerOperatorRoutes(ctx: RouteContext<AccessDeps>): void {
         adminEmail: body.admin_email,
       });
       c.get("log").info({ workspace_id: created.workspace.id }, "workspace created");
+      await recordAudit(deps, {
+        ...operatorOrigin(c),
+        workspaceId: created.workspace.id,
+        action: "workspace.created",
+        target: created.workspace.id,
+        data: { name: created.workspace.name, plan: created.workspace.plan, admin_member_id: created.admin.id },
+      });
       const response: CreateWorkspaceResponse = {
         workspace: created.workspace,
         admin: created.admin,
@@ -104,6 +113,13 @@ export function registerOperatorRoutes(ctx: RouteContext<AccessDeps>): void {
         .executeTakeFirst();
       if (!row) throw notFound("Workspace");
       c.get("log").info({ workspace_id: row.id, plan: row.plan }, "workspace updated");
+      await recordAudit(deps, {
+        ...operatorOrigin(c),
+        workspaceId: row.id,
+        action: "workspace.updated",
+        target: row.id,
+        data: { name: row.name, plan: row.plan },
+      });
       return c.json({ workspace: workspaceToWire(row) });
     },
   });
