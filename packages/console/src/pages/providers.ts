@@ -18,7 +18,11 @@ export async function loadProviders(): Promise<ProviderInfo[]> {
     if (!(error instanceof ApiError && error.status === 404)) throw error;
   }
   const named = listed.filter((provider) => !isGeneric(provider.id));
-  const generic = genericProviders.map((fallback) => listed.find((p) => p.id === fallback.id) ?? fallback);
+  // The catalog names them "OAuth 2.0" and "OpenID Connect"; the picker says "Generic" so they read as a fallback.
+  const generic = genericProviders.map((fallback) => ({
+    ...(listed.find((p) => p.id === fallback.id) ?? fallback),
+    name: fallback.name,
+  }));
   return [...generic, ...named.sort((a, b) => a.name.localeCompare(b.name))];
 }
 
