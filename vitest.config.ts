@@ -1,4 +1,10 @@
+import { fileURLToPath } from "node:url";
+import { defaultServerConditions } from "vite";
 import { defineConfig } from "vitest/config";
+
+// The workspace packages export their TypeScript sources under this condition and their build otherwise:
+// tests run on the sources, with no build needed first.
+const conditions = ["latchkey-source", ...defaultServerConditions];
 
 const postgresUrl = process.env.TEST_DATABASE_URL;
 if (!postgresUrl) {
@@ -10,6 +16,14 @@ if (!postgresUrl) {
 const serverSuite = ["packages/server/**/*.test.ts"];
 
 export default defineConfig({
+  // As tsconfig.json's `paths`: in the repository, `@latchkey/sdk` is its source, built or not.
+  resolve: {
+    conditions,
+    alias: [
+      { find: /^@latchkey\/sdk$/, replacement: fileURLToPath(new URL("packages/sdk/src/index.ts", import.meta.url)) },
+    ],
+  },
+  ssr: { resolve: { conditions } },
   test: {
     reporters: ["default"],
     testTimeout: 30_000,
@@ -19,7 +33,14 @@ export default defineConfig({
         extends: true as const,
         test: {
           name: "embedded",
-          include: ["packages/*/src/**/*.test.ts", "packages/*/test/**/*.test.ts"],
+          include: [
+            "packages/*/src/**/*.test.ts",
+            "packages/*/test/**/*.test.ts",
+            "packages/console/e2e/**/*.test.ts",
+            "examples/*/app/**/*.test.ts",
+            "examples/*/demo/**/*.test.ts",
+            "examples/*/e2e/**/*.test.ts",
+          ],
           env: { LATCHKEY_TEST_DB: "embedded" },
           globalSetup: ["packages/server/test/support/global-setup.ts"],
         },

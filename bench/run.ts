@@ -9,6 +9,13 @@
  *     the median rps, the per-round ratios, and each process's CPU time per request.
  *  2. refresh storm: 1,000 concurrent callers over 3 instances for one expiring token;
  *     provider refresh grants (target exactly 1) and caller latency.
+ *
+ * `npm run bench -- proxy` runs only the API proxy overhead instead: p50 latency of a GET through
+ * `POST /api/apps/{appId}/connectors/{type}/call` against the same GET sent straight to a local API
+ * emulator (bench/api-emulator.ts), BENCH_PROXY_CONNECTIONS (20) concurrent callers each, side by
+ * side in BENCH_PROXY_ROUNDS (6) alternating rounds; writes bench/results/<date>-api-proxy-overhead.json.
+ *
+ * `npm run bench -- cold-start` runs bench/cold-start.ts instead (start-up time and memory).
  */
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
@@ -26,6 +33,9 @@ const durationSeconds = Number(process.env.BENCH_DURATION_SECONDS ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 6);
 const stormCallers = Number(process.env.BENCH_STORM_CALLERS ?? 1000);
+const proxyConnections = Number(process.env.BENCH_PROXY_CONNECTIONS ?? 20);
+const proxyRounds = Number(process.env.BENCH_PROXY_ROUNDS ?? 6);
+const upstreamDelayMs = Number(process.env.BENCH_PROXY_UPSTREAM_DELAY_MS ?? 0);
 const operatorKey = `op_bench_${randomBytes(24).toString("hex")}`;
 const encryptionKeys = `b1:${randomBytes(32).toString("base64")}`;
 const returnOrigin = "http://127.0.0.1:9";
@@ -459,12 +469,210 @@ function countBy(values: string[]): Record<string, number> {
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
-async function writeResults(results: Record<string, unknown>): Promise<void> {
+async function writeResults(
+  results: Record<string, unknown>,
+  name = "token-hot-path-and-refresh-storm",
+): Promise<void> {
   const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "?", node: process.version };
   const stamp = new Date().toISOString().slice(0, 10);
-  const file = path.join(here, "results", `${stamp}-token-hot-path-and-refresh-storm.json`);
+  const file = path.join(here, "results", `${stamp}-${name}.json`);
   await fs.writeFile(file, `${JSON.stringify({ date: new Date().toISOString(), machine, ...results }, null, 2)}\n`);
   console.log(`[bench] wrote ${path.relative(process.cwd(), file)}`);
 }
 
-await main();
+interface SharedConnection {
+  appId: string;
+  serviceKey: string;
+  accessToken: string;
+}
+
+/** The proxy benchmark on its own: one Latchkey instance, the emulator, one shared connection. */
+async function mainProxy(): Promise<void> {
+  const databaseName = `latchkey_bench_proxy_${Date.now()}`;
+  const databaseUrl = await createDatabase(databaseName);
+  const provider = await startAuthorizationServer({ accessTokenTtlSeconds: 3600 });
+  const processes: RunningProcess[] = [];
+  try {
+    const latchkey = await startLatchkey(
+      {
+        DATABASE_URL: databaseUrl,
+        LATCHKEY_ENCRYPTION_KEYS: encryptionKeys,
+        LATCHKEY_OPERATOR_KEY: operatorKey,
+        LOG_LEVEL: "warn",
+      },
+      undefined,
+    );
+    processes.push(latchkey);
+    const emulator = await startProcess("api-emulator", ["--import", "tsx", path.join(here, "api-emulator.ts")], {
+      PORT: "0",
+      BENCH_PROXY_UPSTREAM_DELAY_MS: String(upstreamDelayMs),
+    });
+    processes.push(emulator);
+    const shared = await connectShared(latchkey.url, provider, emulator.url);
+    const proxy = await benchmarkProxy(latchkey, emulator, shared);
+    await writeResults({ proxy }, "api-proxy-overhead");
+  } finally {
+    await Promise.all(processes.map((p) => p.stop()));
+    await provider.close();
+    await dropDatabase(databaseName);
+  }
+}
+
+/** An oidc connector whose API is the emulator, and the app's shared connection made by an admin. */
+async function connectShared(
+  publicUrl: string,
+  provider: Awaited<ReturnType<typeof startAuthorizationServer>>,
+  apiBaseUrl: string,
+): Promise<SharedConnection> {
+  const created = await api(publicUrl, "POST", "/api/operator/workspaces", operatorKey, {
+    name: "bench proxy",
+    plan: "builder",
+    admin_email: "bench@example.test",
+  });
+  const workspaceId = str(created, "workspace.id");
+  const adminKey = str(created, "admin_api_key");
+  const app = await api(publicUrl, "POST", `/api/workspaces/${workspaceId}/apps`, adminKey, {
+    name: "bench proxy app",
+    allowed_return_origins: [returnOrigin],
+    identity: { type: "latchkey" },
+  });
+  const appId = str(app, "app.id");
+  const serviceKey = str(app, "service_key");
+  const clientSecret = randomBytes(24).toString("base64url");
+  provider.addClient({
+    clientId: "bench-proxy-client",
+    clientSecret,
+    redirectUris: [`${publicUrl}/oauth/callback`],
+    tokenEndpointAuthMethod: "client_secret_basic",
+  });
+  const connector = await api(publicUrl, "POST", `/api/workspaces/${workspaceId}/connectors`, adminKey, {
+    provider: "oidc",
+    issuer: provider.issuer,
+    client_id: "bench-proxy-client",
+    client_secret: clientSecret,
+    scopes: ["openid", "email", "offline_access"],
+    endpoints: { api_base_url: apiBaseUrl },
+  });
+  const connectorId = str(connector, "connector.id");
+  const initiated = await api(
+    publicUrl,
+    "POST",
+    `/api/workspaces/${workspaceId}/apps/${appId}/connectors/${connectorId}/initiate`,
+    adminKey,
+    { return_to: `${returnOrigin}/done` },
+  );
+  const callback = await provider.authorize(str(initiated, "redirect_url"), { login: "bench-shared" });
+  const finished = await fetch(callback, { redirect: "manual" });
+  const location = finished.headers.get("location") ?? "";
+  if (!location.includes("latchkey_status=connected")) throw new Error(`connect failed: ${location}`);
+  const token = await fetch(`${publicUrl}/api/apps/${appId}/external-auth/tokens/connectors/${connectorId}`, {
+    headers: { authorization: `Bearer ${serviceKey}` },
+  });
+  const accessToken = str(await token.json(), "access_token");
+  return { appId, serviceKey, accessToken };
+}
+
+interface ProxyTarget {
+  name: "direct" | "proxied";
+  process: RunningProcess;
+  url: string;
+  method: "GET" | "POST";
+  headers: Record<string, string>;
+  body?: string;
+}
+
+/** Direct and proxied GETs, side by side: rounds alternate which goes first; medians over rounds. */
+async function benchmarkProxy(latchkey: RunningProcess, emulator: RunningProcess, shared: SharedConnection) {
+  const targets: ProxyTarget[] = [
+    {
+      name: "direct",
+      process: emulator,
+      url: `${emulator.url}/v1/items?limit=10`,
+      method: "GET",
+      headers: { authorization: `Bearer ${shared.accessToken}` },
+    },
+    {
+      name: "proxied",
+      process: latchkey,
+      url: `${latchkey.url}/api/apps/${shared.appId}/connectors/oidc/call`,
+      method: "POST",
+      headers: { authorization: `Bearer ${shared.serviceKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ method: "GET", path: "/v1/items", query: { limit: 10 }, headers: {}, body: null }),
+    },
+  ];
+  const [direct, proxied] = targets;
+  if (!direct || !proxied) throw new Error("no targets");
+  const check = await fetch(proxied.url, { method: "POST", headers: proxied.headers, body: proxied.body ?? null });
+  const answer = (await check.json()) as { success?: boolean; status_code?: number };
+  if (!check.ok || answer.success !== true) throw new Error(`proxied call failed: ${JSON.stringify(answer)}`);
+  await expectOk(direct.url, direct.headers);
+
+  const runs: Record<ProxyTarget["name"], LoadResult[]> = { direct: [], proxied: [] };
+  for (let round = 0; round < proxyRounds; round++) {
+    const order = round % 2 === 0 ? [direct, proxied] : [proxied, direct];
+    for (const target of order)
+      runs[target.name].push(await loadProxyTarget(`round ${round + 1} ${target.name}`, target));
+  }
+  const summary = (results: LoadResult[]) => ({
+    rps: median(results.map((r) => r.rps)),
+    p50Ms: median(results.map((r) => r.p50Ms)),
+    p99Ms: median(results.map((r) => r.p99Ms)),
+    cpuMicrosPerRequest: median(results.map((r) => r.cpuMicrosPerRequest)),
+    non2xx: results.reduce((sum, r) => sum + r.non2xx, 0),
+    errors: results.reduce((sum, r) => sum + r.errors, 0),
+  });
+  const directSummary = summary(runs.direct);
+  const proxiedSummary = summary(runs.proxied);
+  const ratios = runs.proxied
+    .map((r, round) => round2(r.p50Ms / (runs.direct[round]?.p50Ms ?? Number.NaN)))
+    .sort((a, b) => a - b);
+  const result = {
+    connections: proxyConnections,
+    durationSeconds,
+    rounds: proxyRounds,
+    upstreamDelayMs,
+    direct: directSummary,
+    proxied: proxiedSummary,
+    p50Ratio: round2(proxiedSummary.p50Ms / directSummary.p50Ms),
+    p50OverheadMs: round2(proxiedSummary.p50Ms - directSummary.p50Ms),
+    pairedP50Ratios: { min: ratios[0] ?? 0, median: median(ratios), max: ratios.at(-1) ?? 0 },
+    target: "p50Ratio <= 1.3",
+    allRuns: runs,
+  };
+  console.log(
+    `[bench] proxy: direct p50 ${directSummary.p50Ms} ms, proxied p50 ${proxiedSummary.p50Ms} ms → ratio ${result.p50Ratio} ` +
+      `(+${result.p50OverheadMs} ms; per round ${ratios.join(", ")}; upstream delay ${upstreamDelayMs} ms, ${proxyConnections} callers)`,
+  );
+  return result;
+}
+
+async function loadProxyTarget(title: string, target: ProxyTarget): Promise<LoadResult> {
+  const options = {
+    url: target.url,
+    method: target.method,
+    headers: target.headers,
+    ...(target.body !== undefined && { body: target.body }),
+    connections: proxyConnections,
+  };
+  await autocannon({ ...options, duration: 2 });
+  const cpuBefore = await cpuMicros(target.process.pid);
+  const result = await autocannon({ ...options, duration: durationSeconds });
+  const cpuUsed = (await cpuMicros(target.process.pid)) - cpuBefore;
+  const summary: LoadResult = {
+    rps: Math.round(result.requests.average),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    cpuMicrosPerRequest: Math.round(cpuUsed / Math.max(1, result.requests.total)),
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
+  console.log(
+    `[bench] ${title}: ${summary.rps} rps, p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms, ` +
+      `${summary.cpuMicrosPerRequest} µs CPU/request, non-2xx ${summary.non2xx}`,
+  );
+  return summary;
+}
+
+if (process.argv.slice(2).includes("cold-start")) await import("./cold-start.ts");
+else if (process.argv.slice(2).includes("proxy")) await mainProxy();
+else await main();

@@ -4,23 +4,22 @@
  * a TestClock moves time. Each test builds its own app instance (own, in-memory limits) on one
  * shared database, with the limits under test turned on.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAuthorizationServer, type AuthorizationServer } from "./support/oidc-provider.ts";
+import { describe, expect, it } from "vitest";
 import type { Clock } from "../src/kernel/clock.ts";
-import { buildTestApp, createTestApp, testKeys, testOperatorKey, type TestApp } from "./support/test-app.ts";
+import { buildTestApp, testKeys, testOperatorKey, type TestApp } from "./support/test-app.ts";
 import { testDbKind } from "./support/test-database.ts";
 import {
   appOrigin,
   callback,
+  connectTestbed,
   connectUser,
-  createLatchkeyApp,
-  createTenant,
+  createLatchkeyIdentityApp,
   json,
   tableCounts,
   tokenFor,
   userToken,
   type Tenant,
-} from "./connect-fixture.ts";
+} from "./support/connect-testbed.ts";
 
 const attacker = "203.0.113.66";
 const bystander = "198.51.100.7";
@@ -37,24 +36,14 @@ class StoppedClock implements Clock {
 }
 
 describe(`rate limits (${testDbKind()})`, () => {
-  let harness: AuthorizationServer;
-  /** Sets tenants up with every limit off; the instances under test share its database and keys. */
-  let setup: Awaited<ReturnType<typeof createTestApp>>;
   const keys = testKeys();
-
-  beforeAll(async () => {
-    harness = await startAuthorizationServer();
-    setup = await createTestApp({ keys });
-  }, 60_000);
-  afterAll(async () => {
-    await setup?.close();
-    await harness?.close();
-  });
+  /** Sets tenants up with every limit off; the instances under test share its database and keys. */
+  const bed = connectTestbed({ keys });
 
   /** Another app instance with these limits (unset ones stay off, as in every test config). */
   function instance(limits: Record<string, string>): { t: TestApp; clock: StoppedClock } {
     const clock = new StoppedClock();
-    return { t: buildTestApp({ database: setup.database, keys, clock, env: limits }), clock };
+    return { t: buildTestApp({ database: bed.t.database, keys, clock, env: limits }), clock };
   }
 
   const initiatePath = (tenant: Pick<Tenant, "appId" | "connectorId">) =>
@@ -77,8 +66,8 @@ describe(`rate limits (${testDbKind()})`, () => {
   describe("connect, per app user and app", () => {
     it("refuses the 31st connect in a minute with 429 and Retry-After, and writes nothing", async () => {
       const { t } = instance({ LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE: "30" });
-      const tenant = await createTenant(setup, harness);
-      const alice = await userToken(setup, tenant, "alice");
+      const tenant = await bed.newTenant();
+      const alice = await userToken(bed.t, tenant, "alice");
       await initiateTimes(t, initiatePath(tenant), alice, 30);
       const before = await tableCounts(t);
       // 30 a minute: the next unit is back 2 s after the burst.
@@ -96,19 +85,19 @@ describe(`rate limits (${testDbKind()})`, () => {
 
     it("leaves another user of the same app, and the same user on another app, unaffected", async () => {
       const { t } = instance({ LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE: "3" });
-      const tenant = await createTenant(setup, harness);
-      const otherApp = { ...tenant, ...(await createLatchkeyApp(setup, tenant)) };
-      const alice = await userToken(setup, tenant, "alice");
+      const tenant = await bed.newTenant();
+      const otherApp = { ...tenant, ...(await createLatchkeyIdentityApp(bed.t, tenant)) };
+      const alice = await userToken(bed.t, tenant, "alice");
       await initiateTimes(t, initiatePath(tenant), alice, 3);
       await expectRateLimited(await t.call("POST", initiatePath(tenant), { token: alice }), 20);
-      await initiateTimes(t, initiatePath(tenant), await userToken(setup, tenant, "bob"), 3);
-      await initiateTimes(t, initiatePath(otherApp), await userToken(setup, otherApp, "alice"), 3);
+      await initiateTimes(t, initiatePath(tenant), await userToken(bed.t, tenant, "bob"), 3);
+      await initiateTimes(t, initiatePath(otherApp), await userToken(bed.t, otherApp, "alice"), 3);
     });
 
     it("works again after Retry-After, and gives the whole allowance back after a minute", async () => {
       const { t, clock } = instance({ LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE: "30" });
-      const tenant = await createTenant(setup, harness);
-      const alice = await userToken(setup, tenant, "alice");
+      const tenant = await bed.newTenant();
+      const alice = await userToken(bed.t, tenant, "alice");
       await initiateTimes(t, initiatePath(tenant), alice, 30);
       const refused = await t.call("POST", initiatePath(tenant), { token: alice });
       await expectRateLimited(refused, 2);
@@ -122,20 +111,20 @@ describe(`rate limits (${testDbKind()})`, () => {
 
     it("limits an admin starting the app's shared connection the same way", async () => {
       const { t } = instance({ LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE: "2" });
-      const tenant = await createTenant(setup, harness);
+      const tenant = await bed.newTenant();
       await initiateTimes(t, sharedInitiatePath(tenant), tenant.adminKey, 2);
       const before = await tableCounts(t);
       await expectRateLimited(await t.call("POST", sharedInitiatePath(tenant), { token: tenant.adminKey }), 30);
       expect(await tableCounts(t)).toEqual(before);
       // The admin's allowance is their own: the app's users still connect.
-      await initiateTimes(t, initiatePath(tenant), await userToken(setup, tenant, "alice"), 2);
+      await initiateTimes(t, initiatePath(tenant), await userToken(bed.t, tenant, "alice"), 2);
     });
 
     it("keeps limits per instance: with two instances a user gets up to twice the allowance", async () => {
       const first = instance({ LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE: "2" });
       const second = instance({ LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE: "2" });
-      const tenant = await createTenant(setup, harness);
-      const alice = await userToken(setup, tenant, "alice");
+      const tenant = await bed.newTenant();
+      const alice = await userToken(bed.t, tenant, "alice");
       await initiateTimes(first.t, initiatePath(tenant), alice, 2);
       await expectRateLimited(await first.t.call("POST", initiatePath(tenant), { token: alice }), 30);
       await initiateTimes(second.t, initiatePath(tenant), alice, 2);
@@ -148,7 +137,7 @@ describe(`rate limits (${testDbKind()})`, () => {
 
     it("counts initiate, callback and user-token minting together, per address", async () => {
       const { t } = instance(perIp);
-      const tenant = await createTenant(setup, harness);
+      const tenant = await bed.newTenant();
       const mint = () =>
         t.call("POST", `/api/apps/${tenant.appId}/users/alice/token`, {
           token: tenant.serviceKey,
@@ -171,7 +160,7 @@ describe(`rate limits (${testDbKind()})`, () => {
 
     it("refuses a flooding address before authenticating it: a bad key gets 429, not 401", async () => {
       const { t } = instance(perIp);
-      const tenant = await createTenant(setup, harness);
+      const tenant = await bed.newTenant();
       for (let i = 0; i < 4; i++) {
         await json(await t.call("POST", initiatePath(tenant), { token: "not-a-token", headers: from(attacker) }), 401);
       }
@@ -183,8 +172,8 @@ describe(`rate limits (${testDbKind()})`, () => {
 
     it("lets a real connect finish through the callback while under the limit", async () => {
       const { t } = instance({ ...perIp, LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE: "30" });
-      const tenant = await createTenant(setup, harness);
-      const back = await connectUser(t, harness, tenant, await userToken(setup, tenant, "alice"), "alice-login");
+      const tenant = await bed.newTenant();
+      const back = await connectUser(t, bed.harness, tenant, await userToken(bed.t, tenant, "alice"), "alice-login");
       expect(back.searchParams.get("latchkey_status")).toBe("connected");
     });
 
@@ -200,8 +189,8 @@ describe(`rate limits (${testDbKind()})`, () => {
   describe("user tokens, per service key", () => {
     it("refuses minting past the allowance, without affecting another app's key", async () => {
       const { t } = instance({ LATCHKEY_RATE_LIMIT_USER_TOKENS_PER_MINUTE: "3" });
-      const tenant = await createTenant(setup, harness);
-      const other = await createTenant(setup, harness);
+      const tenant = await bed.newTenant();
+      const other = await bed.newTenant();
       const mint = (target: Tenant, userId: string) =>
         t.call("POST", `/api/apps/${target.appId}/users/${userId}/token`, { token: target.serviceKey });
       for (const user of ["u1", "u2", "u3"]) await json(await mint(tenant, user), 201);
@@ -215,9 +204,9 @@ describe(`rate limits (${testDbKind()})`, () => {
 
     it("after 30 bad service keys, refuses the address even with a good key until the minute has passed", async () => {
       const { t, clock } = instance(lockout);
-      const tenant = await createTenant(setup, harness);
-      const alice = await userToken(setup, tenant, "alice");
-      await connectUser(setup, harness, tenant, alice, "alice-login");
+      const tenant = await bed.newTenant();
+      const alice = await userToken(bed.t, tenant, "alice");
+      await connectUser(bed.t, bed.harness, tenant, alice, "alice-login");
       const tokenRoute = (serviceKey: string, ip: string) =>
         t.call("GET", `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/token`, {
           token: serviceKey,
@@ -249,7 +238,7 @@ describe(`rate limits (${testDbKind()})`, () => {
 
     it("counts 401s from every kind of credential: operator, admin key, service key and user token", async () => {
       const { t } = instance({ ...lockout, LATCHKEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: "4" });
-      const tenant = await createTenant(setup, harness);
+      const tenant = await bed.newTenant();
       const headers = from(attacker);
       const wrongOperatorKey = `${testOperatorKey.slice(0, -4)}XXXX`;
       await json(await t.call("POST", "/api/operator/workspaces", { token: wrongOperatorKey, headers, body: {} }), 401);
@@ -267,9 +256,9 @@ describe(`rate limits (${testDbKind()})`, () => {
 
     it("does not count a bad on-behalf-of user token: the caller proved its service key", async () => {
       const { t } = instance({ ...lockout, LATCHKEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: "2" });
-      const tenant = await createTenant(setup, harness);
-      const alice = await userToken(setup, tenant, "alice");
-      await connectUser(setup, harness, tenant, alice, "alice-login");
+      const tenant = await bed.newTenant();
+      const alice = await userToken(bed.t, tenant, "alice");
+      await connectUser(bed.t, bed.harness, tenant, alice, "alice-login");
       for (let i = 0; i < 5; i++) {
         const response = await t.call(
           "GET",
@@ -291,9 +280,9 @@ describe(`rate limits (${testDbKind()})`, () => {
         LATCHKEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: "1",
         LATCHKEY_RATE_LIMIT_USER_TOKENS_PER_MINUTE: "1",
       });
-      const tenant = await createTenant(setup, harness);
-      const alice = await userToken(setup, tenant, "alice");
-      await connectUser(setup, harness, tenant, alice, "alice-login");
+      const tenant = await bed.newTenant();
+      const alice = await userToken(bed.t, tenant, "alice");
+      await connectUser(bed.t, bed.harness, tenant, alice, "alice-login");
       for (let i = 0; i < 200; i++) expect((await tokenFor(t, tenant, alice)).status).toBe(200);
     });
   });
@@ -306,7 +295,7 @@ describe(`rate limits (${testDbKind()})`, () => {
         LATCHKEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: "0",
         LATCHKEY_RATE_LIMIT_USER_TOKENS_PER_MINUTE: "0",
       });
-      const tenant = await createTenant(setup, harness);
+      const tenant = await bed.newTenant();
       const alice = await userToken(t, tenant, "alice");
       await initiateTimes(t, initiatePath(tenant), alice, 40);
       for (let i = 0; i < 40; i++)

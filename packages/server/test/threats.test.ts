@@ -49,17 +49,19 @@ import {
   appOrigin,
   callback,
   callbackUrl,
+  connectShared,
+  connectTestbed,
   connectUser,
   createConnector,
-  createLatchkeyApp,
+  createLatchkeyIdentityApp,
   createTenant,
-  createWorkspace,
   initiate,
   json,
+  started,
   tokenFor,
   userToken,
   type Tenant,
-} from "./connect-fixture.ts";
+} from "./support/connect-testbed.ts";
 import { startAuthorizationServer, type AuthorizationServer } from "./support/oidc-provider.ts";
 import { json as jsonAnswer, startScriptedProvider, type ScriptedProvider } from "./support/scripted-provider.ts";
 import {
@@ -68,27 +70,14 @@ import {
   LogCapture,
   testKeys,
   testOperatorKey,
+  type OpenTestApp,
   type TestApp,
+  type TestAppOptions,
 } from "./support/test-app.ts";
 import { testDbKind } from "./support/test-database.ts";
-
-type World = Awaited<ReturnType<typeof createTestApp>>;
+import { databaseFingerprint } from "./support/database-fingerprint.ts";
 
 const kind = testDbKind();
-
-/** Every value a test saw that must never be stored in clear, logged or echoed. */
-class Secrets {
-  readonly values = new Set<string>();
-  add(...values: (string | null | undefined)[]): void {
-    for (const value of values) if (value && value.length >= 8) this.values.add(value);
-  }
-  /** The secrets found in `text`, shortened for the failure message. */
-  foundIn(text: string): string[] {
-    return [...this.values]
-      .filter((secret) => secret.length >= 8 && text.includes(secret))
-      .map((secret) => `${secret.slice(0, 12)}…`);
-  }
-}
 
 function backTo(response: Response): URL {
   expect(response.status).toBe(302);
@@ -129,37 +118,23 @@ async function dumpAllText(t: TestApp): Promise<{ columns: string[]; values: str
 }
 
 describe(`THREATS: the connect flow (${kind})`, () => {
-  let harness: AuthorizationServer;
+  const bed = connectTestbed();
+  const { secrets } = bed;
   let second: AuthorizationServer;
-  let t: World;
-  let tenant: Tenant;
   let other: Tenant;
-  const secrets = new Secrets();
 
   beforeAll(async () => {
-    harness = await startAuthorizationServer();
     second = await startAuthorizationServer();
-    t = await createTestApp();
-    tenant = await createTenant(t, harness);
-    other = await createTenant(t, harness);
-    secrets.add(
-      tenant.serviceKey,
-      tenant.adminKey,
-      tenant.clientSecret,
-      other.serviceKey,
-      other.adminKey,
-      other.clientSecret,
-    );
+    other = await bed.newTenant();
+    secrets.add(other.serviceKey, other.adminKey, other.clientSecret);
   }, 60_000);
   afterAll(async () => {
-    await t?.close();
-    await harness?.close();
     await second?.close();
   });
 
   it("a callback ignores return_to, user, app and connector parameters added to it: the stored state alone decides", async () => {
-    const user = await userToken(t, tenant, "smuggler");
-    const redirect = await harness.authorize(await initiate(t, tenant, user), { login: "smuggler-login" });
+    const user = await userToken(bed.t, bed.tenant, "smuggler");
+    const redirect = await bed.harness.authorize(await initiate(bed.t, bed.tenant, user), { login: "smuggler-login" });
     secrets.add(user, redirect.searchParams.get("code"), redirect.searchParams.get("state"));
     const tampered = new URL(redirect);
     for (const [name, value] of [
@@ -173,24 +148,24 @@ describe(`THREATS: the connect flow (${kind})`, () => {
     ] as const) {
       tampered.searchParams.set(name, value);
     }
-    const back = backTo(await callback(t, tampered));
+    const back = backTo(await callback(bed.t, tampered));
     expect(back.origin).toBe(appOrigin);
     expect(back.searchParams.get("latchkey_status")).toBe("connected");
-    expect(back.searchParams.getAll("latchkey_connector")).toEqual([tenant.connectorId]);
-    expect(await connectionRow(t, tenant.appId, "smuggler")).toMatchObject({
-      connector_id: tenant.connectorId,
+    expect(back.searchParams.getAll("latchkey_connector")).toEqual([bed.tenant.connectorId]);
+    expect(await connectionRow(bed.t, bed.tenant.appId, "smuggler")).toMatchObject({
+      connector_id: bed.tenant.connectorId,
       owner_type: "user",
     });
-    expect(await connectionRow(t, tenant.appId, "victim")).toBeUndefined();
-    expect(await connectionRow(t, other.appId, "smuggler")).toBeUndefined();
+    expect(await connectionRow(bed.t, bed.tenant.appId, "victim")).toBeUndefined();
+    expect(await connectionRow(bed.t, other.appId, "smuggler")).toBeUndefined();
   });
 
   it("the PKCE verifier never leaves the server: only its S256 challenge is sent, and it is not in any answer, redirect or log", async () => {
-    const user = await userToken(t, tenant, "pkce-user");
+    const user = await userToken(bed.t, bed.tenant, "pkce-user");
     secrets.add(user);
-    const initiated = await t.call(
+    const initiated = await bed.t.call(
       "POST",
-      `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/initiate`,
+      `/api/apps/${bed.tenant.appId}/app-user-auth/connectors/${bed.tenant.connectorId}/initiate`,
       {
         token: user,
       },
@@ -199,28 +174,28 @@ describe(`THREATS: the connect flow (${kind})`, () => {
     expect(initiated.status).toBe(200);
     const authorizationUrl = new URL((JSON.parse(initiateText) as { redirect_url: string }).redirect_url);
     const state = authorizationUrl.searchParams.get("state") ?? "";
-    const stored = await t.deps.db
+    const stored = await bed.t.deps.db
       .selectFrom("oauth_states")
       .selectAll()
       .where("state_hash", "=", hashState(state))
       .executeTakeFirstOrThrow();
-    const verifier = decryptVerifier(t.deps, stored) ?? "";
+    const verifier = decryptVerifier(bed.t.deps, stored) ?? "";
     expect(verifier).toMatch(/^[A-Za-z0-9._~-]{43,128}$/);
     expect(stored.code_verifier).not.toContain(verifier);
     expect(authorizationUrl.searchParams.get("code_challenge")).toBe(s256(verifier));
     expect(authorizationUrl.searchParams.get("code_challenge_method")).toBe("S256");
     expect(initiateText).not.toContain(verifier);
 
-    const providerRedirect = await harness.authorize(authorizationUrl.href, { login: "pkce-login" });
+    const providerRedirect = await bed.harness.authorize(authorizationUrl.href, { login: "pkce-login" });
     secrets.add(state, providerRedirect.searchParams.get("code"));
     expect(providerRedirect.href).not.toContain(verifier);
     // The harness requires PKCE S256: connecting proves the verifier went to the token endpoint, and only there.
-    const response = await callback(t, providerRedirect);
+    const response = await callback(bed.t, providerRedirect);
     expect(backTo(response).searchParams.get("latchkey_status")).toBe("connected");
     expect(response.headers.get("location")).not.toContain(verifier);
     expect(await response.text()).not.toContain(verifier);
-    expect(t.logs.text).not.toContain(verifier);
-    const left = await t.deps.db
+    expect(bed.t.logs.text).not.toContain(verifier);
+    const left = await bed.t.deps.db
       .selectFrom("oauth_states")
       .select("state_hash")
       .where("state_hash", "=", hashState(state))
@@ -229,12 +204,12 @@ describe(`THREATS: the connect flow (${kind})`, () => {
   });
 
   it("a code from another provider replayed under this connector's state is redeemed only at this connector's token endpoint, and fails there (mix-up)", async () => {
-    const secondConnector = await createConnector(t, second, tenant);
+    const secondConnector = await createConnector(bed.t, second, bed.tenant);
     secrets.add(secondConnector.clientSecret);
-    const user = await userToken(t, tenant, "mixup-user");
-    const honestState = new URL(await initiate(t, tenant, user)).searchParams.get("state") ?? "";
+    const user = await userToken(bed.t, bed.tenant, "mixup-user");
+    const honestState = new URL(await initiate(bed.t, bed.tenant, user)).searchParams.get("state") ?? "";
     const attackerRedirect = await second.authorize(
-      await initiate(t, { appId: tenant.appId, connectorId: secondConnector.connectorId }, user),
+      await initiate(bed.t, { appId: bed.tenant.appId, connectorId: secondConnector.connectorId }, user),
       { login: "mixup-login" },
     );
     secrets.add(
@@ -244,76 +219,70 @@ describe(`THREATS: the connect flow (${kind})`, () => {
       attackerRedirect.searchParams.get("state"),
     );
     second.resetCounters();
-    const honestRequests = harness.counters.tokenRequests;
+    const honestRequests = bed.harness.counters.tokenRequests;
 
     // The attacker forges the honest provider's iss: the state sends the code to the state's connector only.
     const injected = new URL(callbackUrl);
     injected.search = new URLSearchParams({
       code: attackerRedirect.searchParams.get("code") ?? "",
       state: honestState,
-      iss: harness.issuer,
+      iss: bed.harness.issuer,
     }).toString();
-    const back = backTo(await callback(t, injected));
+    const back = backTo(await callback(bed.t, injected));
     expect(back.searchParams.get("latchkey_error")).toBe("token_exchange_failed");
     expect(second.counters.tokenRequests).toBe(0);
-    expect(harness.counters.tokenRequests).toBe(honestRequests + 1);
-    expect(await connectionRow(t, tenant.appId, "mixup-user")).toBeUndefined();
+    expect(bed.harness.counters.tokenRequests).toBe(honestRequests + 1);
+    expect(await connectionRow(bed.t, bed.tenant.appId, "mixup-user")).toBeUndefined();
   });
 
   it("an authorization response carrying another real provider's iss is refused before any code is redeemed", async () => {
-    const user = await userToken(t, tenant, "mixup-iss-user");
-    const honest = await harness.authorize(await initiate(t, tenant, user), { login: "mixup-iss-login" });
+    const user = await userToken(bed.t, bed.tenant, "mixup-iss-user");
+    const honest = await bed.harness.authorize(await initiate(bed.t, bed.tenant, user), { login: "mixup-iss-login" });
     secrets.add(user, honest.searchParams.get("code"), honest.searchParams.get("state"));
     second.resetCounters();
-    const honestRequests = harness.counters.tokenRequests;
+    const honestRequests = bed.harness.counters.tokenRequests;
     const mixedUp = new URL(honest);
     mixedUp.searchParams.set("iss", second.issuer);
-    expect(backTo(await callback(t, mixedUp)).searchParams.get("latchkey_error")).toBe("invalid_response");
-    expect(harness.counters.tokenRequests).toBe(honestRequests);
+    expect(backTo(await callback(bed.t, mixedUp)).searchParams.get("latchkey_error")).toBe("invalid_response");
+    expect(bed.harness.counters.tokenRequests).toBe(honestRequests);
     expect(second.counters.tokenRequests).toBe(0);
   });
 
   it("writes none of the flow's tokens, codes, states or keys to the logs", () => {
-    expect(secrets.foundIn(t.logs.text)).toEqual([]);
+    expect(secrets.foundIn(bed.t.logs.text)).toEqual([]);
   });
 });
 
 describe(`THREATS: tokens at rest and in motion (${kind})`, () => {
   const keys = testKeys();
-  let harness: AuthorizationServer;
-  let t: World;
-  let tenant: Tenant;
+  const bed = connectTestbed({ keys });
+  const { secrets } = bed;
   let alice: string;
   let bob: string;
-  const secrets = new Secrets();
 
   beforeAll(async () => {
-    harness = await startAuthorizationServer();
-    t = await createTestApp({ keys });
-    tenant = await createTenant(t, harness);
-    alice = await userToken(t, tenant, "alice");
-    bob = await userToken(t, tenant, "bob");
-    secrets.add(tenant.serviceKey, tenant.adminKey, tenant.clientSecret, alice, bob, testOperatorKey);
-    await connectUser(t, harness, tenant, alice, "alice-login", secrets.values);
-    await connectUser(t, harness, tenant, bob, "bob-login", secrets.values);
+    alice = await bed.tokenOf("alice");
+    bob = await bed.tokenOf("bob");
+    secrets.add(testOperatorKey);
+    await bed.connect(alice, "alice-login");
+    await bed.connect(bob, "bob-login");
   }, 60_000);
-  afterAll(async () => {
-    await t?.close();
-    await harness?.close();
-  });
 
   /** Tokens of alice and bob as the token route serves them, and their refresh tokens as stored. */
   async function tokensOfBothUsers() {
     const [aliceRow, bobRow] = [
-      await connectionRow(t, tenant.appId, "alice"),
-      await connectionRow(t, tenant.appId, "bob"),
+      await connectionRow(bed.t, bed.tenant.appId, "alice"),
+      await connectionRow(bed.t, bed.tenant.appId, "bob"),
     ];
     if (!aliceRow || !bobRow) throw new Error("alice and bob are connected in beforeAll");
     const rows = { alice: aliceRow, bob: bobRow };
-    const served = { alice: await accessToken(t, tenant, alice), bob: await accessToken(t, tenant, bob) };
+    const served = {
+      alice: await accessToken(bed.t, bed.tenant, alice),
+      bob: await accessToken(bed.t, bed.tenant, bob),
+    };
     const refresh = {
-      alice: decryptRefreshToken(t.deps.vault, rows.alice),
-      bob: decryptRefreshToken(t.deps.vault, rows.bob),
+      alice: decryptRefreshToken(bed.t.deps.vault, rows.alice),
+      bob: decryptRefreshToken(bed.t.deps.vault, rows.bob),
     };
     secrets.add(served.alice, served.bob, refresh.alice, refresh.bob);
     return { rows, served, refresh };
@@ -323,57 +292,61 @@ describe(`THREATS: tokens at rest and in motion (${kind})`, () => {
     id: string,
     columns: { access_token: string; refresh_token: string | null; expires_at?: Date | null },
   ) {
-    await t.deps.db.updateTable("connections").set(columns).where("id", "=", id).execute();
+    await bed.t.deps.db.updateTable("connections").set(columns).where("id", "=", id).execute();
   }
 
   it("a database dump holds no token, client secret, code verifier, state, code, user token, signing secret or key in clear: every text and jsonb column is scanned", async () => {
     // Everything the tables can hold: an hs256 app, a member, a shared connection and a flow still pending.
     const hs256Secret = `hs256-${randomBytes(24).toString("hex")}`;
     const hsApp = await json<{ service_key: string }>(
-      await t.call("POST", `/api/workspaces/${tenant.workspaceId}/apps`, {
-        token: tenant.adminKey,
+      await bed.t.call("POST", `/api/workspaces/${bed.tenant.workspaceId}/apps`, {
+        token: bed.tenant.adminKey,
         body: { name: "HS app", allowed_return_origins: [appOrigin], identity: { type: "hs256", secret: hs256Secret } },
       }),
       201,
     );
     const member = await json<{ api_key: string }>(
-      await t.call("POST", `/api/workspaces/${tenant.workspaceId}/members`, {
-        token: tenant.adminKey,
+      await bed.t.call("POST", `/api/workspaces/${bed.tenant.workspaceId}/members`, {
+        token: bed.tenant.adminKey,
         body: { email: "dump@example.test", role: "member" },
       }),
       201,
     );
     const shared = await json<{ redirect_url: string }>(
-      await t.call(
+      await bed.t.call(
         "POST",
-        `/api/workspaces/${tenant.workspaceId}/apps/${tenant.appId}/connectors/${tenant.connectorId}/initiate`,
+        `/api/workspaces/${bed.tenant.workspaceId}/apps/${bed.tenant.appId}/connectors/${bed.tenant.connectorId}/initiate`,
         {
-          token: tenant.adminKey,
+          token: bed.tenant.adminKey,
         },
       ),
       200,
     );
-    const sharedRedirect = await harness.authorize(shared.redirect_url, { login: "shared-login" });
-    expect((await callback(t, sharedRedirect)).status).toBe(302);
+    const sharedRedirect = await bed.harness.authorize(shared.redirect_url, { login: "shared-login" });
+    expect((await callback(bed.t, sharedRedirect)).status).toBe(302);
     const sharedToken = await json<{ access_token: string }>(
-      await t.call("GET", `/api/apps/${tenant.appId}/external-auth/tokens/connectors/${tenant.connectorId}`, {
-        token: tenant.serviceKey,
-      }),
+      await bed.t.call(
+        "GET",
+        `/api/apps/${bed.tenant.appId}/external-auth/tokens/connectors/${bed.tenant.connectorId}`,
+        {
+          token: bed.tenant.serviceKey,
+        },
+      ),
       200,
     );
-    const pendingState = new URL(await initiate(t, tenant, alice)).searchParams.get("state") ?? "";
-    const pendingRow = await t.deps.db
+    const pendingState = new URL(await initiate(bed.t, bed.tenant, alice)).searchParams.get("state") ?? "";
+    const pendingRow = await bed.t.deps.db
       .selectFrom("oauth_states")
       .selectAll()
       .where("state_hash", "=", hashState(pendingState))
       .executeTakeFirstOrThrow();
-    const latchkeyApp = await t.deps.db
+    const latchkeyApp = await bed.t.deps.db
       .selectFrom("apps")
       .selectAll()
-      .where("id", "=", tenant.appId)
+      .where("id", "=", bed.tenant.appId)
       .executeTakeFirstOrThrow();
     const { served, refresh } = await tokensOfBothUsers();
-    const sharedRow = await t.deps.db
+    const sharedRow = await bed.t.deps.db
       .selectFrom("connections")
       .selectAll()
       .where("owner_type", "=", "app")
@@ -383,15 +356,15 @@ describe(`THREATS: tokens at rest and in motion (${kind})`, () => {
       hsApp.service_key,
       member.api_key,
       sharedToken.access_token,
-      decryptRefreshToken(t.deps.vault, sharedRow),
+      decryptRefreshToken(bed.t.deps.vault, sharedRow),
       sharedRedirect.searchParams.get("code"),
       sharedRedirect.searchParams.get("state"),
       pendingState,
-      decryptVerifier(t.deps, pendingRow),
-      t.deps.vault.decrypt(latchkeyApp.identity_secret ?? "", {
+      decryptVerifier(bed.t.deps, pendingRow),
+      bed.t.deps.vault.decrypt(latchkeyApp.identity_secret ?? "", {
         table: "apps",
         column: "identity_secret",
-        rowId: tenant.appId,
+        rowId: bed.tenant.appId,
       }),
       ...keys.flatMap(({ key }) => [key.toString("base64"), key.toString("base64url"), key.toString("hex")]),
     );
@@ -399,7 +372,7 @@ describe(`THREATS: tokens at rest and in motion (${kind})`, () => {
       [served.alice, served.bob, refresh.alice, refresh.bob].every((value) => value && secrets.values.has(value)),
     ).toBe(true);
 
-    const dump = await dumpAllText(t);
+    const dump = await dumpAllText(bed.t);
     for (const column of [
       "connections.access_token",
       "connections.refresh_token",
@@ -423,13 +396,13 @@ describe(`THREATS: tokens at rest and in motion (${kind})`, () => {
     await swap(rows.alice, rows.bob);
     try {
       for (const response of [
-        await tokenFor(t, tenant, alice),
-        await tokenFor(t, tenant, bob),
-        await t.call(
+        await tokenFor(bed.t, bed.tenant, alice),
+        await tokenFor(bed.t, bed.tenant, bob),
+        await bed.t.call(
           "GET",
-          `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/users/alice/token`,
+          `/api/apps/${bed.tenant.appId}/app-user-auth/connectors/${bed.tenant.connectorId}/users/alice/token`,
           {
-            token: tenant.serviceKey,
+            token: bed.tenant.serviceKey,
           },
         ),
       ]) {
@@ -450,13 +423,13 @@ describe(`THREATS: tokens at rest and in motion (${kind})`, () => {
       });
     }
     // Put back where they belong, both decrypt again: the failure was the swap, nothing else.
-    expect(await accessToken(t, tenant, alice)).toBe(served.alice);
-    expect(await accessToken(t, tenant, bob)).toBe(served.bob);
+    expect(await accessToken(bed.t, bed.tenant, alice)).toBe(served.alice);
+    expect(await accessToken(bed.t, bed.tenant, bob)).toBe(served.bob);
   });
 
   it("a refresh token copied to another user's row is never sent to the provider", async () => {
     const { rows, served } = await tokensOfBothUsers();
-    harness.resetCounters();
+    bed.harness.resetCounters();
     // Alice's token is about to expire, so serving it means refreshing with the (swapped) refresh token.
     await setTokenColumns(rows.alice.id, {
       access_token: rows.alice.access_token,
@@ -464,11 +437,11 @@ describe(`THREATS: tokens at rest and in motion (${kind})`, () => {
       expires_at: new Date(Date.now() + 10_000),
     });
     try {
-      const response = await tokenFor(t, tenant, alice);
+      const response = await tokenFor(bed.t, bed.tenant, alice);
       const text = await response.text();
       expect(response.status).toBe(500);
       expect(text).not.toContain(served.alice);
-      expect(harness.counters.tokenRequests).toBe(0);
+      expect(bed.harness.counters.tokenRequests).toBe(0);
     } finally {
       await setTokenColumns(rows.alice.id, {
         access_token: rows.alice.access_token,
@@ -476,38 +449,40 @@ describe(`THREATS: tokens at rest and in motion (${kind})`, () => {
         expires_at: rows.alice.expires_at,
       });
     }
-    expect(await accessToken(t, tenant, alice)).toBe(served.alice);
+    expect(await accessToken(bed.t, bed.tenant, alice)).toBe(served.alice);
   });
 
   it("a client secret copied to another connector's row does not decrypt, so the code is never redeemed with it", async () => {
-    const spare = await createConnector(t, harness, tenant);
+    const spare = await createConnector(bed.t, bed.harness, bed.tenant);
     secrets.add(spare.clientSecret);
     const rowsOf = () =>
-      t.deps.db
+      bed.t.deps.db
         .selectFrom("connectors")
         .select(["id", "client_secret"])
-        .where("id", "in", [tenant.connectorId, spare.connectorId])
+        .where("id", "in", [bed.tenant.connectorId, spare.connectorId])
         .execute();
     const original = new Map((await rowsOf()).map((row) => [row.id, row.client_secret]));
-    await t.deps.db
+    await bed.t.deps.db
       .updateTable("connectors")
       .set({ client_secret: original.get(spare.connectorId) ?? null })
-      .where("id", "=", tenant.connectorId)
+      .where("id", "=", bed.tenant.connectorId)
       .execute();
     try {
-      const user = await userToken(t, tenant, "secret-swap-user");
-      const redirect = await harness.authorize(await initiate(t, tenant, user), { login: "secret-swap-login" });
+      const user = await userToken(bed.t, bed.tenant, "secret-swap-user");
+      const redirect = await bed.harness.authorize(await initiate(bed.t, bed.tenant, user), {
+        login: "secret-swap-login",
+      });
       secrets.add(user, redirect.searchParams.get("code"), redirect.searchParams.get("state"));
-      harness.resetCounters();
-      const back = backTo(await callback(t, redirect));
+      bed.harness.resetCounters();
+      const back = backTo(await callback(bed.t, redirect));
       expect(back.searchParams.get("latchkey_status")).toBe("error");
-      expect(harness.counters.tokenRequests).toBe(0);
-      expect(await connectionRow(t, tenant.appId, "secret-swap-user")).toBeUndefined();
+      expect(bed.harness.counters.tokenRequests).toBe(0);
+      expect(await connectionRow(bed.t, bed.tenant.appId, "secret-swap-user")).toBeUndefined();
     } finally {
-      await t.deps.db
+      await bed.t.deps.db
         .updateTable("connectors")
-        .set({ client_secret: original.get(tenant.connectorId) ?? null })
-        .where("id", "=", tenant.connectorId)
+        .set({ client_secret: original.get(bed.tenant.connectorId) ?? null })
+        .where("id", "=", bed.tenant.connectorId)
         .execute();
     }
   });
@@ -515,89 +490,77 @@ describe(`THREATS: tokens at rest and in motion (${kind})`, () => {
   it("no listing or read route answers with a token, secret, key, key hash or ciphertext; the token routes give the access token only", async () => {
     const { refresh } = await tokensOfBothUsers();
     const hashes = [
-      ...(await t.deps.db.selectFrom("service_keys").select("key_hash").execute()).map((row) => row.key_hash),
-      ...(await t.deps.db.selectFrom("admin_api_keys").select("key_hash").execute()).map((row) => row.key_hash),
+      ...(await bed.t.deps.db.selectFrom("service_keys").select("key_hash").execute()).map((row) => row.key_hash),
+      ...(await bed.t.deps.db.selectFrom("admin_api_keys").select("key_hash").execute()).map((row) => row.key_hash),
     ];
     const serviceKeys = await json<{ keys: { id: string }[] }>(
-      await t.call("GET", `/api/workspaces/${tenant.workspaceId}/apps/${tenant.appId}/service-keys`, {
-        token: tenant.adminKey,
+      await bed.t.call("GET", `/api/workspaces/${bed.tenant.workspaceId}/apps/${bed.tenant.appId}/service-keys`, {
+        token: bed.tenant.adminKey,
       }),
       200,
     );
     const members = await json<{ members: { id: string }[] }>(
-      await t.call("GET", `/api/workspaces/${tenant.workspaceId}/members`, { token: tenant.adminKey }),
+      await bed.t.call("GET", `/api/workspaces/${bed.tenant.workspaceId}/members`, { token: bed.tenant.adminKey }),
       200,
     );
     const member = members.members[0];
-    const ws = `/api/workspaces/${tenant.workspaceId}`;
+    const ws = `/api/workspaces/${bed.tenant.workspaceId}`;
     const reads: [string, string][] = [
       ["/api/operator/workspaces", testOperatorKey],
-      [`/api/operator/workspaces/${tenant.workspaceId}`, testOperatorKey],
-      [ws, tenant.adminKey],
-      [`${ws}/members`, tenant.adminKey],
-      [`${ws}/members/${member?.id ?? "-"}`, tenant.adminKey],
-      [`${ws}/api-keys`, tenant.adminKey],
-      [`${ws}/apps`, tenant.adminKey],
-      [`${ws}/apps/${tenant.appId}`, tenant.adminKey],
-      [`${ws}/apps/${tenant.appId}/service-keys`, tenant.adminKey],
-      [`${ws}/connectors`, tenant.adminKey],
-      [`${ws}/connectors/${tenant.connectorId}`, tenant.adminKey],
-      [`${ws}/connections`, tenant.adminKey],
-      [`/api/apps/${tenant.appId}/app-user-auth/connections`, alice],
+      [`/api/operator/workspaces/${bed.tenant.workspaceId}`, testOperatorKey],
+      [ws, bed.tenant.adminKey],
+      [`${ws}/members`, bed.tenant.adminKey],
+      [`${ws}/members/${member?.id ?? "-"}`, bed.tenant.adminKey],
+      [`${ws}/api-keys`, bed.tenant.adminKey],
+      [`${ws}/apps`, bed.tenant.adminKey],
+      [`${ws}/apps/${bed.tenant.appId}`, bed.tenant.adminKey],
+      [`${ws}/apps/${bed.tenant.appId}/service-keys`, bed.tenant.adminKey],
+      [`${ws}/connectors`, bed.tenant.adminKey],
+      [`${ws}/connectors/${bed.tenant.connectorId}`, bed.tenant.adminKey],
+      [`${ws}/connections`, bed.tenant.adminKey],
+      [`/api/apps/${bed.tenant.appId}/app-user-auth/connections`, alice],
       ["/metrics", ""],
       ["/openapi.json", ""],
     ];
     expect(serviceKeys.keys.length).toBeGreaterThan(0);
     for (const [path, token] of reads) {
-      const response = await t.call("GET", path, token ? { token } : {});
+      const response = await bed.t.call("GET", path, token ? { token } : {});
       const text = await response.text();
       expect(response.status, path).toBe(200);
       expect(secrets.foundIn(text), path).toEqual([]);
       expect(text, path).not.toMatch(/lk1\.[A-Za-z0-9_-]+\./);
       for (const hash of hashes) expect(text, path).not.toContain(hash);
     }
-    const served = await tokenFor(t, tenant, alice);
+    const served = await tokenFor(bed.t, bed.tenant, alice);
     const servedText = await served.text();
     expect(Object.keys(JSON.parse(servedText) as object).sort()).toEqual(
       ["access_token", "account", "connection_config", "expires_at", "integration_type", "scopes", "token_type"].sort(),
     );
     expect(servedText).not.toContain(refresh.alice ?? "-");
-    expect(servedText).not.toContain(tenant.clientSecret);
+    expect(servedText).not.toContain(bed.tenant.clientSecret);
     expect(servedText).not.toMatch(/lk1\./);
   });
 
   it("writes none of the tokens, secrets or keys to the logs", () => {
-    expect(t.logs.text).toContain("oauth callback");
-    expect(secrets.foundIn(t.logs.text)).toEqual([]);
+    expect(bed.t.logs.text).toContain("oauth callback");
+    expect(secrets.foundIn(bed.t.logs.text)).toEqual([]);
   });
 });
 
 describe(`THREATS: key compromise, rotation and removal of the old key (${kind})`, () => {
   const k1 = testKeys()[0] ?? { id: "t1", key: randomBytes(32) };
   const k2 = { id: "t2", key: randomBytes(32) };
-  let harness: AuthorizationServer;
-  let t: World;
-  let tenant: Tenant;
-
-  beforeAll(async () => {
-    harness = await startAuthorizationServer();
-    t = await createTestApp({ keys: [k1] });
-    tenant = await createTenant(t, harness);
-  }, 60_000);
-  afterAll(async () => {
-    await t?.close();
-    await harness?.close();
-  });
+  const bed = connectTestbed({ keys: [k1] });
 
   it("after an online rotation to a new key, an instance holding only the new key serves every token, verifies old user tokens and finishes pending flows", async () => {
-    const alice = await userToken(t, tenant, "alice");
-    await connectUser(t, harness, tenant, alice, "alice-login");
-    const before = await accessToken(t, tenant, alice);
-    const bob = await userToken(t, tenant, "bob");
-    const pending = await harness.authorize(await initiate(t, tenant, bob), { login: "bob-login" });
+    const alice = await userToken(bed.t, bed.tenant, "alice");
+    await connectUser(bed.t, bed.harness, bed.tenant, alice, "alice-login");
+    const before = await accessToken(bed.t, bed.tenant, alice);
+    const bob = await userToken(bed.t, bed.tenant, "bob");
+    const pending = await bed.harness.authorize(await initiate(bed.t, bed.tenant, bob), { login: "bob-login" });
 
     const report = await rotateKeys({
-      db: t.deps.db,
+      db: bed.t.deps.db,
       vault: new Vault([k2, k1]),
       logger: createLogger({ level: "info", destination: new LogCapture() }),
     });
@@ -605,43 +568,34 @@ describe(`THREATS: key compromise, rotation and removal of the old key (${kind})
     for (const column of encryptedColumns) {
       const values = await sql<{
         value: string | null;
-      }>`select ${sql.ref(column.column)} as value from ${sql.table(column.table)}`.execute(t.deps.db);
+      }>`select ${sql.ref(column.column)} as value from ${sql.table(column.table)}`.execute(bed.t.deps.db);
       for (const { value } of values.rows)
         if (value !== null) expect(value.split(".")[1], `${column.table}.${column.column}`).toBe(k2.id);
     }
 
-    const onlyNewKey = buildTestApp({ database: t.database, keys: [k2] });
-    expect(await accessToken(onlyNewKey, tenant, alice)).toBe(before);
+    const onlyNewKey = buildTestApp({ database: bed.t.database, keys: [k2] });
+    expect(await accessToken(onlyNewKey, bed.tenant, alice)).toBe(before);
     expect(backTo(await callback(onlyNewKey, pending)).searchParams.get("latchkey_status")).toBe("connected");
-    expect(await harness.userinfoSub(await accessToken(onlyNewKey, tenant, bob))).toBe("bob-login");
+    expect(await bed.harness.userinfoSub(await accessToken(onlyNewKey, bed.tenant, bob))).toBe("bob-login");
     // The old key alone no longer reads anything: it holds nothing and can be destroyed.
-    const onlyOldKey = buildTestApp({ database: t.database, keys: [k1] });
-    expect((await tokenFor(onlyOldKey, tenant, alice)).status).toBe(500);
+    const onlyOldKey = buildTestApp({ database: bed.t.database, keys: [k1] });
+    expect((await tokenFor(onlyOldKey, bed.tenant, alice)).status).toBe(500);
   });
 });
 
 describe(`THREATS: who may read a token (${kind})`, () => {
-  let harness: AuthorizationServer;
-  let t: World;
-  let tenant: Tenant;
+  const bed = connectTestbed();
   let victim: string;
 
   beforeAll(async () => {
-    harness = await startAuthorizationServer();
-    t = await createTestApp();
-    tenant = await createTenant(t, harness);
-    victim = await userToken(t, tenant, "victim");
-    await connectUser(t, harness, tenant, victim, "victim-login");
+    victim = await userToken(bed.t, bed.tenant, "victim");
+    await connectUser(bed.t, bed.harness, bed.tenant, victim, "victim-login");
   }, 60_000);
-  afterAll(async () => {
-    await t?.close();
-    await harness?.close();
-  });
 
   const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
   const claims = () => ({
-    iss: t.deps.config.publicUrl,
-    aud: tenant.appId,
+    iss: bed.t.deps.config.publicUrl,
+    aud: bed.tenant.appId,
     sub: "victim",
     iat: Math.floor(Date.now() / 1000),
     exp: Math.floor(Date.now() / 1000) + 600,
@@ -653,84 +607,84 @@ describe(`THREATS: who may read a token (${kind})`, () => {
 
   it("a forged user token naming a connected user (alg none, guessed secret, expired, another app's audience or issuer) gets 401 and no token", async () => {
     // The app's real signing secret, as if it had leaked: the claims are still checked.
-    const appRow = await t.deps.db
+    const appRow = await bed.t.deps.db
       .selectFrom("apps")
       .selectAll()
-      .where("id", "=", tenant.appId)
+      .where("id", "=", bed.tenant.appId)
       .executeTakeFirstOrThrow();
-    const realSecret = identitySecretOf(t.deps, appRow);
-    const other = await createLatchkeyApp(t, tenant);
+    const realSecret = identitySecretOf(bed.t.deps, appRow);
+    const other = await createLatchkeyIdentityApp(bed.t, bed.tenant);
     const forged = {
       "alg none": `${base64url({ alg: "none", typ: "JWT" })}.${base64url(claims())}.`,
       "another app's audience": await hs256(realSecret, { ...claims(), aud: other.appId }),
       "another issuer": await hs256(realSecret, { ...claims(), iss: "https://other-latchkey.example" }),
-      "another app's own token": await userToken(t, other, "victim"),
+      "another app's own token": await userToken(bed.t, other, "victim"),
       "alg none, signature kept": `${base64url({ alg: "none" })}.${base64url(claims())}.${victim.split(".")[2] ?? ""}`,
       "HS256 with a guessed secret": await hs256("secret"),
-      "HS256 keyed with the service key": await hs256(tenant.serviceKey),
+      "HS256 keyed with the service key": await hs256(bed.tenant.serviceKey),
       "expired an hour ago": await hs256("secret", { ...claims(), exp: Math.floor(Date.now() / 1000) - 3600 }),
       "the victim's token with its payload swapped": `${victim.split(".")[0] ?? ""}.${base64url({ ...claims(), sub: "victim" })}.${victim.split(".")[2] ?? ""}`,
     };
     for (const [name, token] of Object.entries(forged)) {
-      const response = await tokenFor(t, tenant, token);
+      const response = await tokenFor(bed.t, bed.tenant, token);
       const text = await response.text();
       expect(response.status, name).toBe(401);
       expect((JSON.parse(text) as { error: { code: string } }).error.code, name).toBe("INVALID_USER_TOKEN");
       expect(text, name).not.toContain("access_token");
-      const listing = await t.call("GET", `/api/apps/${tenant.appId}/app-user-auth/connections`, { token });
+      const listing = await bed.t.call("GET", `/api/apps/${bed.tenant.appId}/app-user-auth/connections`, { token });
       expect(listing.status, name).toBe(401);
     }
     // The genuine token still works: the refusals were about the forgeries.
-    await json(await tokenFor(t, tenant, victim), 200);
+    await json(await tokenFor(bed.t, bed.tenant, victim), 200);
   });
 
   it("a user token whose sub is not valid Unicode (an unpaired surrogate) gets 401, and never reads the user whose id the database would confuse it with", async () => {
     const secret = `hs256-${randomBytes(24).toString("hex")}`;
     const created = await json<{ app: { id: string }; service_key: string }>(
-      await t.call("POST", `/api/workspaces/${tenant.workspaceId}/apps`, {
-        token: tenant.adminKey,
+      await bed.t.call("POST", `/api/workspaces/${bed.tenant.workspaceId}/apps`, {
+        token: bed.tenant.adminKey,
         body: { name: "HS app", allowed_return_origins: [appOrigin], identity: { type: "hs256", secret } },
       }),
       201,
     );
-    const hsTenant = { ...tenant, appId: created.app.id, serviceKey: created.service_key };
+    const hsTenant = { ...bed.tenant, appId: created.app.id, serviceKey: created.service_key };
     const tokenOf = (sub: string) =>
       new SignJWT({ sub })
         .setProtectedHeader({ alg: "HS256" })
         .setExpirationTime("1h")
         .sign(new TextEncoder().encode(secret));
     // A database stores an unpaired surrogate as U+FFFD: "\ud800" would be read as the user "\ufffd".
-    await connectUser(t, harness, hsTenant, await tokenOf("\ufffd"), "replacement-login");
+    await connectUser(bed.t, bed.harness, hsTenant, await tokenOf("\ufffd"), "replacement-login");
     for (const sub of ["\ud800", "\udfff", "a\ud83d"]) {
-      const body = await json<{ error: { code: string } }>(await tokenFor(t, hsTenant, await tokenOf(sub)), 401);
+      const body = await json<{ error: { code: string } }>(await tokenFor(bed.t, hsTenant, await tokenOf(sub)), 401);
       expect(body.error.code, JSON.stringify(sub)).toBe("INVALID_USER_TOKEN");
     }
-    expect(await harness.userinfoSub(await accessToken(t, hsTenant, await tokenOf("\ufffd")))).toBe(
+    expect(await bed.harness.userinfoSub(await accessToken(bed.t, hsTenant, await tokenOf("\ufffd")))).toBe(
       "replacement-login",
     );
   });
 
   it("service and admin keys are stored only as their SHA-256 hash, shown once, and listed by prefix only", async () => {
     const created = await json<{ service_key: string; key: { id: string; prefix: string } }>(
-      await t.call("POST", `/api/workspaces/${tenant.workspaceId}/apps/${tenant.appId}/service-keys`, {
-        token: tenant.adminKey,
+      await bed.t.call("POST", `/api/workspaces/${bed.tenant.workspaceId}/apps/${bed.tenant.appId}/service-keys`, {
+        token: bed.tenant.adminKey,
         body: { name: "rotation" },
       }),
       201,
     );
     const adminKey = await json<{ api_key: string; key: { id: string } }>(
-      await t.call("POST", `/api/workspaces/${tenant.workspaceId}/api-keys`, {
-        token: tenant.adminKey,
+      await bed.t.call("POST", `/api/workspaces/${bed.tenant.workspaceId}/api-keys`, {
+        token: bed.tenant.adminKey,
         body: { name: "ci" },
       }),
       201,
     );
-    const serviceRow = await t.deps.db
+    const serviceRow = await bed.t.deps.db
       .selectFrom("service_keys")
       .selectAll()
       .where("id", "=", created.key.id)
       .executeTakeFirstOrThrow();
-    const adminRow = await t.deps.db
+    const adminRow = await bed.t.deps.db
       .selectFrom("admin_api_keys")
       .selectAll()
       .where("id", "=", adminKey.key.id)
@@ -745,10 +699,10 @@ describe(`THREATS: who may read a token (${kind})`, () => {
       expect(key.length - row.prefix.length).toBeGreaterThanOrEqual(32);
     }
     const listings = [
-      await t.call("GET", `/api/workspaces/${tenant.workspaceId}/apps/${tenant.appId}/service-keys`, {
-        token: tenant.adminKey,
+      await bed.t.call("GET", `/api/workspaces/${bed.tenant.workspaceId}/apps/${bed.tenant.appId}/service-keys`, {
+        token: bed.tenant.adminKey,
       }),
-      await t.call("GET", `/api/workspaces/${tenant.workspaceId}/api-keys`, { token: tenant.adminKey }),
+      await bed.t.call("GET", `/api/workspaces/${bed.tenant.workspaceId}/api-keys`, { token: bed.tenant.adminKey }),
     ];
     for (const listing of listings) {
       const text = await listing.text();
@@ -758,42 +712,63 @@ describe(`THREATS: who may read a token (${kind})`, () => {
     }
     // Both keys work next to the ones made before (rotation), and the service key reads the victim's token.
     await json(
-      await t.call(
+      await bed.t.call(
         "GET",
-        `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/users/victim/token`,
+        `/api/apps/${bed.tenant.appId}/app-user-auth/connectors/${bed.tenant.connectorId}/users/victim/token`,
         {
           token: created.service_key,
         },
       ),
       200,
     );
-    await json(await t.call("GET", `/api/workspaces/${tenant.workspaceId}`, { token: adminKey.api_key }), 200);
+    await json(await bed.t.call("GET", `/api/workspaces/${bed.tenant.workspaceId}`, { token: adminKey.api_key }), 200);
   });
 });
 
 /** A workspace, app and generic oauth2 connector whose endpoints are the scripted provider's. */
-async function scriptedTenant(t: TestApp, provider: ScriptedProvider, host = "127.0.0.1"): Promise<Tenant> {
-  const workspace = await createWorkspace(t, "builder");
-  const app = await createLatchkeyApp(t, workspace);
+function scriptedTenant(t: TestApp, provider: ScriptedProvider, host = "127.0.0.1"): Promise<Tenant> {
   const base = provider.origin.replace("127.0.0.1", host);
-  const clientSecret = `scripted-secret-${randomBytes(12).toString("hex")}`;
-  const created = await json<{ connector: { id: string } }>(
-    await t.call("POST", `/api/workspaces/${workspace.workspaceId}/connectors`, {
-      token: workspace.adminKey,
-      body: {
-        provider: "oauth2",
-        client_id: "scripted-client",
-        client_secret: clientSecret,
-        authorization_url: `${base}/authorize`,
-        token_url: `${base}/token`,
-        revocation_url: `${base}/revoke`,
-        userinfo_url: `${base}/userinfo`,
-        scopes: ["read"],
-      },
-    }),
-    201,
-  );
-  return { ...workspace, ...app, connectorId: created.connector.id, clientId: "scripted-client", clientSecret };
+  return createTenant(t, {
+    provider: "oauth2",
+    client_id: "scripted-client",
+    client_secret: `scripted-secret-${randomBytes(12).toString("hex")}`,
+    authorization_url: `${base}/authorize`,
+    token_url: `${base}/token`,
+    revocation_url: `${base}/revoke`,
+    userinfo_url: `${base}/userinfo`,
+    scopes: ["read"],
+  });
+}
+
+/**
+ * The connect testbed's counterpart for answers a good provider never gives: a scripted provider
+ * over real HTTP, a test app and a tenant whose connector is at that provider, started and closed
+ * by the calling describe's hooks.
+ */
+function scriptedTestbed(options: Omit<TestAppOptions, "database"> = {}) {
+  let provider: ScriptedProvider | undefined;
+  let t: OpenTestApp | undefined;
+  let tenant: Tenant | undefined;
+  beforeAll(async () => {
+    provider = await startScriptedProvider();
+    t = await createTestApp(options);
+    tenant = await scriptedTenant(t, provider);
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+    await provider?.close();
+  });
+  return {
+    get provider() {
+      return started(provider, "scripted provider");
+    },
+    get t() {
+      return started(t, "app");
+    },
+    get tenant() {
+      return started(tenant, "tenant");
+    },
+  };
 }
 
 const goodTokens = (label: string) =>
@@ -827,23 +802,14 @@ const namedUserToken = (t: TestApp, tenant: Tenant, userId: string) =>
 
 describe(`THREATS: logs and error messages — provider error bodies are summarised (${kind})`, () => {
   const marker = `RAW-PROVIDER-BODY-${randomBytes(8).toString("hex")}`;
-  let provider: ScriptedProvider;
-  let t: World;
-  let tenant: Tenant;
+  const bed = scriptedTestbed();
 
-  beforeAll(async () => {
-    provider = await startScriptedProvider();
-    t = await createTestApp();
-    tenant = await scriptedTenant(t, provider);
-    provider.answer("/userinfo", () => ({
+  beforeAll(() => {
+    bed.provider.answer("/userinfo", () => ({
       status: 500,
       headers: { "content-type": "text/html" },
       body: `<h1>${marker}</h1>`,
     }));
-  }, 60_000);
-  afterAll(async () => {
-    await t?.close();
-    await provider?.close();
   });
 
   const rawAnswers = {
@@ -865,9 +831,9 @@ describe(`THREATS: logs and error messages — provider error bodies are summari
 
   it("a failed code exchange sends the user back with a short error code, never the provider's body", async () => {
     for (const [name, answer] of Object.entries(rawAnswers)) {
-      provider.answer("/token", () => answer);
-      const user = await userToken(t, tenant, "exchange-user");
-      const response = await scriptedCallback(t, tenant, user);
+      bed.provider.answer("/token", () => answer);
+      const user = await userToken(bed.t, bed.tenant, "exchange-user");
+      const response = await scriptedCallback(bed.t, bed.tenant, user);
       const location = response.headers.get("location") ?? "";
       const back = backTo(response);
       expect(back.searchParams.get("latchkey_status"), name).toBe("error");
@@ -878,119 +844,116 @@ describe(`THREATS: logs and error messages — provider error bodies are summari
   });
 
   it("a failed refresh answers 502/503 with Latchkey's own message, never the provider's body", async () => {
-    provider.answer("/token", () => goodTokens("refresh-user"));
-    const user = await userToken(t, tenant, "refresh-user");
-    expect(backTo(await scriptedCallback(t, tenant, user)).searchParams.get("latchkey_status")).toBe("connected");
+    bed.provider.answer("/token", () => goodTokens("refresh-user"));
+    const user = await userToken(bed.t, bed.tenant, "refresh-user");
+    expect(backTo(await scriptedCallback(bed.t, bed.tenant, user)).searchParams.get("latchkey_status")).toBe(
+      "connected",
+    );
     for (const [name, answer] of Object.entries(rawAnswers)) {
-      provider.answer("/token", () => answer);
-      await expireToken(t, tenant.appId, "refresh-user");
-      const response = await namedUserToken(t, tenant, "refresh-user");
+      bed.provider.answer("/token", () => answer);
+      await expireToken(bed.t, bed.tenant.appId, "refresh-user");
+      const response = await namedUserToken(bed.t, bed.tenant, "refresh-user");
       const text = await response.text();
       expect([409, 502, 503], `${name}: ${text}`).toContain(response.status);
       expect(text, name).not.toContain(marker);
       if (response.status === 409) {
         // invalid_grant: reconnect so the next answer is tried on a live connection.
-        provider.answer("/token", () => goodTokens("refresh-user"));
-        await scriptedCallback(t, tenant, user);
+        bed.provider.answer("/token", () => goodTokens("refresh-user"));
+        await scriptedCallback(bed.t, bed.tenant, user);
       }
     }
   });
 
   it("a failed revocation at disconnect is logged as a code, and the connection is removed anyway", async () => {
-    provider.answer("/token", () => goodTokens("revoke-user"));
-    provider.answer("/revoke", () => jsonAnswer(400, { error: "unsupported_token_type", error_description: marker }));
-    const user = await userToken(t, tenant, "revoke-user");
-    await scriptedCallback(t, tenant, user);
-    const response = await t.call(
+    bed.provider.answer("/token", () => goodTokens("revoke-user"));
+    bed.provider.answer("/revoke", () =>
+      jsonAnswer(400, { error: "unsupported_token_type", error_description: marker }),
+    );
+    const user = await userToken(bed.t, bed.tenant, "revoke-user");
+    await scriptedCallback(bed.t, bed.tenant, user);
+    const response = await bed.t.call(
       "DELETE",
-      `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}`,
+      `/api/apps/${bed.tenant.appId}/app-user-auth/connectors/${bed.tenant.connectorId}`,
       { token: user },
     );
     expect(response.status).toBe(204);
-    expect(provider.requestsTo("/revoke").length).toBeGreaterThan(0);
-    expect(await connectionRow(t, tenant.appId, "revoke-user")).toBeUndefined();
+    expect(bed.provider.requestsTo("/revoke").length).toBeGreaterThan(0);
+    expect(await connectionRow(bed.t, bed.tenant.appId, "revoke-user")).toBeUndefined();
   });
 
   it("no provider body reached any log line", () => {
-    expect(provider.requestsTo("/userinfo").length).toBeGreaterThan(0);
-    expect(t.logs.text).toContain("connect flow step failed");
-    expect(t.logs.text).not.toContain(marker);
-    expect(t.logs.text).not.toContain(tenant.clientSecret);
+    expect(bed.provider.requestsTo("/userinfo").length).toBeGreaterThan(0);
+    expect(bed.t.logs.text).toContain("connect flow step failed");
+    expect(bed.t.logs.text).not.toContain(marker);
+    expect(bed.t.logs.text).not.toContain(bed.tenant.clientSecret);
   });
 });
 
 describe(`THREATS: the server as a client (SSRF) (${kind})`, () => {
   const keys = testKeys();
-  let provider: ScriptedProvider;
-  let t: World;
-  let tenant: Tenant;
+  const bed = scriptedTestbed({ keys });
 
-  beforeAll(async () => {
-    provider = await startScriptedProvider();
-    t = await createTestApp({ keys });
-    tenant = await scriptedTenant(t, provider);
+  beforeAll(() => {
     // Whatever reaches /elsewhere would get tokens: a client that followed a redirect there would "succeed".
-    provider.answer("/elsewhere", () => goodTokens("elsewhere"));
-    provider.answer("/userinfo", () => jsonAnswer(200, { sub: "scripted-account" }));
-  }, 60_000);
-  afterAll(async () => {
-    await t?.close();
-    await provider?.close();
+    bed.provider.answer("/elsewhere", () => goodTokens("elsewhere"));
+    bed.provider.answer("/userinfo", () => jsonAnswer(200, { sub: "scripted-account" }));
   });
 
-  const redirectTo = (status: number) => ({ status, headers: { location: `${provider.origin}/elsewhere` } });
+  const redirectTo = (status: number) => ({ status, headers: { location: `${bed.provider.origin}/elsewhere` } });
 
   it("redirects are not followed on token calls: code exchange, refresh, userinfo and revocation", async () => {
     for (const status of [301, 302, 303, 307, 308]) {
-      provider.answer("/token", () => redirectTo(status));
-      const user = await userToken(t, tenant, `redirected-${status}`);
-      const back = backTo(await scriptedCallback(t, tenant, user));
+      bed.provider.answer("/token", () => redirectTo(status));
+      const user = await userToken(bed.t, bed.tenant, `redirected-${status}`);
+      const back = backTo(await scriptedCallback(bed.t, bed.tenant, user));
       expect(back.searchParams.get("latchkey_error"), String(status)).toBe("token_exchange_failed");
     }
 
-    provider.answer("/token", () => goodTokens("redirect-user"));
-    provider.answer("/userinfo", () => redirectTo(302));
-    const user = await userToken(t, tenant, "redirect-user");
-    expect(backTo(await scriptedCallback(t, tenant, user)).searchParams.get("latchkey_status")).toBe("connected");
-    provider.answer("/token", () => redirectTo(307));
-    await expireToken(t, tenant.appId, "redirect-user");
-    expect((await namedUserToken(t, tenant, "redirect-user")).status).toBe(502);
-    provider.answer("/revoke", () => redirectTo(307));
+    bed.provider.answer("/token", () => goodTokens("redirect-user"));
+    bed.provider.answer("/userinfo", () => redirectTo(302));
+    const user = await userToken(bed.t, bed.tenant, "redirect-user");
+    expect(backTo(await scriptedCallback(bed.t, bed.tenant, user)).searchParams.get("latchkey_status")).toBe(
+      "connected",
+    );
+    bed.provider.answer("/token", () => redirectTo(307));
+    await expireToken(bed.t, bed.tenant.appId, "redirect-user");
+    expect((await namedUserToken(bed.t, bed.tenant, "redirect-user")).status).toBe(502);
+    bed.provider.answer("/revoke", () => redirectTo(307));
     expect(
       (
-        await t.call("DELETE", `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}`, {
+        await bed.t.call("DELETE", `/api/apps/${bed.tenant.appId}/app-user-auth/connectors/${bed.tenant.connectorId}`, {
           token: user,
         })
       ).status,
     ).toBe(204);
 
-    expect(provider.requestsTo("/revoke")).toHaveLength(1);
-    expect(provider.requestsTo("/elsewhere")).toEqual([]);
+    expect(bed.provider.requestsTo("/revoke")).toHaveLength(1);
+    expect(bed.provider.requestsTo("/elsewhere")).toEqual([]);
   });
 
   it("an oversized provider answer is refused, not read whole, and the user is told the exchange failed", async () => {
     const huge = JSON.stringify({ access_token: "x", token_type: "bearer", padding: "a".repeat(3 * 1024 * 1024) });
-    provider.answer("/token", () => ({ status: 200, headers: { "content-type": "application/json" }, body: huge }));
-    const user = await userToken(t, tenant, "oversized-user");
-    const back = backTo(await scriptedCallback(t, tenant, user));
+    bed.provider.answer("/token", () => ({ status: 200, headers: { "content-type": "application/json" }, body: huge }));
+    const user = await userToken(bed.t, bed.tenant, "oversized-user");
+    const back = backTo(await scriptedCallback(bed.t, bed.tenant, user));
     expect(back.searchParams.get("latchkey_error")).toBe("token_exchange_failed");
-    expect(await connectionRow(t, tenant.appId, "oversized-user")).toBeUndefined();
+    expect(await connectionRow(bed.t, bed.tenant.appId, "oversized-user")).toBeUndefined();
   });
 
   it("with LATCHKEY_DENY_PRIVATE_NETWORK=true, a provider whose name resolves to loopback is never called", async () => {
-    const local = await scriptedTenant(t, provider, "localhost");
-    provider.answer("/token", () => goodTokens("local-user"));
-    const user = await userToken(t, local, "local-user");
-    expect(backTo(await scriptedCallback(t, local, user)).searchParams.get("latchkey_status")).toBe("connected");
-    await expireToken(t, local.appId, "local-user");
+    const local = await scriptedTenant(bed.t, bed.provider, "localhost");
+    bed.provider.answer("/token", () => goodTokens("local-user"));
+    const user = await userToken(bed.t, local, "local-user");
+    expect(backTo(await scriptedCallback(bed.t, local, user)).searchParams.get("latchkey_status")).toBe("connected");
+    await expireToken(bed.t, local.appId, "local-user");
 
-    const denying = buildTestApp({ database: t.database, keys, env: { LATCHKEY_DENY_PRIVATE_NETWORK: "true" } });
-    const before = provider.requests.length;
+    const denying = buildTestApp({ database: bed.t.database, keys, env: { LATCHKEY_DENY_PRIVATE_NETWORK: "true" } });
+    const before = bed.provider.requests.length;
     const blocked = await namedUserToken(denying, local, "local-user");
     expect([502, 503]).toContain(blocked.status);
     const back = backTo(await scriptedCallback(denying, local, user));
     expect(back.searchParams.get("latchkey_status")).toBe("error");
-    expect(provider.requests.length).toBe(before);
+    expect(bed.provider.requests.length).toBe(before);
   });
 
   it.todo(
@@ -999,25 +962,13 @@ describe(`THREATS: the server as a client (SSRF) (${kind})`, () => {
 });
 
 describe(`THREATS: availability — provider timeouts on the connect flow (${kind})`, () => {
-  let provider: ScriptedProvider;
-  let t: World;
-  let tenant: Tenant;
-
-  beforeAll(async () => {
-    provider = await startScriptedProvider();
-    t = await createTestApp();
-    tenant = await scriptedTenant(t, provider);
-  }, 60_000);
-  afterAll(async () => {
-    await t?.close();
-    await provider?.close();
-  });
+  const bed = scriptedTestbed();
 
   it("a provider that never answers the code exchange holds the callback no longer than the provider timeout; the user is sent back with provider_unavailable", async () => {
-    provider.answer("/token", () => "hang");
-    const user = await userToken(t, tenant, "hung-user");
+    bed.provider.answer("/token", () => "hang");
+    const user = await userToken(bed.t, bed.tenant, "hung-user");
     const started = Date.now();
-    const back = backTo(await scriptedCallback(t, tenant, user));
+    const back = backTo(await scriptedCallback(bed.t, bed.tenant, user));
     const elapsed = Date.now() - started;
     expect(back.searchParams.get("latchkey_error")).toBe("provider_unavailable");
     expect(elapsed).toBeGreaterThanOrEqual(9_000);
@@ -1026,26 +977,14 @@ describe(`THREATS: availability — provider timeouts on the connect flow (${kin
 });
 
 describe(`THREATS: a provider's strange characters cannot break the callback or refresh (${kind})`, () => {
-  let provider: ScriptedProvider;
-  let t: World;
-  let tenant: Tenant;
-
-  beforeAll(async () => {
-    provider = await startScriptedProvider();
-    t = await createTestApp();
-    tenant = await scriptedTenant(t, provider);
-  }, 60_000);
-  afterAll(async () => {
-    await t?.close();
-    await provider?.close();
-  });
+  const bed = scriptedTestbed();
 
   // PostgreSQL text and jsonb cannot hold U+0000, and jsonb refuses a lone surrogate escape.
   const strange = ["nul\u0000byte", "lone\ud800surrogate", "\udc00", "ünïcödé 𝕏 \u202e"];
 
   it("NUL bytes and lone surrogates in a provider's account and scopes never turn the callback into a 500", async () => {
     for (const [index, value] of strange.entries()) {
-      provider.answer("/token", () =>
+      bed.provider.answer("/token", () =>
         jsonAnswer(200, {
           access_token: `access-${index}`,
           refresh_token: `refresh-${index}`,
@@ -1054,32 +993,34 @@ describe(`THREATS: a provider's strange characters cannot break the callback or 
           scope: `read ${value}`,
         }),
       );
-      provider.answer("/userinfo", () =>
+      bed.provider.answer("/userinfo", () =>
         jsonAnswer(200, { sub: `id-${value}`, email: `e${value}@example.test`, name: value }),
       );
-      const user = await userToken(t, tenant, `strange-${index}`);
+      const user = await userToken(bed.t, bed.tenant, `strange-${index}`);
       const label = JSON.stringify(value);
-      expect(backTo(await scriptedCallback(t, tenant, user)).searchParams.get("latchkey_status"), label).toBe(
+      expect(backTo(await scriptedCallback(bed.t, bed.tenant, user)).searchParams.get("latchkey_status"), label).toBe(
         "connected",
       );
       const listed = await json<{ connections: { account: { name: string | null }; scopes: string[] }[] }>(
-        await t.call("GET", `/api/apps/${tenant.appId}/app-user-auth/connections`, { token: user }),
+        await bed.t.call("GET", `/api/apps/${bed.tenant.appId}/app-user-auth/connections`, { token: user }),
         200,
       );
       expect(listed.connections[0]?.scopes, label).toContain("read");
       // What the database cannot hold is dropped, not mangled; ordinary Unicode is kept as sent.
       expect(listed.connections[0]?.account.name, label).toBe(isStorableText(value) ? value : null);
-      await json(await namedUserToken(t, tenant, `strange-${index}`), 200);
+      await json(await namedUserToken(bed.t, bed.tenant, `strange-${index}`), 200);
     }
   });
 
   it("NUL bytes and lone surrogates in a refresh answer never turn the token route into a 500", async () => {
-    provider.answer("/token", () => goodTokens("strange-refresh"));
-    provider.answer("/userinfo", () => jsonAnswer(200, { sub: "strange-refresh" }));
-    const user = await userToken(t, tenant, "strange-refresh");
-    expect(backTo(await scriptedCallback(t, tenant, user)).searchParams.get("latchkey_status")).toBe("connected");
+    bed.provider.answer("/token", () => goodTokens("strange-refresh"));
+    bed.provider.answer("/userinfo", () => jsonAnswer(200, { sub: "strange-refresh" }));
+    const user = await userToken(bed.t, bed.tenant, "strange-refresh");
+    expect(backTo(await scriptedCallback(bed.t, bed.tenant, user)).searchParams.get("latchkey_status")).toBe(
+      "connected",
+    );
     for (const value of strange) {
-      provider.answer("/token", () =>
+      bed.provider.answer("/token", () =>
         jsonAnswer(200, {
           access_token: `fresh${value}`,
           token_type: "bearer",
@@ -1087,8 +1028,8 @@ describe(`THREATS: a provider's strange characters cannot break the callback or 
           scope: `read ${value}`,
         }),
       );
-      await expireToken(t, tenant.appId, "strange-refresh");
-      const served = await json<{ scopes: string[] }>(await namedUserToken(t, tenant, "strange-refresh"), 200);
+      await expireToken(bed.t, bed.tenant.appId, "strange-refresh");
+      const served = await json<{ scopes: string[] }>(await namedUserToken(bed.t, bed.tenant, "strange-refresh"), 200);
       expect(served.scopes, JSON.stringify(value)).toContain("read");
     }
   });
@@ -1100,81 +1041,66 @@ describe(`THREATS: a provider's strange characters cannot break the callback or 
  * and with wrong credentials; after every refusal the database must be exactly as before.
  */
 describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every documented route (${kind})`, () => {
-  let harness: AuthorizationServer;
-  let t: World;
-  let tenant: Tenant;
+  const bed = connectTestbed();
   let alice: string;
   let forgedUser: string;
   const ids: Record<string, string> = {};
   let fingerprint: () => Promise<string>;
 
   beforeAll(async () => {
-    harness = await startAuthorizationServer();
-    t = await createTestApp();
-    tenant = await createTenant(t, harness);
-    alice = await userToken(t, tenant, "alice");
+    alice = await userToken(bed.t, bed.tenant, "alice");
     forgedUser = await new SignJWT({ sub: "alice" })
       .setProtectedHeader({ alg: "HS256" })
-      .setIssuer(t.deps.config.publicUrl)
-      .setAudience(tenant.appId)
+      .setIssuer(bed.t.deps.config.publicUrl)
+      .setAudience(bed.tenant.appId)
       .setExpirationTime("1h")
       .sign(randomBytes(32));
-    await connectUser(t, harness, tenant, alice, "alice-login");
-    const shared = await json<{ redirect_url: string }>(
-      await t.call(
-        "POST",
-        `/api/workspaces/${tenant.workspaceId}/apps/${tenant.appId}/connectors/${tenant.connectorId}/initiate`,
-        {
-          token: tenant.adminKey,
-        },
-      ),
-      200,
-    );
-    expect((await callback(t, await harness.authorize(shared.redirect_url, { login: "shared-login" }))).status).toBe(
-      302,
-    );
+    await connectUser(bed.t, bed.harness, bed.tenant, alice, "alice-login");
+    await connectShared(bed.t, bed.harness, bed.tenant, "shared-login");
     await collectIds();
-    fingerprint = await databaseFingerprint(t);
+    fingerprint = await databaseFingerprint(bed.t);
   }, 90_000);
-  afterAll(async () => {
-    await t?.close();
-    await harness?.close();
-  });
 
   /** Real ids for every path parameter; routes that change or delete things get spare ones. */
   async function collectIds(): Promise<void> {
-    const ws = `/api/workspaces/${tenant.workspaceId}`;
+    const ws = `/api/workspaces/${bed.tenant.workspaceId}`;
     const spareMember = await json<{ member: { id: string } }>(
-      await t.call("POST", `${ws}/members`, {
-        token: tenant.adminKey,
+      await bed.t.call("POST", `${ws}/members`, {
+        token: bed.tenant.adminKey,
         body: { email: "spare@example.test", role: "admin" },
       }),
       201,
     );
     const spareAdminKey = await json<{ key: { id: string } }>(
-      await t.call("POST", `${ws}/api-keys`, { token: tenant.adminKey, body: { name: "spare" } }),
+      await bed.t.call("POST", `${ws}/api-keys`, { token: bed.tenant.adminKey, body: { name: "spare" } }),
       201,
     );
     const spareServiceKey = await json<{ key: { id: string } }>(
-      await t.call("POST", `${ws}/apps/${tenant.appId}/service-keys`, {
-        token: tenant.adminKey,
+      await bed.t.call("POST", `${ws}/apps/${bed.tenant.appId}/service-keys`, {
+        token: bed.tenant.adminKey,
         body: { name: "spare" },
       }),
       201,
     );
     const members = await json<{ members: { id: string; email: string }[] }>(
-      await t.call("GET", `${ws}/members`, { token: tenant.adminKey }),
+      await bed.t.call("GET", `${ws}/members`, { token: bed.tenant.adminKey }),
       200,
     );
     Object.assign(ids, {
-      workspaceId: tenant.workspaceId,
-      appId: tenant.appId,
-      connectorId: tenant.connectorId,
+      workspaceId: bed.tenant.workspaceId,
+      appId: bed.tenant.appId,
+      connectorId: bed.tenant.connectorId,
       memberId: members.members.find((m) => m.email === "admin@example.test")?.id ?? "-",
       userId: "alice",
       provider: "oidc",
-      spareAppId: (await createLatchkeyApp(t, tenant)).appId,
-      spareConnectorId: (await createConnector(t, harness, tenant)).connectorId,
+      providerId: "google",
+      // Ids nothing in this database has: the routes answer 404 for them, which the fuzz accepts.
+      sessionId: "ses_unknown",
+      integrationType: "oidc",
+      file: "index.html",
+      connectionId: "conn_unknown",
+      spareAppId: (await createLatchkeyIdentityApp(bed.t, bed.tenant)).appId,
+      spareConnectorId: (await createConnector(bed.t, bed.harness, bed.tenant)).connectorId,
       spareMemberId: spareMember.member.id,
       spareAdminKeyId: spareAdminKey.key.id,
       spareServiceKeyId: spareServiceKey.key.id,
@@ -1210,14 +1136,14 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
       case "operator":
         return bearer(valid ? testOperatorKey : wrong("op_"));
       case "workspace":
-        return bearer(valid ? tenant.adminKey : wrong("lk_admin_"));
+        return bearer(valid ? bed.tenant.adminKey : wrong("lk_admin_"));
       case "service":
-        return bearer(valid ? tenant.serviceKey : wrong("lk_svc_"));
+        return bearer(valid ? bed.tenant.serviceKey : wrong("lk_svc_"));
       case "user":
         return bearer(valid ? alice : forgedUser);
       case "service+user":
         return {
-          ...bearer(valid ? tenant.serviceKey : wrong("lk_svc_")),
+          ...bearer(valid ? bed.tenant.serviceKey : wrong("lk_svc_")),
           "on-behalf-of": `Bearer ${valid ? alice : forgedUser}`,
         };
     }
@@ -1268,6 +1194,21 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
       "post /api/workspaces/{workspaceId}/apps/{appId}/connectors/{connectorId}/initiate": () => ({
         return_to: appOrigin,
       }),
+      "post /api/console/sign-in": () => ({ email: "admin@example.test", password: "not-the-password-1" }),
+      "post /api/console/setup": () => ({ token: "t".repeat(43), password: "a-long-password-1" }),
+      "post /api/console/sign-out": () => ({}),
+      "post /api/workspaces/{workspaceId}/invitations": () => ({
+        email: `i-${randomBytes(4).toString("hex")}@example.test`,
+        role: "member",
+      }),
+      "post /api/workspaces/{workspaceId}/apps/{appId}/test-token": () => ({ token: "not-a-token" }),
+      // The proxy: the oidc connector has no API host, so even a valid request is refused before sending.
+      "post /api/apps/{appId}/connectors/{integrationType}/call": () => ({ method: "GET", path: "/me" }),
+      "post /api/apps/{appId}/app-user-auth/connectors/{connectorId}/call": () => ({ method: "GET", path: "/me" }),
+      "post /api/apps/{appId}/app-user-auth/connectors/{connectorId}/users/{userId}/call": () => ({
+        method: "GET",
+        path: "/me",
+      }),
     };
     const make = bodies[`${doc.method} ${doc.path}`];
     if (doc.body !== undefined && make === undefined)
@@ -1285,7 +1226,7 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
   /** Sends one attempt; a refusal must be a 4xx in the error envelope and leave the database untouched. */
   async function expectNoServerError(doc: RouteDoc, attempt: Attempt): Promise<void> {
     const before = await fingerprint();
-    const response = await t.app.request(attempt.path, {
+    const response = await bed.t.app.request(attempt.path, {
       method: doc.method.toUpperCase(),
       headers: attempt.headers,
       ...(attempt.body !== undefined && { body: attempt.body }),
@@ -1399,7 +1340,7 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
     }
   }
 
-  const docs = () => t.docs.routes.filter((doc) => doc.method !== "put");
+  const docs = () => bed.t.docs.routes.filter((doc) => doc.method !== "put");
 
   it("documents routes to fuzz, and has real ids for every path parameter", () => {
     expect(docs().length).toBeGreaterThanOrEqual(40);
@@ -1473,46 +1414,46 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
   }, 240_000);
 
   it("a NUL in a path id, a query filter or a JSON string is refused with 400 INVALID_REQUEST (PostgreSQL text cannot hold it)", async () => {
-    const ws = `/api/workspaces/${tenant.workspaceId}`;
+    const ws = `/api/workspaces/${bed.tenant.workspaceId}`;
     const cases: [method: string, path: string, token: string, body?: unknown, headers?: Record<string, string>][] = [
       ["GET", `/api/apps/%00/app-user-auth/connections`, alice],
       [
         "GET",
-        `/api/apps/${tenant.appId}/app-user-auth/connectors/%00/token`,
-        tenant.serviceKey,
+        `/api/apps/${bed.tenant.appId}/app-user-auth/connectors/%00/token`,
+        bed.tenant.serviceKey,
         undefined,
         { "on-behalf-of": `Bearer ${alice}` },
       ],
-      ["GET", `/api/apps/${tenant.appId}/external-auth/tokens/%00`, tenant.serviceKey],
+      ["GET", `/api/apps/${bed.tenant.appId}/external-auth/tokens/%00`, bed.tenant.serviceKey],
       ["GET", `/api/operator/workspaces/%00`, testOperatorKey],
-      ["GET", `${ws}/apps/a%00b`, tenant.adminKey],
-      ["GET", `${ws}/connections?app_id=%00`, tenant.adminKey],
-      ["GET", `${ws}/connections?cursor=%00`, tenant.adminKey],
+      ["GET", `${ws}/apps/a%00b`, bed.tenant.adminKey],
+      ["GET", `${ws}/connections?app_id=%00`, bed.tenant.adminKey],
+      ["GET", `${ws}/connections?cursor=%00`, bed.tenant.adminKey],
       [
         "POST",
         `/api/operator/workspaces`,
         testOperatorKey,
         { name: "a\u0000b", plan: "free", admin_email: "nul@example.test" },
       ],
-      ["PATCH", `${ws}/apps/${ids.spareAppId ?? ""}`, tenant.adminKey, { name: "a\u0000b" }],
-      ["PATCH", `${ws}/connectors/${ids.spareConnectorId ?? ""}`, tenant.adminKey, { name: "a\u0000b" }],
+      ["PATCH", `${ws}/apps/${ids.spareAppId ?? ""}`, bed.tenant.adminKey, { name: "a\u0000b" }],
+      ["PATCH", `${ws}/connectors/${ids.spareConnectorId ?? ""}`, bed.tenant.adminKey, { name: "a\u0000b" }],
       [
         "PATCH",
         `${ws}/connectors/${ids.spareConnectorId ?? ""}`,
-        tenant.adminKey,
+        bed.tenant.adminKey,
         { options: { authorize_params: { prompt: "a\u0000" } } },
       ],
       [
         "PATCH",
         `${ws}/connectors/${ids.spareConnectorId ?? ""}`,
-        tenant.adminKey,
+        bed.tenant.adminKey,
         { options: { authorize_params: { prompt: "\ud800" } } },
       ],
-      ["POST", `${ws}/api-keys`, tenant.adminKey, { name: "\u0000" }],
+      ["POST", `${ws}/api-keys`, bed.tenant.adminKey, { name: "\u0000" }],
     ];
     for (const [method, path, token, body, headers] of cases) {
       const before = await fingerprint();
-      const response = await t.call(method, path, {
+      const response = await bed.t.call(method, path, {
         token,
         ...(body !== undefined && { body }),
         ...(headers && { headers }),
@@ -1523,36 +1464,14 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
       expect(await fingerprint()).toBe(before);
     }
     const named = await json<{ error: { message: string } }>(
-      await t.call("GET", `${ws}/apps/a%00b`, { token: tenant.adminKey }),
+      await bed.t.call("GET", `${ws}/apps/a%00b`, { token: bed.tenant.adminKey }),
       400,
     );
     expect(named.error.message).toBe("Invalid appId: must not contain NUL characters");
   });
 
   it("logged no unhandled error while fuzzing", () => {
-    expect(t.logs.text).toContain('"status":400');
-    expect(t.logs.text).not.toContain("unhandled error");
+    expect(bed.t.logs.text).toContain('"status":400');
+    expect(bed.t.logs.text).not.toContain("unhandled error");
   });
 });
-
-/**
- * One hash per table over every column but last_used_at (authentication may record key use
- * even when the request itself is then refused): equal fingerprints, unchanged database.
- */
-async function databaseFingerprint(t: TestApp): Promise<() => Promise<string>> {
-  const columns = await sql<{ table_name: string; column_name: string }>`
-    select c.table_name, c.column_name from information_schema.columns c
-    join information_schema.tables t on t.table_name = c.table_name and t.table_schema = c.table_schema
-    where c.table_schema = current_schema() and t.table_type = 'BASE TABLE' and c.column_name <> 'last_used_at'
-    order by c.table_name, c.ordinal_position`.execute(t.deps.db);
-  const byTable = new Map<string, string[]>();
-  for (const { table_name, column_name } of columns.rows)
-    byTable.set(table_name, [...(byTable.get(table_name) ?? []), column_name]);
-  const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
-  const parts = [...byTable].map(([table, names]) => {
-    const row = `row(${names.map((name) => `x.${quote(name)}`).join(", ")})::text`;
-    return `select '${table.replace(/'/g, "''")}'::text as t, (select md5(coalesce(string_agg(${row}, '|' order by ${row}), '')) from ${quote(table)} x) as h`;
-  });
-  const query = sql.raw<{ t: string; h: string }>(parts.join(" union all "));
-  return async () => (await query.execute(t.deps.db)).rows.map((row) => `${row.t}:${row.h}`).join(" ");
-}

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { decryptAccessToken, decryptRefreshToken, saveConnection } from "../src/connections/connection-store.ts";
 import { createTestApp, TestClock } from "./support/test-app.ts";
 import { testDbKind } from "./support/test-database.ts";
-import { createLatchkeyApp, createWorkspace, json } from "./connect-fixture.ts";
+import { createTenant, json, type Tenant } from "./support/connect-testbed.ts";
 
 const tokenUrl = "https://provider.example/oauth/token";
 
@@ -16,7 +16,7 @@ describe(`token refresh with scripted provider answers (${testDbKind()})`, () =>
   let answer: () => Response = () => Response.json({});
   const requests: URLSearchParams[] = [];
   let t: Awaited<ReturnType<typeof createTestApp>>;
-  let tenant: { workspaceId: string; appId: string; serviceKey: string; connectorId: string };
+  let tenant: Tenant;
 
   const providerFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     expect(String(input instanceof Request ? input.url : input)).toBe(tokenUrl);
@@ -26,23 +26,14 @@ describe(`token refresh with scripted provider answers (${testDbKind()})`, () =>
 
   beforeAll(async () => {
     t = await createTestApp({ clock, fetch: providerFetch as typeof fetch });
-    const workspace = await createWorkspace(t, "builder");
-    const app = await createLatchkeyApp(t, workspace);
-    const connector = await json<{ connector: { id: string } }>(
-      await t.call("POST", `/api/workspaces/${workspace.workspaceId}/connectors`, {
-        token: workspace.adminKey,
-        body: {
-          provider: "oauth2",
-          client_id: "scripted-client",
-          client_secret: "scripted-secret",
-          authorization_url: "https://provider.example/oauth/authorize",
-          token_url: tokenUrl,
-          scopes: ["read"],
-        },
-      }),
-      201,
-    );
-    tenant = { workspaceId: workspace.workspaceId, ...app, connectorId: connector.connector.id };
+    tenant = await createTenant(t, {
+      provider: "oauth2",
+      client_id: "scripted-client",
+      client_secret: "scripted-secret",
+      authorization_url: "https://provider.example/oauth/authorize",
+      token_url: tokenUrl,
+      scopes: ["read"],
+    });
   }, 60_000);
   afterAll(async () => {
     await t?.close();

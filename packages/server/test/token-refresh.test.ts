@@ -1,10 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { decryptRefreshToken } from "../src/connections/connection-store.ts";
-import { startAuthorizationServer, type AuthorizationServer } from "./support/oidc-provider.ts";
-import { createTestApp, TestClock, testKeys, type TestApp } from "./support/test-app.ts";
+import { TestClock, testKeys, type TestApp } from "./support/test-app.ts";
 import { testDbKind } from "./support/test-database.ts";
-import { connectUser, createTenant, json, userToken, type Tenant } from "./connect-fixture.ts";
-import { extraInstance, type ExtraInstance } from "./multi-instance.ts";
+import { connectTestbed, json } from "./support/connect-testbed.ts";
 
 const accessTokenTtlSeconds = 3600;
 /** LATCHKEY_REFRESH_BEFORE_SECONDS is 300 by default: 60 s before expiry is inside the window. */
@@ -13,45 +11,35 @@ const intoRefreshWindowMs = (accessTokenTtlSeconds - 60) * 1000;
 describe(`token refresh (${testDbKind()})`, () => {
   const clock = new TestClock();
   const keys = testKeys();
-  let harness: AuthorizationServer;
-  let t: Awaited<ReturnType<typeof createTestApp>>;
-  let tenant: Tenant;
-  const extras: ExtraInstance[] = [];
-  /** Every token, key and secret seen, to prove none of them reached a log line. */
-  const secrets = new Set<string>();
-
-  beforeAll(async () => {
-    harness = await startAuthorizationServer({ accessTokenTtlSeconds });
-    t = await createTestApp({ clock, keys });
-    tenant = await createTenant(t, harness);
-    for (const value of [tenant.serviceKey, tenant.adminKey, tenant.clientSecret]) secrets.add(value);
-  }, 60_000);
-  afterAll(async () => {
-    for (const extra of extras) await extra.close();
-    await t?.close();
-    await harness?.close();
-  });
+  /** Every token, key and secret seen is in bed.secrets, to prove none of them reached a log line. */
+  const bed = connectTestbed({ clock, keys, provider: { accessTokenTtlSeconds } });
+  const { secrets, tokenOf } = bed;
+  /** Other instances on the same database, as more `latchkey start` processes would be. */
+  const extras: TestApp[] = [];
 
   const namedUserToken = (app: TestApp, userId: string) =>
-    app.call("GET", `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/users/${userId}/token`, {
-      token: tenant.serviceKey,
-    });
+    app.call(
+      "GET",
+      `/api/apps/${bed.tenant.appId}/app-user-auth/connectors/${bed.tenant.connectorId}/users/${userId}/token`,
+      {
+        token: bed.tenant.serviceKey,
+      },
+    );
 
   async function connect(userId: string, login: string): Promise<string> {
-    const token = await userToken(t, tenant, userId);
-    secrets.add(token);
-    const back = await connectUser(t, harness, tenant, token, login, secrets);
+    const token = await tokenOf(userId);
+    const back = await bed.connect(token, login);
     expect(back.searchParams.get("latchkey_status")).toBe("connected");
-    const body = await json<{ access_token: string }>(await namedUserToken(t, userId), 200);
+    const body = await json<{ access_token: string }>(await namedUserToken(bed.t, userId), 200);
     secrets.add(body.access_token);
     return body.access_token;
   }
 
   async function connectionOf(userId: string) {
-    return t.deps.db
+    return bed.t.deps.db
       .selectFrom("connections")
       .selectAll()
-      .where("app_id", "=", tenant.appId)
+      .where("app_id", "=", bed.tenant.appId)
       .where("user_id", "=", userId)
       .executeTakeFirstOrThrow();
   }
@@ -59,54 +47,56 @@ describe(`token refresh (${testDbKind()})`, () => {
   it("refreshes once when 50 callers on 3 instances ask for an expiring token, and the rotated grant stays valid", async () => {
     const before = await connect("carol", "carol-login");
     const versionBefore = (await connectionOf("carol")).version;
-    for (let i = 0; i < 2; i++) extras.push(await extraInstance(t, { clock, keys }));
-    const instances = [t, ...extras.map((extra) => extra.app)];
+    for (let i = 0; i < 2; i++) extras.push(await bed.extraInstance());
+    const instances = [bed.t, ...extras];
     clock.advance(intoRefreshWindowMs);
-    harness.resetCounters();
+    bed.harness.resetCounters();
     // A slow token endpoint keeps the refresh in flight while every instance's callers pile up.
-    harness.setTokenDelay(300);
+    bed.harness.setTokenDelay(300);
 
     const responses = await Promise.all(
       Array.from({ length: 50 }, (_, i) => namedUserToken(instances[i % instances.length] as TestApp, "carol")),
-    ).finally(() => harness.setTokenDelay(0));
+    ).finally(() => bed.harness.setTokenDelay(0));
     const bodies = await Promise.all(responses.map((response) => json<{ access_token: string }>(response, 200)));
     const tokens = new Set(bodies.map((body) => body.access_token));
 
-    expect(harness.counters.refreshGrants).toBe(1);
-    expect(harness.counters.tokenRequests).toBe(1);
+    expect(bed.harness.counters.refreshGrants).toBe(1);
+    expect(bed.harness.counters.tokenRequests).toBe(1);
     expect(tokens.size).toBe(1);
     if (testDbKind() === "postgres") {
       // Each instance has its own pool and single-flight map here: the row lock made the others wait and re-read.
       const waitedOnLock = extras.filter((extra) =>
-        extra.app.logs.text.includes("token already refreshed by another caller"),
+        extra.logs.text.includes("token already refreshed by another caller"),
       );
-      expect(waitedOnLock.length + (t.logs.text.includes("token already refreshed by another caller") ? 1 : 0)).toBe(2);
+      expect(
+        waitedOnLock.length + (bed.t.logs.text.includes("token already refreshed by another caller") ? 1 : 0),
+      ).toBe(2);
     }
     const [refreshed] = [...tokens];
     expect(refreshed).not.toBe(before);
     secrets.add(refreshed ?? "");
-    expect(await harness.userinfoSub(refreshed ?? "")).toBe("carol-login");
+    expect(await bed.harness.userinfoSub(refreshed ?? "")).toBe("carol-login");
 
     const row = await connectionOf("carol");
     expect(row.version).toBe(versionBefore + 1);
     expect(row.refreshed_at).not.toBeNull();
-    const refreshToken = decryptRefreshToken(t.deps.vault, row) ?? "";
+    const refreshToken = decryptRefreshToken(bed.t.deps.vault, row) ?? "";
     secrets.add(refreshToken);
-    expect(await harness.isRefreshTokenActive(refreshToken)).toBe(true);
+    expect(await bed.harness.isRefreshTokenActive(refreshToken)).toBe(true);
 
     // Later callers get the stored token: no second refresh.
-    const again = await json<{ access_token: string }>(await namedUserToken(extras[0]?.app ?? t, "carol"), 200);
+    const again = await json<{ access_token: string }>(await namedUserToken(extras[0] ?? bed.t, "carol"), 200);
     expect(again.access_token).toBe(refreshed);
-    expect(harness.counters.refreshGrants).toBe(1);
+    expect(bed.harness.counters.refreshGrants).toBe(1);
   }, 60_000);
 
   it("marks the connection needs_reauth when the provider revoked the grant, answers 409, and a reconnect heals it", async () => {
     await connect("dave", "dave-login");
-    await harness.revokeGrantsOf("dave-login");
+    await bed.harness.revokeGrantsOf("dave-login");
     clock.advance(intoRefreshWindowMs);
-    harness.resetCounters();
+    bed.harness.resetCounters();
 
-    const first = await json<{ error: { code: string } }>(await namedUserToken(t, "dave"), 409);
+    const first = await json<{ error: { code: string } }>(await namedUserToken(bed.t, "dave"), 409);
     expect(first.error.code).toBe("CONNECTION_NEEDS_REAUTH");
     const row = await connectionOf("dave");
     expect(row.status).toBe("needs_reauth");
@@ -114,18 +104,18 @@ describe(`token refresh (${testDbKind()})`, () => {
     expect(row.needs_reauth_at).not.toBeNull();
 
     // Known to need reauthorization: no more provider calls.
-    await json(await namedUserToken(t, "dave"), 409);
-    expect(harness.counters.tokenRequests).toBe(1);
+    await json(await namedUserToken(bed.t, "dave"), 409);
+    expect(bed.harness.counters.tokenRequests).toBe(1);
 
-    const token = await userToken(t, tenant, "dave");
+    const token = await tokenOf("dave");
     const listed = await json<{ connections: { status: string }[] }>(
-      await t.call("GET", `/api/apps/${tenant.appId}/app-user-auth/connections`, { token }),
+      await bed.t.call("GET", `/api/apps/${bed.tenant.appId}/app-user-auth/connections`, { token }),
       200,
     );
     expect(listed.connections.map((c) => c.status)).toEqual(["needs_reauth"]);
 
     const fresh = await connect("dave", "dave-login");
-    expect(await harness.userinfoSub(fresh)).toBe("dave-login");
+    expect(await bed.harness.userinfoSub(fresh)).toBe("dave-login");
     const healed = await connectionOf("dave");
     expect(healed.status).toBe("active");
     expect(healed.needs_reauth_reason).toBeNull();
@@ -134,41 +124,41 @@ describe(`token refresh (${testDbKind()})`, () => {
   it("serves the current token during a provider outage while it is valid, then 503 with Retry-After and a cooldown", async () => {
     const current = await connect("erin", "erin-login");
     clock.advance(intoRefreshWindowMs);
-    harness.setOutage("error");
-    harness.resetCounters();
+    bed.harness.setOutage("error");
+    bed.harness.resetCounters();
     try {
-      const cached = await json<{ access_token: string }>(await namedUserToken(t, "erin"), 200);
+      const cached = await json<{ access_token: string }>(await namedUserToken(bed.t, "erin"), 200);
       expect(cached.access_token).toBe(current);
-      expect(harness.counters.outageResponses).toBe(1);
+      expect(bed.harness.counters.outageResponses).toBe(1);
       const cooldownUntil = (await connectionOf("erin")).refresh_cooldown_until;
       expect(cooldownUntil?.getTime()).toBeGreaterThan(clock.now().getTime());
 
       // Within the cooldown: no new attempt, still the valid token.
-      await json(await namedUserToken(t, "erin"), 200);
-      expect(harness.counters.tokenRequests).toBe(1);
+      await json(await namedUserToken(bed.t, "erin"), 200);
+      expect(bed.harness.counters.tokenRequests).toBe(1);
 
       // Past expiry and past the cooldown: one more attempt, then 503 with Retry-After.
       clock.advance(120_000);
-      const unavailable = await namedUserToken(t, "erin");
+      const unavailable = await namedUserToken(bed.t, "erin");
       const body = await json<{ error: { code: string } }>(unavailable, 503);
       expect(body.error.code).toBe("PROVIDER_UNAVAILABLE");
       const retryAfter = Number(unavailable.headers.get("retry-after"));
       expect(retryAfter).toBeGreaterThan(0);
       expect(retryAfter).toBeLessThanOrEqual(30);
-      expect(harness.counters.tokenRequests).toBe(2);
+      expect(bed.harness.counters.tokenRequests).toBe(2);
 
-      await json(await namedUserToken(t, "erin"), 503);
-      expect(harness.counters.tokenRequests).toBe(2);
+      await json(await namedUserToken(bed.t, "erin"), 503);
+      expect(bed.harness.counters.tokenRequests).toBe(2);
       expect((await connectionOf("erin")).status).toBe("active");
     } finally {
-      harness.setOutage(null);
+      bed.harness.setOutage(null);
     }
 
     clock.advance(31_000);
-    const recovered = await json<{ access_token: string }>(await namedUserToken(t, "erin"), 200);
+    const recovered = await json<{ access_token: string }>(await namedUserToken(bed.t, "erin"), 200);
     secrets.add(recovered.access_token);
     expect(recovered.access_token).not.toBe(current);
-    expect(harness.counters.refreshGrants).toBe(1);
+    expect(bed.harness.counters.refreshGrants).toBe(1);
     const row = await connectionOf("erin");
     expect(row.status).toBe("active");
     expect(row.refresh_cooldown_until).toBeNull();
@@ -177,26 +167,24 @@ describe(`token refresh (${testDbKind()})`, () => {
   it("gives up on a hanging provider after the timeout, without marking the connection needs_reauth", async () => {
     await connect("frank", "frank-login");
     clock.advance((accessTokenTtlSeconds + 10) * 1000);
-    harness.setOutage("hang");
+    bed.harness.setOutage("hang");
     try {
       const started = Date.now();
-      const body = await json<{ error: { code: string } }>(await namedUserToken(t, "frank"), 503);
+      const body = await json<{ error: { code: string } }>(await namedUserToken(bed.t, "frank"), 503);
       expect(body.error.code).toBe("PROVIDER_UNAVAILABLE");
       expect(Date.now() - started).toBeGreaterThanOrEqual(9_000);
     } finally {
-      harness.setOutage(null);
+      bed.harness.setOutage(null);
     }
     expect((await connectionOf("frank")).status).toBe("active");
   }, 60_000);
 
   it("writes no token, secret, key or code to the logs of any instance", async () => {
-    const instances = [t, ...extras.map((extra) => extra.app)];
+    const instances = [bed.t, ...extras];
     for (const instance of instances) {
       const text = instance.logs.text;
       expect(text.length).toBeGreaterThan(0);
-      for (const secret of secrets) {
-        if (secret.length >= 8) expect(text).not.toContain(secret);
-      }
+      expect(secrets.foundIn(text)).toEqual([]);
     }
   });
 });

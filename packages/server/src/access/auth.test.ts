@@ -11,7 +11,7 @@ import {
   uniqueEmail,
   validAppBody,
   type Harness,
-  type TestApp,
+  type TestTenantApp,
   type TestMember,
   type TestWorkspace,
 } from "../../test/support/tenants.ts";
@@ -26,7 +26,7 @@ interface World {
   ws: TestWorkspace;
   member: TestMember;
   spareAdmin: TestMember;
-  app: TestApp;
+  app: TestTenantApp;
   spareServiceKeyId: string;
   spareAdminKeyId: string;
   revokedAdminKey: string;

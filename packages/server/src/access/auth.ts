@@ -9,10 +9,11 @@ import type { AppEnv, AuthenticatedApp } from "../http/app-env.ts";
 import type { UserTokenVerifier } from "./user-token-verifier.ts";
 import { bearerToken, hashSecretKey, secretKeyKind, secretsEqual } from "./secret-keys.ts";
 import { TtlCache } from "../kernel/ttl-cache.ts";
+import { consoleSessionMember } from "./console-sessions.ts";
 
 /** What the auth middlewares need. */
 export interface AccessDeps {
-  config: Pick<Config, "operatorKey" | "serviceKeyCacheMs">;
+  config: Pick<Config, "operatorKey" | "serviceKeyCacheMs" | "publicUrl">;
   db: Db;
   clock: Clock;
   logger: Logger;
@@ -71,11 +72,22 @@ export function operatorAuth(deps: AccessDeps): MiddlewareHandler<AppEnv> {
 }
 
 /**
- * Bearer admin API key of a member of the path's workspace. A key of another workspace gets
- * 404 (the workspace id must not be confirmed to outsiders); a member without the role gets 403.
+ * Bearer admin API key of a member of the path's workspace or, without an Authorization header,
+ * the console's session cookie (whose state-changing requests need the session's CSRF token). A
+ * key or session of another workspace gets 404 (the workspace id must not be confirmed to
+ * outsiders); a member without the role gets 403.
  */
 export function workspaceAuth(deps: AccessDeps, minimumRole: MemberRole): MiddlewareHandler<AppEnv> {
   return authMiddleware(async (c) => {
+    if (c.req.header("authorization") === undefined) {
+      const member = await consoleSessionMember(deps, c);
+      if (member) {
+        if (member.workspaceId !== c.req.param("workspaceId")) throw notFound("Workspace");
+        if (minimumRole === "admin" && member.role !== "admin") throw forbidden("Only workspace admins can do this");
+        c.set("member", member);
+        return;
+      }
+    }
     const token = requireBearer(c);
     if (secretKeyKind(token) !== "admin") throw unauthenticated("Invalid admin API key");
     const row = await deps.db

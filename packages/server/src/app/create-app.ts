@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { AppError, noRoute } from "../errors/app-error.ts";
-import { createErrorHandler } from "../errors/on-error.ts";
+import { noRoute } from "../errors/app-error.ts";
+import { createErrorHandler, payloadTooLarge } from "../errors/on-error.ts";
 import { ApiDocs } from "../http/api-docs.ts";
 import { createRateLimits } from "../http/rate-limit.ts";
 import { requestContext } from "../http/request-context.ts";
@@ -11,7 +11,9 @@ import type { AppEnv } from "../http/app-env.ts";
 import { createProviderResolver } from "../providers/create-provider-resolver.ts";
 import { createUserTokenVerifier } from "../identity/create-user-token-verifier.ts";
 import { registerConnectorRoutes } from "../connectors/routes.ts";
+import { registerProviderCatalogRoutes } from "../provider-catalog/routes.ts";
 import { registerConnectionRoutes } from "../connections/routes.ts";
+import { registerProxyRoutes } from "../proxy/routes.ts";
 import { registerOAuthRoutes } from "../oauth/routes.ts";
 import { registerIdentityRoutes } from "../identity/routes.ts";
 import { httpMetrics } from "../http/http-metrics.ts";
@@ -25,17 +27,33 @@ import { registerAppRoutes } from "../apps/app-routes.ts";
 import { registerServiceKeyRoutes } from "../apps/service-key-routes.ts";
 import { providerClients } from "../providers/provider-client.ts";
 import { TokenRefresher } from "../refresh/refresh.ts";
+import { BackgroundSweep, type Pruner } from "../refresh/sweep.ts";
+import { UsageRecorder } from "../connections/usage-recorder.ts";
+import { deleteSomeExpiredStates } from "../oauth/oauth-states.ts";
 import { registerAuditRoutes } from "../events/audit-routes.ts";
 import { WebhookDispatcher } from "../webhooks/dispatcher.ts";
 import { registerWebhookRoutes } from "../webhooks/webhook-routes.ts";
 import type { AppDeps } from "./deps.ts";
+import { registerConsoleRoutes } from "../console/routes.ts";
+import { registerConsoleStaticRoutes } from "../console/static-routes.ts";
+import { registerConsoleWorkspaceRoutes } from "../console/workspace-routes.ts";
 
 export interface LatchkeyApp {
   app: Hono<AppEnv>;
   docs: ApiDocs;
   metrics: Metrics;
-  /** Delivers the webhook outbox; not started here (the instance starts it, tests drive it). */
+  /** The instance's background work (usage writes, refresh sweep, pruning): started by the server, stopped on close. */
+  background: BackgroundWork;
+}
+
+export interface BackgroundWork {
+  usage: UsageRecorder;
+  sweep: BackgroundSweep;
+  /** Delivers the webhook outbox (every instance does; claims and leases keep deliveries apart). */
   webhooks: WebhookDispatcher;
+  start(): void;
+  /** Stops the timers, waits for a sweep in progress and writes the pending usage. */
+  stop(): Promise<void>;
 }
 
 export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
@@ -50,7 +68,7 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   const limitBody = bodyLimit({
     maxSize: deps.config.bodyLimitBytes,
     onError: () => {
-      throw new AppError("PAYLOAD_TOO_LARGE", `Request body is larger than ${deps.config.bodyLimitBytes} bytes`);
+      throw payloadTooLarge(`Request body is larger than ${deps.config.bodyLimitBytes} bytes`);
     },
   });
   app.use((c, next) => {
@@ -62,15 +80,39 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
 
   const providers = createProviderResolver(deps);
   const clients = providerClients(deps);
+  const refresher = new TokenRefresher(deps, providers, clients, metrics);
+  const usage = new UsageRecorder(deps);
   // Per-instance services, built once and handed to the features with the plain dependencies.
   const services = {
     ...deps,
     userTokens: createUserTokenVerifier(deps),
     providers,
     clients,
-    refresher: new TokenRefresher(deps, providers, clients, metrics),
+    refresher,
+    usage,
     metrics,
     rateLimits,
+  };
+  const pruners: Pruner[] = [
+    { name: "oauth_states", prune: (now, limit) => deleteSomeExpiredStates(deps, now, limit) },
+    // Webhook delivery rows: the webhooks feature adds its pruner of old deliveries here.
+  ];
+  const sweep = new BackgroundSweep(deps, refresher, pruners, metrics);
+  const webhooks = new WebhookDispatcher(deps);
+  const background: BackgroundWork = {
+    usage,
+    sweep,
+    webhooks,
+    start() {
+      usage.start();
+      sweep.start();
+      webhooks.start();
+    },
+    async stop() {
+      await webhooks.stop();
+      await sweep.stop();
+      await usage.stop();
+    },
   };
   const ctx = { app, deps: services, docs };
   registerCors(app);
@@ -82,9 +124,14 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   registerAppRoutes(ctx);
   registerServiceKeyRoutes(ctx);
   registerIdentityRoutes(ctx);
+  registerProviderCatalogRoutes(ctx);
   registerConnectorRoutes(ctx);
   registerOAuthRoutes(ctx);
   registerConnectionRoutes(ctx);
+  registerConsoleRoutes(ctx);
+  registerConsoleWorkspaceRoutes(ctx);
+  registerConsoleStaticRoutes(ctx);
+  registerProxyRoutes(ctx);
   registerAuditRoutes(ctx);
   registerWebhookRoutes(ctx);
 
@@ -92,5 +139,5 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().
   app.notFound((c) => onError(noRoute(c.req.method, c.req.path), c));
   app.onError(onError);
-  return { app, docs, metrics, webhooks: new WebhookDispatcher(deps) };
+  return { app, docs, metrics, background };
 }

@@ -9,7 +9,12 @@ import { Vault } from "../vault/vault.ts";
 import { createLatchkeyApp, type LatchkeyApp } from "./create-app.ts";
 import type { AppDeps } from "./deps.ts";
 import { systemClock } from "../kernel/clock.ts";
-import { createOutboundFetch, createPublicOnlyFetch } from "../http/outbound-fetch.ts";
+import {
+  createOutboundFetch,
+  createPublicOnlyFetch,
+  defaultMaxResponseBytes,
+  defaultOutboundTimeoutMs,
+} from "../http/outbound-fetch.ts";
 
 export interface Instance extends LatchkeyApp {
   deps: AppDeps;
@@ -46,14 +51,19 @@ export async function startInstance(config: Config, logger: Logger): Promise<Ins
       fetch: createOutboundFetch({
         fetch: config.denyPrivateNetwork ? createPublicOnlyFetch() : globalThis.fetch.bind(globalThis),
         denyPrivateNetwork: config.denyPrivateNetwork,
+        // The outer bound of every call; each feature sets its own tighter one. The API proxy's
+        // limits are configurable, so this one must not cut them short.
+        timeoutMs: Math.max(defaultOutboundTimeoutMs, config.proxyTimeoutMs),
+        maxResponseBytes: Math.max(defaultMaxResponseBytes, config.proxyMaxResponseBytes),
       }),
     };
     const built = createLatchkeyApp(deps);
-    // Every instance delivers the webhook outbox; claims and leases keep them from sending one delivery twice at once.
-    built.webhooks.start();
     const close = async () => {
-      await built.webhooks.stop();
-      await database.close();
+      try {
+        await built.background.stop();
+      } finally {
+        await database.close();
+      }
     };
     return { ...built, deps, database, createdKeys, close };
   } catch (error) {

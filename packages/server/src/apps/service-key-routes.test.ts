@@ -12,7 +12,7 @@ import {
   expectNoChange,
   expectStatus,
   type Harness,
-  type TestApp,
+  type TestTenantApp,
   type TestWorkspace,
 } from "../../test/support/tenants.ts";
 
@@ -28,12 +28,12 @@ describe("app service keys", { timeout: 30_000 }, () => {
     await t.close();
   }, 60_000);
 
-  const keysPath = (ws: TestWorkspace, app: TestApp | string) =>
+  const keysPath = (ws: TestWorkspace, app: TestTenantApp | string) =>
     `/api/workspaces/${ws.id}/apps/${typeof app === "string" ? app : app.id}/service-keys`;
 
   const probe = (appId: string, key: string) => t.call("GET", `/probe/apps/${appId}`, { token: key });
 
-  async function newKey(ws: TestWorkspace, app: TestApp, name = "rotation"): Promise<CreateServiceKeyResponse> {
+  async function newKey(ws: TestWorkspace, app: TestTenantApp, name = "rotation"): Promise<CreateServiceKeyResponse> {
     const response = await t.call("POST", keysPath(ws, app), { token: ws.adminKey, body: { name } });
     return expectStatus<CreateServiceKeyResponse>(response, 201);
   }

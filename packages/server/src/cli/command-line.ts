@@ -3,8 +3,13 @@ import { UsageError } from "./usage-error.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
+/** Spelled out so the build's declarations can name it (the inferred type uses one @types/node keeps private). */
+type ParsedValues<T extends Options> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: false }>
+>["values"];
+
 /** node:util parseArgs, with every mistake (unknown option, stray argument) as a UsageError. */
-export function parseOptions<T extends Options>(args: string[], options: T) {
+export function parseOptions<T extends Options>(args: string[], options: T): ParsedValues<T> {
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
   } catch (error) {

@@ -2,6 +2,7 @@ import readline from "node:readline/promises";
 import { sql } from "kysely";
 import { systemClock } from "../kernel/clock.ts";
 import { createWorkspace, type CreatedWorkspace } from "../workspaces/workspaces.ts";
+import { issueSetupLink } from "../console/setup-links.ts";
 import { embeddedKeysFile } from "../vault/embedded-keys.ts";
 import { defaultWorkspace } from "./init-command.ts";
 import type { OpenedInstance } from "./open-instance.ts";
@@ -29,7 +30,20 @@ export async function offerFirstWorkspace(
       return null;
     }
   }
-  return createWorkspace(db, systemClock, defaultWorkspace);
+  const created = await createWorkspace(db, systemClock, defaultWorkspace);
+  return withSetupLink(opened, created);
+}
+
+/** The first admin signs in to the console with a password they set through this one-time link. */
+export async function withSetupLink(
+  opened: OpenedInstance,
+  created: CreatedWorkspace,
+): Promise<CreatedWorkspace & { setupUrl: string }> {
+  const link = await issueSetupLink(
+    { db: opened.instance.deps.db, clock: systemClock, config: opened.config },
+    { workspaceId: created.workspace.id, memberId: created.admin.id },
+  );
+  return { ...created, setupUrl: link.setupUrl };
 }
 
 /** true for yes (the default), false for no, null for Ctrl+C or a stop signal. */

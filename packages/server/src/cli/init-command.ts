@@ -9,6 +9,7 @@ import { openInstance } from "./open-instance.ts";
 import { print, readmePointer } from "./print.ts";
 import { UsageError } from "./usage-error.ts";
 import { createdWorkspaceLines } from "./workspace-lines.ts";
+import { withSetupLink } from "./first-run.ts";
 
 export const defaultWorkspace: NewWorkspace = { name: "My workspace", plan: "builder", adminEmail: "admin@localhost" };
 
@@ -24,9 +25,16 @@ export async function runInit(args: string[], env: Env): Promise<number> {
   const config = loadConfig(env);
   const opened = await openInstance(config, commandLogger(config, env), { operatorKey: "read" });
   try {
-    const created = await createWorkspace(opened.instance.deps.db, systemClock, input);
+    const created = await withSetupLink(opened, await createWorkspace(opened.instance.deps.db, systemClock, input));
     if (values.json) {
-      print(JSON.stringify({ workspace: created.workspace, admin: created.admin, admin_api_key: created.adminApiKey }));
+      print(
+        JSON.stringify({
+          workspace: created.workspace,
+          admin: created.admin,
+          admin_api_key: created.adminApiKey,
+          console_setup_url: created.setupUrl,
+        }),
+      );
     } else {
       print(...createdWorkspaceLines(created, config.publicUrl), "", readmePointer);
     }

@@ -54,6 +54,8 @@ async function serveUntilStopped(
     throw new Error(`Port ${opened.config.port} on ${opened.config.host} is already in use: set PORT to a free port`);
   });
   logger.info({ url: listening.url, database: opened.instance.deps.dbKind }, "listening");
+  // Background refresh and pruning run while serving only (not for one-shot commands); close() stops them.
+  opened.instance.background.start();
   print(...(await banner(listening.url)));
   const signal = await stopped;
   logger.info({ signal }, "stopping: refusing new connections, finishing requests in flight");

@@ -23,6 +23,31 @@ describe("configuration", () => {
     expect(config.publicUrl).toBe("http://localhost:4400");
     expect(config.refreshBeforeSeconds).toBe(300);
     expect(config.denyPrivateNetwork).toBe(false);
+    expect(config.userTokenMaxLifetimeSeconds).toBe(86_400);
+  });
+
+  it("takes a maximum user-token lifetime between a minute and a year, and refuses others", () => {
+    expect(loadConfig({ LATCHKEY_USER_TOKEN_MAX_LIFETIME_SECONDS: "3600" }).userTokenMaxLifetimeSeconds).toBe(3600);
+    for (const value of ["59", "31536001", "1e400", "soon"]) {
+      expect(problemsOf({ LATCHKEY_USER_TOKEN_MAX_LIFETIME_SECONDS: value })).toEqual([
+        expect.stringMatching(/^LATCHKEY_USER_TOKEN_MAX_LIFETIME_SECONDS: /),
+      ]);
+    }
+  });
+
+  it("reads the background sweep's interval and window (defaults 60 s and a day, 0 allowed) and refuses bad ones", () => {
+    const defaults = loadConfig({});
+    expect(defaults.refreshSweepSeconds).toBe(60);
+    expect(defaults.refreshSweepUsedWithinSeconds).toBe(86_400);
+    const off = loadConfig({ LATCHKEY_REFRESH_SWEEP_SECONDS: "0", LATCHKEY_REFRESH_SWEEP_USED_WITHIN_SECONDS: "0" });
+    expect(off.refreshSweepSeconds).toBe(0);
+    expect(off.refreshSweepUsedWithinSeconds).toBe(0);
+    const problems = problemsOf({
+      LATCHKEY_REFRESH_SWEEP_SECONDS: "-1",
+      LATCHKEY_REFRESH_SWEEP_USED_WITHIN_SECONDS: "soon",
+    });
+    expect(problems.some((p) => p.startsWith("LATCHKEY_REFRESH_SWEEP_SECONDS"))).toBe(true);
+    expect(problems.some((p) => p.startsWith("LATCHKEY_REFRESH_SWEEP_USED_WITHIN_SECONDS"))).toBe(true);
   });
 
   it("lists every problem at once, parse errors and cross-field rules together", () => {
@@ -68,5 +93,23 @@ describe("configuration", () => {
     expect(problemsOf({ DATABASE_URL: "mysql://h/db", LATCHKEY_ENCRYPTION_KEYS: goodKey() })).toEqual([
       expect.stringContaining("DATABASE_URL"),
     ]);
+  });
+  it("sets HTTP timeouts against slow clients: defaults, fractions, and refuses a headers timeout above the request timeout", () => {
+    expect(loadConfig({}).httpTimeouts).toEqual({ headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000 });
+    expect(
+      loadConfig({
+        LATCHKEY_HEADERS_TIMEOUT_SECONDS: "0.5",
+        LATCHKEY_REQUEST_TIMEOUT_SECONDS: "1.25",
+        LATCHKEY_KEEP_ALIVE_TIMEOUT_SECONDS: "2",
+      }).httpTimeouts,
+    ).toEqual({ headersMs: 500, requestMs: 1_250, keepAliveMs: 2_000 });
+    expect(problemsOf({ LATCHKEY_HEADERS_TIMEOUT_SECONDS: "40" })).toEqual([
+      expect.stringContaining("LATCHKEY_HEADERS_TIMEOUT_SECONDS: must not exceed LATCHKEY_REQUEST_TIMEOUT_SECONDS"),
+    ]);
+    for (const value of ["0", "-1", "abc", "100000"]) {
+      expect(problemsOf({ LATCHKEY_KEEP_ALIVE_TIMEOUT_SECONDS: value })).toEqual([
+        expect.stringMatching(/^LATCHKEY_KEEP_ALIVE_TIMEOUT_SECONDS/),
+      ]);
+    }
   });
 });

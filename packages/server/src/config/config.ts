@@ -11,6 +11,9 @@ const booleanFlag = z
 /** Requests (or failures) per minute; 0 turns the limit off. */
 const perMinute = (fallback: number) => z.coerce.number().int().min(0).max(1_000_000).default(fallback);
 
+/** A duration in seconds (fractions allowed, for tests) within [min, max]. */
+const seconds = (fallback: number, min: number, max: number) => z.coerce.number().min(min).max(max).default(fallback);
+
 /** `true` is one proxy hop, `false` none; a number counts the proxies in front of Latchkey. NaN when unreadable. */
 function trustedProxyHops(value: string): number {
   const normalized = value.trim().toLowerCase();
@@ -28,12 +31,21 @@ const Env = z.object({
   LATCHKEY_ENCRYPTION_KEYS: z.string().optional(),
   LATCHKEY_OPERATOR_KEY: z.string().min(32, "must be at least 32 characters").optional(),
   LATCHKEY_REFRESH_BEFORE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
+  LATCHKEY_REFRESH_SWEEP_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
+  LATCHKEY_REFRESH_SWEEP_USED_WITHIN_SECONDS: z.coerce.number().int().min(0).max(31_536_000).default(86_400),
   LATCHKEY_DENY_PRIVATE_NETWORK: booleanFlag,
+  LATCHKEY_USER_TOKEN_MAX_LIFETIME_SECONDS: z.coerce.number().int().min(60).max(31_536_000).default(86_400),
   LATCHKEY_SERVICE_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
   LATCHKEY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),
+  LATCHKEY_HEADERS_TIMEOUT_SECONDS: seconds(10, 0.1, 300),
+  LATCHKEY_REQUEST_TIMEOUT_SECONDS: seconds(30, 0.1, 3600),
+  LATCHKEY_KEEP_ALIVE_TIMEOUT_SECONDS: seconds(5, 0.1, 600),
+  LATCHKEY_PROXY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(300).default(30),
+  LATCHKEY_PROXY_MAX_RESPONSE_BYTES: z.coerce.number().int().min(1024).max(104_857_600).default(10_485_760),
   LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE: perMinute(30),
   LATCHKEY_RATE_LIMIT_IP_PER_MINUTE: perMinute(300),
   LATCHKEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: perMinute(30),
+  LATCHKEY_RATE_LIMIT_SIGN_IN_PER_MINUTE: perMinute(10),
   LATCHKEY_RATE_LIMIT_USER_TOKENS_PER_MINUTE: perMinute(600),
   LATCHKEY_TRUST_PROXY: z
     .string()
@@ -63,10 +75,25 @@ export interface Config {
   encryptionKeys: EncryptionKeySpec[] | undefined;
   operatorKey: string | undefined;
   refreshBeforeSeconds: number;
+  /** How often each instance runs the background refresh and pruning; 0 turns the loop off. */
+  refreshSweepSeconds: number;
+  /** The sweep refreshes connections whose token was handed out within this window; 0: no background refresh. */
+  refreshSweepUsedWithinSeconds: number;
   denyPrivateNetwork: boolean;
+  /**
+   * The longest lifetime an app's own user token (jwks or hs256 identity) may have: `exp` no further
+   * than this from now, nor from `iat`. Server-wide, for every app.
+   */
+  userTokenMaxLifetimeSeconds: number;
   bodyLimitBytes: number;
+  /** How long the HTTP server waits for clients (slow clients, slowloris). */
+  httpTimeouts: HttpTimeouts;
   /** How long a verified service key is trusted without a database read (0: always read). */
   serviceKeyCacheMs: number;
+  /** API proxy: how long one provider call may take, answer included (then `phase: "timed_out"`). */
+  proxyTimeoutMs: number;
+  /** API proxy: the largest provider answer handed back; a larger one is refused. */
+  proxyMaxResponseBytes: number;
   /** Per minute and per instance; 0 turns a limit off. */
   rateLimits: RateLimitConfig;
   /**
@@ -78,6 +105,15 @@ export interface Config {
   webhooks: WebhookConfig;
   logLevel: (typeof logLevels)[number];
   production: boolean;
+}
+
+export interface HttpTimeouts {
+  /** Until a request's headers have all arrived; then the connection is closed (408). */
+  headersMs: number;
+  /** Until the whole request, headers and body, has arrived; then the connection is closed (408). */
+  requestMs: number;
+  /** How long an idle keep-alive connection stays open after a response. */
+  keepAliveMs: number;
 }
 
 export interface WebhookConfig {
@@ -98,6 +134,8 @@ export interface RateLimitConfig {
   ipPerMinute: number;
   /** Failed authentications (401) per client IP before that IP is refused on authenticated routes. */
   authFailuresPerMinute: number;
+  /** Console sign-in and setup attempts per client address (per email: half, at least 1). */
+  signInPerMinute: number;
   /** User tokens minted per service key. */
   userTokensPerMinute: number;
 }
@@ -160,6 +198,16 @@ function encryptionKeysFrom(
   return undefined;
 }
 
+function timeoutProblems(env: Record<string, string | undefined>): string[] {
+  const headers = Number(env.LATCHKEY_HEADERS_TIMEOUT_SECONDS ?? 10);
+  const request = Number(env.LATCHKEY_REQUEST_TIMEOUT_SECONDS ?? 30);
+  return headers > request
+    ? [
+        "LATCHKEY_HEADERS_TIMEOUT_SECONDS: must not exceed LATCHKEY_REQUEST_TIMEOUT_SECONDS (the headers are part of the request)",
+      ]
+    : [];
+}
+
 function productionProblems(env: Record<string, string | undefined>): string[] {
   if (env.NODE_ENV !== "production") return [];
   if (!env.LATCHKEY_PUBLIC_URL) {
@@ -175,7 +223,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     : parsed.error.issues.map((issue) => `${issue.path.join(".") || "env"}: ${issue.message}`);
   // Checked on the raw strings so they are listed even when another variable failed to parse.
   const encryptionKeys = encryptionKeysFrom(env, problems);
-  problems.push(...productionProblems(env));
+  problems.push(...productionProblems(env), ...timeoutProblems(env));
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const values = parsed.data;
 
@@ -188,13 +236,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     encryptionKeys,
     operatorKey: values.LATCHKEY_OPERATOR_KEY,
     refreshBeforeSeconds: values.LATCHKEY_REFRESH_BEFORE_SECONDS,
+    refreshSweepSeconds: values.LATCHKEY_REFRESH_SWEEP_SECONDS,
+    refreshSweepUsedWithinSeconds: values.LATCHKEY_REFRESH_SWEEP_USED_WITHIN_SECONDS,
     denyPrivateNetwork: values.LATCHKEY_DENY_PRIVATE_NETWORK,
+    userTokenMaxLifetimeSeconds: values.LATCHKEY_USER_TOKEN_MAX_LIFETIME_SECONDS,
     bodyLimitBytes: values.LATCHKEY_BODY_LIMIT_BYTES,
+    httpTimeouts: {
+      headersMs: Math.round(values.LATCHKEY_HEADERS_TIMEOUT_SECONDS * 1000),
+      requestMs: Math.round(values.LATCHKEY_REQUEST_TIMEOUT_SECONDS * 1000),
+      keepAliveMs: Math.round(values.LATCHKEY_KEEP_ALIVE_TIMEOUT_SECONDS * 1000),
+    },
     serviceKeyCacheMs: values.LATCHKEY_SERVICE_KEY_CACHE_SECONDS * 1000,
+    proxyTimeoutMs: values.LATCHKEY_PROXY_TIMEOUT_SECONDS * 1000,
+    proxyMaxResponseBytes: values.LATCHKEY_PROXY_MAX_RESPONSE_BYTES,
     rateLimits: {
       connectPerMinute: values.LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE,
       ipPerMinute: values.LATCHKEY_RATE_LIMIT_IP_PER_MINUTE,
       authFailuresPerMinute: values.LATCHKEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE,
+      signInPerMinute: values.LATCHKEY_RATE_LIMIT_SIGN_IN_PER_MINUTE,
       userTokensPerMinute: values.LATCHKEY_RATE_LIMIT_USER_TOKENS_PER_MINUTE,
     },
     trustProxyHops: values.LATCHKEY_TRUST_PROXY,

@@ -15,11 +15,17 @@ export interface TokenSource {
   usable(row: TokenRow): Promise<TokenRow>;
 }
 
+/** Notes that a connection's token was handed out (UsageRecorder): synchronous, never awaited. */
+export interface ConnectionUsage {
+  touch(connectionId: string): void;
+}
+
 /** What the connection routes need. */
 export interface ConnectionDeps extends UserAccessDeps, ConnectionStoreDeps {
   config: Config;
   providers: ProviderResolver;
   clients: ProviderClientFactory;
   refresher: TokenSource;
+  usage: ConnectionUsage;
   metrics: Metrics;
 }

@@ -1,4 +1,5 @@
-import { CompiledQuery } from "kysely";
+import { findProviderByIntegrationType } from "@latchkey/catalog";
+import { CompiledQuery, sql, type RawBuilder } from "kysely";
 import type { Db } from "../db/open-database.ts";
 import { inTransaction } from "../db/in-transaction.ts";
 import { type EventOrigin, recordConnectionEvent } from "../events/record-event.ts";
@@ -43,7 +44,14 @@ export interface NewConnection extends ConnectionKey {
 /** A connection with what the token routes need from its connector, read in one query. */
 export interface ConnectionWithProvider extends ConnectionRow {
   provider: string;
+  /** The connector's integration_type, else its provider id: what clients see. */
+  integration_type: string;
   connector_status: "enabled" | "disabled";
+}
+
+/** A connector's integration type in SQL: its own `integration_type` option, else its provider id. */
+export function integrationTypeOf(connectorAlias: string): RawBuilder<string> {
+  return sql<string>`coalesce(${sql.ref(`${connectorAlias}.options`)}->>'integration_type', ${sql.ref(`${connectorAlias}.provider`)})`;
 }
 
 export const accessTokenContext = (connectionId: string) => ({
@@ -112,29 +120,48 @@ export function connectionReader(db: Db): ConnectionReader {
 }
 
 /**
- * The app's shared connection of a provider. When several connectors of that provider have one,
- * the oldest connection wins (then the smaller id), so the answer is stable until it is removed.
+ * The app's shared connection for a Base44 integration-type name (`getConnection(name)`), matched
+ * in this order: a connector whose `integration_type` is the name; a connector of the provider
+ * with that id; a connector of the catalog provider that lists the name among its Base44
+ * integration types (`googlecalendar` → google). Within one step, the oldest connection wins
+ * (then the smaller id), so the answer is stable until it is removed.
  */
 export async function findSharedConnectionByProvider(
   deps: ConnectionStoreDeps,
   appId: string,
-  provider: string,
+  name: string,
 ): Promise<ConnectionWithProvider | null> {
+  const listedBy = findProviderByIntegrationType(name)?.provider.id;
   const row = await deps.db
     .selectFrom("connections as c")
     .innerJoin("connectors as k", "k.id", "c.connector_id")
     .selectAll("c")
     .select(["k.provider", "k.status as connector_status"])
+    .select(integrationTypeOf("k").as("integration_type"))
+    .select(
+      sql<number>`case when ${sql.ref("k.options")}->>'integration_type' = ${name} then 0 when ${sql.ref("k.provider")} = ${name} then 1 else 2 end`.as(
+        "match_rank",
+      ),
+    )
     .where("c.app_id", "=", appId)
     .where("c.owner_type", "=", "app")
     .where("c.user_id", "=", "")
-    .where("k.provider", "=", provider)
     .where("k.status", "=", "enabled")
+    .where((eb) =>
+      eb.or([
+        eb(sql<string>`${sql.ref("k.options")}->>'integration_type'`, "=", name),
+        eb("k.provider", "=", name),
+        ...(listedBy === undefined ? [] : [eb("k.provider", "=", listedBy)]),
+      ]),
+    )
+    .orderBy("match_rank", "asc")
     .orderBy("c.created_at", "asc")
     .orderBy("c.id", "asc")
     .limit(1)
     .executeTakeFirst();
-  return row ?? null;
+  if (!row) return null;
+  const { match_rank: _rank, ...found } = row;
+  return found;
 }
 
 /**

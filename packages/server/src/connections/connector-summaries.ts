@@ -2,9 +2,12 @@ import type { ConnectorsTable } from "../db/schema.ts";
 import type { Config } from "../config/config.ts";
 import type { Db } from "../db/open-database.ts";
 import { TtlCache } from "../kernel/ttl-cache.ts";
+import { integrationTypeOf } from "./connection-store.ts";
 
 export interface ConnectorSummary {
   provider: string;
+  /** The connector's integration_type, else its provider id (the token answer's `integration_type`). */
+  integrationType: string;
   status: ConnectorsTable["status"];
 }
 
@@ -30,9 +33,10 @@ export class ConnectorSummaries {
     const cached = this.#cache.get(connectorId);
     if (cached !== undefined) return cached;
     const row = await this.deps.db
-      .selectFrom("connectors")
-      .select(["provider", "status"])
-      .where("id", "=", connectorId)
+      .selectFrom("connectors as k")
+      .select(["k.provider", "k.status"])
+      .select(integrationTypeOf("k").as("integrationType"))
+      .where("k.id", "=", connectorId)
       .executeTakeFirst();
     const summary = row ?? null;
     this.#cache.set(connectorId, summary, this.deps.config.serviceKeyCacheMs);

@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { AppError, noRoute } from "../errors/app-error.ts";
 import type { AppEnv } from "../http/app-env.ts";
+import { defineRoute } from "../http/define-route.ts";
 import { parseOrThrow } from "../http/read-json.ts";
 import { jsonWithResponseHeaders } from "../http/response-headers.ts";
 import type { RouteContext } from "../http/route-context.ts";
@@ -9,11 +10,11 @@ import type { ConnectionDeps, TokenSource } from "./connection-deps.ts";
 import { isPlainUserId, UserIdSchema } from "../identity/user-id.ts";
 import { requireAppRow } from "../apps/apps.ts";
 import { appUserAuth, assertAppIdHeader, onBehalfOfAuth, serviceKeyAuth, workspaceAuth } from "../access/auth.ts";
-import { errorDocs } from "../workspaces/wire-schemas.ts";
 import {
   connectionReader,
   decryptAccessToken,
   findSharedConnectionByProvider,
+  integrationTypeOf,
   type ConnectionKey,
   type ConnectionReader,
   type TokenRow,
@@ -32,13 +33,15 @@ import { memberOrigin } from "../events/request-origin.ts";
 
 const tag = "Connections";
 
-const tokenErrors = {
-  ...errorDocs(400, 401, 404),
-  404: { description: "Unknown app (NOT_FOUND), or no such connection (CONNECTION_NOT_FOUND)" },
-  409: { description: "The user must connect again (CONNECTION_NEEDS_REAUTH)" },
-  502: { description: "The provider refused to refresh an expired token (PROVIDER_ERROR)" },
-  503: { description: "The provider is unavailable and the token has expired; see Retry-After (PROVIDER_UNAVAILABLE)" },
-};
+/** What a token route can answer besides its token; `PROVIDER_UNAVAILABLE` comes with Retry-After. */
+const tokenErrors = [
+  "INVALID_REQUEST",
+  "NOT_FOUND",
+  "CONNECTION_NOT_FOUND",
+  "CONNECTION_NEEDS_REAUTH",
+  "PROVIDER_ERROR",
+  "PROVIDER_UNAVAILABLE",
+] as const;
 
 export function registerConnectionRoutes(ctx: RouteContext<ConnectionDeps>): void {
   registerAppUserRoutes(ctx);
@@ -57,10 +60,16 @@ function tokenAnswer(
   if (!found || !connector || connector.status !== "enabled") {
     throw new AppError("CONNECTION_NOT_FOUND", found && connector ? "The connector is disabled" : "No such connection");
   }
+  ctx.deps.usage.touch(found.id);
   const answer = (row: TokenRow) =>
-    jsonWithResponseHeaders(c, toTokenResponse(row, connector.provider, decryptAccessToken(ctx.deps.vault, row)), 200, {
-      "Cache-Control": "no-store",
-    });
+    jsonWithResponseHeaders(
+      c,
+      toTokenResponse(row, connector.integrationType, decryptAccessToken(ctx.deps.vault, row)),
+      200,
+      {
+        "Cache-Control": "no-store",
+      },
+    );
   // The hot path stays synchronous from the read to the answer; only a refresh waits.
   return refresher.servableAsRead(found) ? answer(found) : refresher.usable(found).then(answer);
 }
@@ -78,57 +87,60 @@ async function connectionAndConnector(
 }
 
 function registerAppUserRoutes(ctx: RouteContext<ConnectionDeps>): void {
-  const { app, deps, docs } = ctx;
-  const userAuth = appUserAuth(deps);
+  const { deps } = ctx;
+  const userAuth = [appUserAuth(deps)];
 
-  app.delete("/api/apps/:appId/app-user-auth/connectors/:connectorId", userAuth, async (c) => {
-    await disconnect(
-      ctx,
-      ctx.deps.clients,
-      {
-        appId: c.get("serviceApp").app.id,
-        connectorId: c.req.param("connectorId"),
-        ownerType: "user",
-        userId: c.get("appUser").userId,
-      },
-      c.get("log"),
-      { actor: { type: "app_user", id: c.get("appUser").userId }, requestId: c.get("requestId") },
-    );
-    return c.body(null, 204);
-  });
-  docs.add({
+  defineRoute(ctx, {
     method: "delete",
     path: "/api/apps/{appId}/app-user-auth/connectors/{connectorId}",
     summary:
       "Disconnect the signed-in app user (Base44 disconnectAppUser): revokes the grant at the provider where it can, then forgets the tokens. 204 also when there was no connection.",
     tag,
     auth: "user",
-    responses: { 204: { description: "Disconnected (or was not connected)" }, ...errorDocs(400, 401, 404) },
+    use: userAuth,
+    responses: { 204: { description: "Disconnected (or was not connected)" } },
+    errors: ["INVALID_REQUEST", "NOT_FOUND"],
+    handler: async (c) => {
+      await disconnect(
+        ctx,
+        ctx.deps.clients,
+        {
+          appId: c.get("serviceApp").app.id,
+          connectorId: c.req.param("connectorId") ?? "",
+          ownerType: "user",
+          userId: c.get("appUser").userId,
+        },
+        c.get("log"),
+        { actor: { type: "app_user", id: c.get("appUser").userId }, requestId: c.get("requestId") },
+      );
+      return c.body(null, 204);
+    },
   });
 
-  app.get("/api/apps/:appId/app-user-auth/connections", userAuth, async (c) => {
-    const rows = await deps.db
-      .selectFrom("connections as c")
-      .innerJoin("connectors as k", "k.id", "c.connector_id")
-      .selectAll("c")
-      .select("k.provider")
-      .where("c.app_id", "=", c.get("serviceApp").app.id)
-      .where("c.owner_type", "=", "user")
-      .where("c.user_id", "=", c.get("appUser").userId)
-      .orderBy("c.created_at")
-      .orderBy("c.id")
-      .execute();
-    return c.json({ connections: rows.map((row) => toAppUserConnection(row, row.provider)) }, 200);
-  });
-  docs.add({
+  defineRoute(ctx, {
     method: "get",
     path: "/api/apps/{appId}/app-user-auth/connections",
     summary: "The signed-in app user's connections: metadata only, never tokens",
     tag,
     auth: "user",
+    use: userAuth,
     responses: {
       200: { description: "OK", schema: z.object({ connections: z.array(AppUserConnectionSchema) }) },
-      ...errorDocs(400, 401, 404),
+    },
+    errors: ["INVALID_REQUEST", "NOT_FOUND"],
+    handler: async (c) => {
+      const rows = await deps.db
+        .selectFrom("connections as c")
+        .innerJoin("connectors as k", "k.id", "c.connector_id")
+        .selectAll("c")
+        .select(integrationTypeOf("k").as("integration_type"))
+        .where("c.app_id", "=", c.get("serviceApp").app.id)
+        .where("c.owner_type", "=", "user")
+        .where("c.user_id", "=", c.get("appUser").userId)
+        .orderBy("c.created_at")
+        .orderBy("c.id")
+        .execute();
+      return c.json({ connections: rows.map((row) => toAppUserConnection(row, row.integration_type)) }, 200);
     },
   });
 }
@@ -139,7 +151,7 @@ function registerTokenRoutes(
   read: ConnectionReader,
   connectors: ConnectorSummaries,
 ): void {
-  const { app, deps, docs } = ctx;
+  const { deps } = ctx;
   const serviceAuth = serviceKeyAuth(deps);
   /** The token of the caller's app's connection to `connectorId` owned by the user (or the app). */
   const answerFor = async (
@@ -152,59 +164,75 @@ function registerTokenRoutes(
     const [found, connector] = await connectionAndConnector(read, connectors, key);
     return tokenAnswer(c, ctx, refresher, found, connector);
   };
-  const tokenDoc = (path: string, summary: string, auth: "service" | "service+user") =>
-    docs.add({
-      method: "get",
-      path,
-      summary,
-      tag,
-      auth,
-      responses: { 200: { description: "OK", schema: TokenResponseSchema }, ...tokenErrors },
-    });
+  const tokenResponses = { 200: { description: "OK", schema: TokenResponseSchema } };
 
-  app.get("/api/apps/:appId/app-user-auth/connectors/:connectorId/token", serviceAuth, onBehalfOfAuth(deps), (c) =>
-    answerFor(c, c.req.param("connectorId"), "user", c.get("appUser").userId),
-  );
-  tokenDoc(
-    "/api/apps/{appId}/app-user-auth/connectors/{connectorId}/token",
-    "The access token of the `on-behalf-of` user's connection (Base44 getCurrentAppUserConnection)",
-    "service+user",
-  );
-
-  app.get("/api/apps/:appId/app-user-auth/connectors/:connectorId/users/:userId/token", serviceAuth, async (c) => {
-    const raw = c.req.param("userId");
-    const userId = isPlainUserId(raw) ? raw : parseOrThrow(UserIdSchema, raw, "userId");
-    return answerFor(c, c.req.param("connectorId"), "user", userId);
+  defineRoute(ctx, {
+    method: "get",
+    path: "/api/apps/{appId}/app-user-auth/connectors/{connectorId}/token",
+    summary: "The access token of the `on-behalf-of` user's connection (Base44 getCurrentAppUserConnection)",
+    tag,
+    auth: "service+user",
+    use: [serviceAuth, onBehalfOfAuth(deps)],
+    responses: tokenResponses,
+    errors: tokenErrors,
+    handler: (c) => answerFor(c, c.req.param("connectorId") ?? "", "user", c.get("appUser").userId),
   });
-  tokenDoc(
-    "/api/apps/{appId}/app-user-auth/connectors/{connectorId}/users/{userId}/token",
-    "The access token of a named app user's connection (extension)",
-    "service",
-  );
+
+  defineRoute(ctx, {
+    method: "get",
+    path: "/api/apps/{appId}/app-user-auth/connectors/{connectorId}/users/{userId}/token",
+    summary: "The access token of a named app user's connection (extension)",
+    tag,
+    auth: "service",
+    use: [serviceAuth],
+    responses: tokenResponses,
+    errors: tokenErrors,
+    handler: async (c) => {
+      const raw = c.req.param("userId") ?? "";
+      const userId = isPlainUserId(raw) ? raw : parseOrThrow(UserIdSchema, raw, "userId");
+      return answerFor(c, c.req.param("connectorId") ?? "", "user", userId);
+    },
+  });
 
   // Shared connections ignore `on-behalf-of`: the Base44 SDK sends it whenever its client has a user token.
   // `…/tokens/connectors/:connectorId` is matched as `…/tokens/:segment/:connectorId`: a literal
   // beside the `:provider` parameter of the route below would push Hono from its RegExpRouter to the
-  // slower TrieRouter for every request (app.test.ts checks which router serves).
-  app.get("/api/apps/:appId/external-auth/tokens/:segment/:connectorId", onlySegment("connectors"), serviceAuth, (c) =>
-    answerFor(c, c.req.param("connectorId"), "app", ""),
-  );
-  tokenDoc(
-    "/api/apps/{appId}/external-auth/tokens/connectors/{connectorId}",
-    "The access token of the app's shared connection of a connector (Base44 getWorkspaceConnection)",
-    "service",
-  );
-
-  app.get("/api/apps/:appId/external-auth/tokens/:provider", serviceAuth, async (c) => {
-    const found = await findSharedConnectionByProvider(deps, c.get("serviceApp").app.id, c.req.param("provider"));
-    const connector = found ? { provider: found.provider, status: found.connector_status } : null;
-    return tokenAnswer(c, ctx, refresher, found, connector);
+  // slower TrieRouter for every request (app/create-app.test.ts checks which router serves).
+  defineRoute(ctx, {
+    method: "get",
+    path: "/api/apps/{appId}/external-auth/tokens/connectors/{connectorId}",
+    honoPath: "/api/apps/:appId/external-auth/tokens/:segment/:connectorId",
+    summary: "The access token of the app's shared connection of a connector (Base44 getWorkspaceConnection)",
+    tag,
+    auth: "service",
+    use: [onlySegment("connectors"), serviceAuth],
+    responses: tokenResponses,
+    errors: tokenErrors,
+    handler: (c) => answerFor(c, c.req.param("connectorId") ?? "", "app", ""),
   });
-  tokenDoc(
-    "/api/apps/{appId}/external-auth/tokens/{provider}",
-    "The access token of the app's shared connection of a provider (Base44 getConnection). When several enabled connectors of that provider have a shared connection, the oldest connection is used.",
-    "service",
-  );
+
+  defineRoute(ctx, {
+    method: "get",
+    path: "/api/apps/{appId}/external-auth/tokens/{provider}",
+    summary:
+      "The access token of the app's shared connection of a provider (Base44 getConnection). When several enabled connectors of that provider have a shared connection, the oldest connection is used.",
+    tag,
+    auth: "service",
+    use: [serviceAuth],
+    responses: tokenResponses,
+    errors: tokenErrors,
+    handler: async (c) => {
+      const found = await findSharedConnectionByProvider(
+        deps,
+        c.get("serviceApp").app.id,
+        c.req.param("provider") ?? "",
+      );
+      const connector = found
+        ? { provider: found.provider, integrationType: found.integration_type, status: found.connector_status }
+        : null;
+      return tokenAnswer(c, ctx, refresher, found, connector);
+    },
+  });
 }
 
 /** Lets a request through only when its `:segment` path parameter is `literal`; else no such route. */
@@ -226,76 +254,129 @@ const ListConnectionsQuery = z.strictObject({
 });
 
 function registerWorkspaceRoutes(ctx: RouteContext<ConnectionDeps>): void {
-  const { app, deps, docs } = ctx;
+  const { deps } = ctx;
 
-  app.get("/api/workspaces/:workspaceId/connections", workspaceAuth(deps, "member"), async (c) => {
-    const query = parseOrThrow(ListConnectionsQuery, c.req.query(), "query");
-    let select = deps.db
-      .selectFrom("connections as c")
-      .innerJoin("connectors as k", "k.id", "c.connector_id")
-      .selectAll("c")
-      .select("k.provider")
-      .where("c.workspace_id", "=", c.get("member").workspaceId);
-    if (query.app_id !== undefined) select = select.where("c.app_id", "=", query.app_id);
-    if (query.connector_id !== undefined) select = select.where("c.connector_id", "=", query.connector_id);
-    if (query.owner_type !== undefined) select = select.where("c.owner_type", "=", query.owner_type);
-    if (query.user_id !== undefined) select = select.where("c.user_id", "=", query.user_id);
-    if (query.status !== undefined) select = select.where("c.status", "=", query.status);
-    if (query.cursor !== undefined) select = select.where("c.id", ">", query.cursor);
-    const rows = await select
-      .orderBy("c.id")
-      .limit(query.limit + 1)
-      .execute();
-    const page = rows.slice(0, query.limit);
-    const last = page.at(-1);
-    return c.json(
-      {
-        connections: page.map((row) => toConnectionInfo(row, row.provider)),
-        next_cursor: rows.length > query.limit && last ? last.id : null,
-      },
-      200,
-    );
-  });
-  docs.add({
+  defineRoute(ctx, {
     method: "get",
     path: "/api/workspaces/{workspaceId}/connections",
     summary: "The workspace's connections, filtered and paged by id: metadata only, never tokens",
     tag,
     auth: "workspace",
+    use: [workspaceAuth(deps, "member")],
     query: ListConnectionsQuery,
     responses: {
       200: {
         description: "OK",
         schema: z.object({ connections: z.array(ConnectionInfoSchema), next_cursor: z.string().nullable() }),
       },
-      ...errorDocs(400, 401, 404),
+    },
+    errors: ["NOT_FOUND"],
+    handler: async (c, { query }) => {
+      let select = deps.db
+        .selectFrom("connections as c")
+        .innerJoin("connectors as k", "k.id", "c.connector_id")
+        .selectAll("c")
+        .select(integrationTypeOf("k").as("integration_type"))
+        .where("c.workspace_id", "=", c.get("member").workspaceId);
+      if (query.app_id !== undefined) select = select.where("c.app_id", "=", query.app_id);
+      if (query.connector_id !== undefined) select = select.where("c.connector_id", "=", query.connector_id);
+      if (query.owner_type !== undefined) select = select.where("c.owner_type", "=", query.owner_type);
+      if (query.user_id !== undefined) select = select.where("c.user_id", "=", query.user_id);
+      if (query.status !== undefined) select = select.where("c.status", "=", query.status);
+      if (query.cursor !== undefined) select = select.where("c.id", ">", query.cursor);
+      const rows = await select
+        .orderBy("c.id")
+        .limit(query.limit + 1)
+        .execute();
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      return c.json(
+        {
+          connections: page.map((row) => toConnectionInfo(row, row.integration_type)),
+          next_cursor: rows.length > query.limit && last ? last.id : null,
+        },
+        200,
+      );
     },
   });
 
-  app.delete(
-    "/api/workspaces/:workspaceId/apps/:appId/connectors/:connectorId/connection",
-    workspaceAuth(deps, "admin"),
-    async (c) => {
-      const appId = c.req.param("appId");
-      assertAppIdHeader(c, appId);
-      const appRow = await requireAppRow(deps.db, c.get("member").workspaceId, appId);
+  defineRoute(ctx, {
+    method: "get",
+    path: "/api/workspaces/{workspaceId}/connection-counts",
+    summary: "How many of the workspace's connections are in each status",
+    tag,
+    auth: "workspace",
+    use: [workspaceAuth(deps, "member")],
+    responses: {
+      200: {
+        description: "OK",
+        schema: z.object({ counts: z.object({ active: z.number().int(), needs_reauth: z.number().int() }) }),
+      },
+    },
+    errors: ["NOT_FOUND"],
+    handler: async (c) => {
+      const rows = await deps.db
+        .selectFrom("connections")
+        .select(["status", (eb) => eb.fn.countAll<string>().as("count")])
+        .where("workspace_id", "=", c.get("member").workspaceId)
+        .groupBy("status")
+        .execute();
+      const counts = { active: 0, needs_reauth: 0 };
+      for (const row of rows) counts[row.status] = Number(row.count);
+      return c.json({ counts });
+    },
+  });
+
+  defineRoute(ctx, {
+    method: "delete",
+    path: "/api/workspaces/{workspaceId}/connections/{connectionId}",
+    summary: "Revoke one connection (admin): revokes the grant at the provider where it can, then forgets the tokens",
+    tag,
+    auth: "workspace",
+    use: [workspaceAuth(deps, "admin")],
+    responses: { 204: { description: "Revoked" } },
+    errors: ["FORBIDDEN", "NOT_FOUND", "CONNECTION_NOT_FOUND"],
+    handler: async (c) => {
+      const row = await deps.db
+        .selectFrom("connections")
+        .select(["app_id", "connector_id", "owner_type", "user_id"])
+        .where("workspace_id", "=", c.get("member").workspaceId)
+        .where("id", "=", c.req.param("connectionId") ?? "")
+        .executeTakeFirst();
+      if (!row) throw new AppError("CONNECTION_NOT_FOUND", "No such connection");
       await disconnect(
         ctx,
         ctx.deps.clients,
-        { appId: appRow.id, connectorId: c.req.param("connectorId"), ownerType: "app", userId: "" },
+        { appId: row.app_id, connectorId: row.connector_id, ownerType: row.owner_type, userId: row.user_id },
         c.get("log"),
         memberOrigin(c),
       );
       return c.body(null, 204);
     },
-  );
-  docs.add({
+  });
+
+  defineRoute(ctx, {
     method: "delete",
     path: "/api/workspaces/{workspaceId}/apps/{appId}/connectors/{connectorId}/connection",
     summary:
       "Disconnect the app's shared connection of a connector (admin): revokes at the provider where it can. 204 also when there was none.",
     tag,
     auth: "workspace",
-    responses: { 204: { description: "Disconnected (or was not connected)" }, ...errorDocs(400, 401, 403, 404) },
+    use: [workspaceAuth(deps, "admin")],
+    responses: { 204: { description: "Disconnected (or was not connected)" } },
+    errors: ["INVALID_REQUEST", "FORBIDDEN", "NOT_FOUND"],
+    handler: async (c) => {
+      const appId = c.req.param("appId") ?? "";
+      assertAppIdHeader(c, appId);
+      const appRow = await requireAppRow(deps.db, c.get("member").workspaceId, appId);
+      await disconnect(
+        ctx,
+        ctx.deps.clients,
+        { appId: appRow.id, connectorId: c.req.param("connectorId") ?? "", ownerType: "app", userId: "" },
+        c.get("log"),
+        memberOrigin(c),
+      );
+      return c.body(null, 204);
+    },
   });
 }

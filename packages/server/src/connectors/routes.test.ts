@@ -1,9 +1,9 @@
 import type { Connector } from "@latchkey/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createWorkspace } from "../../test/support/tenants.ts";
 import { buildTestApp, createTestApp, type TestApp } from "../../test/support/test-app.ts";
 import { newId } from "../kernel/ids.ts";
 import { issueSecretKey } from "../access/secret-keys.ts";
-import { createWorkspace } from "../workspaces/workspaces.ts";
 import { clientSecretContext } from "./connectors.ts";
 
 const secret = "sEcReT-client-value-4f1d2b9c7e";
@@ -36,19 +36,9 @@ interface Workspace {
   path: string;
 }
 
-let workspaceCount = 0;
 async function newWorkspace(): Promise<Workspace> {
-  workspaceCount += 1;
-  const created = await createWorkspace(t.deps.db, t.deps.clock, {
-    name: `Workspace ${workspaceCount}`,
-    plan: "builder",
-    adminEmail: `admin${workspaceCount}@example.test`,
-  });
-  return {
-    id: created.workspace.id,
-    adminKey: created.adminApiKey,
-    path: `/api/workspaces/${created.workspace.id}/connectors`,
-  };
+  const created = await createWorkspace(t);
+  return { id: created.id, adminKey: created.adminKey, path: `/api/workspaces/${created.id}/connectors` };
 }
 
 /** A key of a member with the plain "member" role. */

@@ -5,13 +5,12 @@ import { z } from "zod";
 import type { ConnectorRow } from "../db/schema.ts";
 import { AppError } from "../errors/app-error.ts";
 import type { AppEnv } from "../http/app-env.ts";
-import { parseOrThrow, readJson } from "../http/read-json.ts";
+import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
 import type { AccessDeps } from "../access/auth.ts";
 import type { Config } from "../config/config.ts";
 import type { Vault } from "../vault/vault.ts";
 import { workspaceAuth } from "../access/auth.ts";
-import { bodyRouteErrors, errorDocs } from "../workspaces/wire-schemas.ts";
 import {
   ClientIdSchema,
   ClientSecretSchema,
@@ -22,6 +21,7 @@ import {
   ConnectorStatusSchema,
   connectorStatuses,
   createConnectorBodySchema,
+  type CreateConnectorBody,
   effectiveAuthMethod,
   mergeOptions,
   ScopesSchema,
@@ -41,17 +41,14 @@ import type { ProviderUrlPolicy } from "../providers/provider-urls.ts";
 import { recordAudit } from "../events/record-event.ts";
 import { memberOrigin } from "../events/request-origin.ts";
 
-const connectorsPath = "/api/workspaces/:workspaceId/connectors";
-const connectorPath = `${connectorsPath}/:connectorId`;
-const docsPath = "/api/workspaces/{workspaceId}/connectors";
+const connectorsPath = "/api/workspaces/{workspaceId}/connectors";
+const connectorPath = `${connectorsPath}/{connectorId}`;
 const tag = "Connectors";
 
-/** Read first on its own, so an unknown provider gets an answer that lists the valid ones. */
-const ProviderChoice = z.object({
-  provider: z.enum(providerIds as [string, ...string[]], {
-    error: `provider must be one of: ${providerIds.join(", ")}`,
-  }),
-});
+type Discriminable = [z.core.$ZodTypeDiscriminable, ...z.core.$ZodTypeDiscriminable[]];
+
+/** An unknown provider gets an answer that lists the valid ones. */
+const unknownProvider = `provider must be one of: ${providerIds.join(", ")}`;
 
 const UpdateConnectorBody = z
   .strictObject({
@@ -84,133 +81,132 @@ const ConnectorSchema: z.ZodType<Connector> = z.object({
   updated_at: z.string(),
 });
 
-export function registerConnectorRoutes({
-  app,
-  deps,
-  docs,
-}: RouteContext<AccessDeps & { vault: Vault; config: Config }>): void {
-  const readers = workspaceAuth(deps, "member");
-  const admins = workspaceAuth(deps, "admin");
+export function registerConnectorRoutes(ctx: RouteContext<AccessDeps & { vault: Vault; config: Config }>): void {
+  const { deps } = ctx;
+  const readers = [workspaceAuth(deps, "member")];
+  const admins = [workspaceAuth(deps, "admin")];
   const urlPolicy: ProviderUrlPolicy = { denyPrivateNetwork: deps.config.denyPrivateNetwork };
-  const createSchemas = new Map(
-    [...catalog.values()].map((description) => [description.id, createConnectorBodySchema(description, urlPolicy)]),
-  );
+  // One body schema per provider, chosen by `provider`: each validates the raw body (never a copy,
+  // which would turn a "__proto__" key into a prototype).
+  const CreateConnectorBody = z.discriminatedUnion(
+    "provider",
+    [...catalog.values()].map((description) =>
+      createConnectorBodySchema(description, urlPolicy),
+    ) as unknown as Discriminable,
+    { error: (issue) => (issue.code === "invalid_union" ? unknownProvider : undefined) },
+  ) as unknown as z.ZodType<CreateConnectorBody>;
   const toWire = (row: ConnectorRow) => connectorToWire(row, deps.config.publicUrl);
 
-  app.post(connectorsPath, admins, async (c) => {
-    // The raw value, not ProviderChoice's output: copying would turn a "__proto__" key into a prototype.
-    const raw = await readJson(c, z.unknown());
-    const { provider } = parseOrThrow(ProviderChoice, raw, "body");
-    const description = findProvider(provider);
-    const schema = createSchemas.get(provider);
-    if (!description || !schema) throw new AppError("INVALID_REQUEST", `Unknown provider "${provider}"`);
-    const { fields, options } = splitCreateBody(parseOrThrow(schema, raw, "body"));
-    const workspaceId = c.get("member").workspaceId;
-    const row = await insertConnector(deps.db, deps.vault, {
-      workspaceId,
-      provider,
-      name: fields.name ?? description.display_name,
-      clientId: fields.client_id,
-      clientSecret: fields.client_secret ?? null,
-      scopes: fields.scopes ?? [],
-      options: compactOptions(options),
-      status: fields.status ?? "enabled",
-      now: deps.clock.now(),
-    });
-    logChange(c, row, "connector created");
-    await recordAudit(deps, {
-      ...memberOrigin(c),
-      action: "connector.created",
-      target: row.id,
-      data: { provider: row.provider, name: row.name },
-    });
-    return c.json({ connector: toWire(row) }, 201);
-  });
-  docs.add({
+  defineRoute(ctx, {
     method: "post",
-    path: docsPath,
+    path: connectorsPath,
     summary:
       "Register a connector: OAuth client credentials for one provider, with the provider's options top-level. The client secret is stored encrypted and never returned (admin)",
     tag,
     auth: "workspace",
-    body: z.union([...createSchemas.values()] as [z.ZodType, ...z.ZodType[]]),
-    responses: {
-      201: { description: "Created", schema: z.object({ connector: ConnectorSchema }) },
-      ...errorDocs(...bodyRouteErrors, 403, 404),
+    use: admins,
+    body: CreateConnectorBody,
+    responses: { 201: { description: "Created", schema: z.object({ connector: ConnectorSchema }) } },
+    errors: ["FORBIDDEN", "NOT_FOUND"],
+    handler: async (c, { body }) => {
+      const description = findProvider(body.provider);
+      if (!description) throw new AppError("INVALID_REQUEST", `Unknown provider "${body.provider}"`);
+      const { fields, options } = splitCreateBody(body);
+      const workspaceId = c.get("member").workspaceId;
+      const row = await insertConnector(deps.db, deps.vault, {
+        workspaceId,
+        provider: body.provider,
+        name: fields.name ?? description.display_name,
+        clientId: fields.client_id,
+        clientSecret: fields.client_secret ?? null,
+        scopes: fields.scopes ?? [],
+        options: compactOptions(options),
+        status: fields.status ?? "enabled",
+        now: deps.clock.now(),
+      });
+      logChange(c, row, "connector created");
+      await recordAudit(deps, {
+        ...memberOrigin(c),
+        action: "connector.created",
+        target: row.id,
+        data: { provider: row.provider, name: row.name },
+      });
+      return c.json({ connector: toWire(row) }, 201);
     },
   });
 
-  app.get(connectorsPath, readers, async (c) => {
-    const rows = await listConnectors(deps.db, c.get("member").workspaceId);
-    return c.json({ connectors: rows.map(toWire) });
-  });
-  docs.add({
+  defineRoute(ctx, {
     method: "get",
-    path: docsPath,
+    path: connectorsPath,
     summary: "List the workspace's connectors (never their secrets)",
     tag,
     auth: "workspace",
-    responses: {
-      200: { description: "OK", schema: z.object({ connectors: z.array(ConnectorSchema) }) },
-      ...errorDocs(401, 404),
+    use: readers,
+    responses: { 200: { description: "OK", schema: z.object({ connectors: z.array(ConnectorSchema) }) } },
+    errors: ["NOT_FOUND"],
+    handler: async (c) => {
+      const rows = await listConnectors(deps.db, c.get("member").workspaceId);
+      return c.json({ connectors: rows.map(toWire) });
     },
   });
 
-  app.get(connectorPath, readers, async (c) => {
-    const row = await requireConnector(deps.db, c.get("member").workspaceId, c.req.param("connectorId"));
-    return c.json({ connector: toWire(row) });
-  });
-  docs.add({
+  defineRoute(ctx, {
     method: "get",
-    path: `${docsPath}/{connectorId}`,
+    path: connectorPath,
     summary: "Get a connector (never its secret)",
     tag,
     auth: "workspace",
-    responses: { 200: { description: "OK", schema: z.object({ connector: ConnectorSchema }) }, ...errorDocs(401, 404) },
-  });
-
-  app.patch(connectorPath, admins, async (c) => {
-    const body = await readJson(c, UpdateConnectorBody);
-    const workspaceId = c.get("member").workspaceId;
-    const target = { workspaceId, connectorId: c.req.param("connectorId"), now: deps.clock.now() };
-    const row = await updateConnector(deps.db, deps.vault, target, (current) => planUpdate(current, body, urlPolicy));
-    logChange(c, row, "connector updated", { secret_rotated: typeof body.client_secret === "string" });
-    await recordAudit(deps, {
-      ...memberOrigin(c),
-      action: "connector.updated",
-      target: row.id,
-      data: { changed: Object.keys(body), status: row.status },
-    });
-    return c.json({ connector: toWire(row) });
-  });
-  docs.add({
-    method: "patch",
-    path: `${docsPath}/{connectorId}`,
-    summary: "Change a connector's name, client id, secret (rotation), scopes, options or status (admin)",
-    tag,
-    auth: "workspace",
-    body: UpdateConnectorBody,
-    responses: {
-      200: { description: "OK", schema: z.object({ connector: ConnectorSchema }) },
-      ...errorDocs(...bodyRouteErrors, 403, 404),
+    use: readers,
+    responses: { 200: { description: "OK", schema: z.object({ connector: ConnectorSchema }) } },
+    errors: ["NOT_FOUND"],
+    handler: async (c) => {
+      const row = await requireConnector(deps.db, c.get("member").workspaceId, c.req.param("connectorId") ?? "");
+      return c.json({ connector: toWire(row) });
     },
   });
 
-  app.delete(connectorPath, admins, async (c) => {
-    const workspaceId = c.get("member").workspaceId;
-    const connectorId = c.req.param("connectorId");
-    await deleteConnector(deps.db, workspaceId, connectorId);
-    c.get("log").info({ workspace_id: workspaceId, connector_id: connectorId }, "connector deleted");
-    await recordAudit(deps, { ...memberOrigin(c), action: "connector.deleted", target: connectorId });
-    return c.body(null, 204);
+  defineRoute(ctx, {
+    method: "patch",
+    path: connectorPath,
+    summary: "Change a connector's name, client id, secret (rotation), scopes, options or status (admin)",
+    tag,
+    auth: "workspace",
+    use: admins,
+    body: UpdateConnectorBody,
+    responses: { 200: { description: "OK", schema: z.object({ connector: ConnectorSchema }) } },
+    errors: ["FORBIDDEN", "NOT_FOUND", "CONFLICT"],
+    handler: async (c, { body }) => {
+      const workspaceId = c.get("member").workspaceId;
+      const target = { workspaceId, connectorId: c.req.param("connectorId") ?? "", now: deps.clock.now() };
+      const row = await updateConnector(deps.db, deps.vault, target, (current) => planUpdate(current, body, urlPolicy));
+      logChange(c, row, "connector updated", { secret_rotated: typeof body.client_secret === "string" });
+      await recordAudit(deps, {
+        ...memberOrigin(c),
+        action: "connector.updated",
+        target: row.id,
+        data: { changed: Object.keys(body), status: row.status },
+      });
+      return c.json({ connector: toWire(row) });
+    },
   });
-  docs.add({
+
+  defineRoute(ctx, {
     method: "delete",
-    path: `${docsPath}/{connectorId}`,
+    path: connectorPath,
     summary: "Delete a connector with all its connections (admin)",
     tag,
     auth: "workspace",
-    responses: { 204: { description: "Deleted" }, ...errorDocs(401, 403, 404) },
+    use: admins,
+    responses: { 204: { description: "Deleted" } },
+    errors: ["FORBIDDEN", "NOT_FOUND"],
+    handler: async (c) => {
+      const workspaceId = c.get("member").workspaceId;
+      const connectorId = c.req.param("connectorId") ?? "";
+      await deleteConnector(deps.db, workspaceId, connectorId);
+      c.get("log").info({ workspace_id: workspaceId, connector_id: connectorId }, "connector deleted");
+      await recordAudit(deps, { ...memberOrigin(c), action: "connector.deleted", target: connectorId });
+      return c.body(null, 204);
+    },
   });
 }
 

@@ -41,6 +41,18 @@ describe("database", () => {
     expect(await migrateToLatest(database.db)).toEqual([]);
   });
 
+  it("still refuses a database that has applied a migration this code does not know", async () => {
+    await sql`insert into kysely_migration (name, timestamp) values ('999-from-a-newer-version', '2030-01-01')`.execute(
+      database.db,
+    );
+    try {
+      await expect(migrateToLatest(database.db)).rejects.toThrow(/999-from-a-newer-version/);
+    } finally {
+      await sql`delete from kysely_migration where name = '999-from-a-newer-version'`.execute(database.db);
+    }
+    expect(await migrateToLatest(database.db)).toEqual([]);
+  });
+
   it("migrates safely when several instances start at once", async () => {
     const results = await Promise.all([1, 2, 3].map(() => migrateToLatest(database.db)));
     expect(results.flat()).toEqual([]);

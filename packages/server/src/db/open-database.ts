@@ -1,6 +1,6 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import { PGlite } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import type { Database } from "./schema.ts";
@@ -29,6 +29,13 @@ export function openPostgres(
   // An idle client whose server went away emits "error"; unhandled, that would end the process.
   // The pool drops that client and opens a new one on the next query.
   pool.on("error", (error) => options.onIdleClientError?.(error));
+  // A checked-out client has no pool listener: when the server ends its session between two
+  // queries (a restart: 57P01), its "error" would be unhandled and end the process. The query on
+  // it fails instead, and the pool drops the broken client when it is released.
+  // (An idle client's error reaches the pool's listener above as well; this one only keeps it handled.)
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: withPreparedStatements(pool) }) });
   return { db, kind: "postgres", close: () => db.destroy() };
 }
@@ -37,6 +44,8 @@ export function openPostgres(
 export async function openEmbedded(
   source: { dataDir: string } | { loadDataDir: Blob | File },
 ): Promise<OpenedDatabase> {
+  // Loaded here, not at start: a server on PostgreSQL never needs PGlite.
+  const { PGlite } = await import("@electric-sql/pglite");
   let pglite: PGlite;
   if ("dataDir" in source) {
     const dir = path.join(source.dataDir, "pgdata");

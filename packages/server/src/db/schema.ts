@@ -89,6 +89,8 @@ export interface OAuthStatesTable {
   /** vault-encrypted PKCE verifier */
   code_verifier: string | null;
   nonce: string | null;
+  /** The app user's connection values given at initiate (a Shopify shop), or null. */
+  connection_values: ColumnType<Record<string, string> | null, string | null | undefined, string | null>;
   created_at: CreatedAt;
   expires_at: Timestamp;
 }
@@ -117,9 +119,45 @@ export interface ConnectionsTable {
   refreshed_at: Timestamp | null;
   /** When the user (re)connected: set at the first connect and again on every reconnect. */
   connected_at: Timestamp;
+  /** When a token route last handed the token out (batched: may lag by a few seconds, written about once a minute). */
+  last_used_at: Timestamp | null;
+  /** Until then, one instance's background sweep has claimed the connection for a refresh. */
+  sweep_claimed_until: Timestamp | null;
   version: Generated<number>;
   created_at: CreatedAt;
   updated_at: Timestamp;
+}
+
+/** A member's console password (scrypt; see console/passwords.ts). */
+export interface MemberPasswordsTable {
+  member_id: string;
+  password_hash: string;
+  updated_at: Timestamp;
+}
+
+/** One-time console setup links; only the token's SHA-256 is stored. */
+export interface ConsoleSetupLinksTable {
+  id: string;
+  member_id: string;
+  workspace_id: string;
+  token_hash: string;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+}
+
+/** Console sessions; only the cookie token's SHA-256 is stored. */
+export interface ConsoleSessionsTable {
+  id: string;
+  token_hash: string;
+  member_id: string;
+  workspace_id: string;
+  created_at: CreatedAt;
+  last_seen_at: Timestamp;
+  expires_at: Timestamp;
+  revoked_at: Timestamp | null;
+  user_agent: string | null;
+  ip: string | null;
 }
 
 /** Who did something: a member, the operator, an app user, an app (its service key), or Latchkey itself. */
@@ -198,6 +236,9 @@ export interface Database {
   connectors: ConnectorsTable;
   oauth_states: OAuthStatesTable;
   connections: ConnectionsTable;
+  member_passwords: MemberPasswordsTable;
+  console_setup_links: ConsoleSetupLinksTable;
+  console_sessions: ConsoleSessionsTable;
   events: EventsTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;

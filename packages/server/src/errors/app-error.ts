@@ -7,6 +7,11 @@ export class AppError extends Error {
     readonly details?: unknown,
     /** Extra response headers, e.g. Retry-After. */
     readonly headers?: Record<string, string>,
+    /**
+     * What went wrong in full (URLs, addresses, socket errors): written to the log with the
+     * request id, never sent to the client, who gets the code and the plain message.
+     */
+    readonly logDetail?: string,
   ) {
     super(message);
     this.name = "AppError";

@@ -22,6 +22,19 @@ describe("error handler", () => {
       const which = c.req.param("which");
       throw which === "not-found" ? notFound("Widget") : which === "forbidden" ? forbidden() : unauthenticated();
     });
+    t.app.get("/test/database-down/:kind", (c) => {
+      const kind = c.req.param("kind");
+      if (kind === "refused") {
+        throw Object.assign(new AggregateError([Object.assign(new Error("connect"), { code: "ECONNREFUSED" })]), {
+          message: "connect ECONNREFUSED 127.0.0.1:5432",
+        });
+      }
+      if (kind === "shutdown") {
+        throw Object.assign(new Error("terminating connection due to administrator command"), { code: "57P01" });
+      }
+      if (kind === "terminated") throw new Error("Connection terminated unexpectedly");
+      throw Object.assign(new Error('relation "nope" does not exist at 10.0.0.5:5432'), { code: "42P01" });
+    });
     t.app.get("/test/http-exception/:status", (c) => {
       throw new HTTPException(Number(c.req.param("status")) as 400, { message: "framework said no" });
     });
@@ -81,6 +94,20 @@ describe("error handler", () => {
       expect(body.error.code).toBe(code);
       if (status === 500) expect(JSON.stringify(body)).not.toContain("framework said no");
     }
+  });
+
+  it("answers a database that cannot be reached with 503 NOT_READY and Retry-After, other database errors with 500", async () => {
+    for (const kind of ["refused", "shutdown", "terminated"]) {
+      const res = await t.call("GET", `/test/database-down/${kind}`);
+      expect(res.status, kind).toBe(503);
+      expect(res.headers.get("retry-after"), kind).toBe("2");
+      const body = await res.json();
+      expect(body.error).toMatchObject({ code: "NOT_READY", details: { retry_after_seconds: 2 } });
+      expect(JSON.stringify(body)).not.toMatch(/5432|terminat|ECONN/);
+    }
+    const res = await t.call("GET", "/test/database-down/bug");
+    expect(res.status).toBe(500);
+    expect(JSON.stringify(await res.json())).not.toContain("nope");
   });
 
   it("logs only unexpected errors, not client errors", async () => {

@@ -8,7 +8,10 @@ export interface AuthenticatedMember {
   workspaceId: string;
   role: MemberRole;
   email: string;
-  apiKeyId: string;
+  /** The admin API key used, or null for a console session. */
+  apiKeyId: string | null;
+  /** The console session used, when the request came from the console. */
+  sessionId?: string;
 }
 
 export interface AuthenticatedApp {

@@ -40,7 +40,7 @@ export interface RouteSpec<Body extends z.ZodType | undefined, Query extends z.Z
   body?: Body;
   /** Query string, validated before the handler runs. */
   query?: Query;
-  /** Success answers by status. */
+  /** Answers by status: the successes, and any error answer that is not the JSON error envelope. */
   responses: Record<number, { description: string; schema?: z.ZodType }>;
   /**
    * Error codes this route answers with, beyond those its schemas and auth imply (invalid body or
@@ -86,7 +86,8 @@ export function defineRoute<
     auth: spec.auth,
     ...(body !== undefined && { body }),
     ...(query !== undefined && { query }),
-    responses: { ...spec.responses, ...errorResponses(impliedErrors(spec).concat(spec.errors ?? [])) },
+    // A status the spec describes itself (the callback's HTML error page) keeps its description.
+    responses: { ...errorResponses(impliedErrors(spec).concat(spec.errors ?? [])), ...spec.responses },
   });
 }
 

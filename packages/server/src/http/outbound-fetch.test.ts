@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createOutboundFetch,
   createPublicOnlyFetch,
+  interfaceAddresses,
   isNonPublicAddress,
   OutboundError,
   providerErrorFromOutbound,
@@ -165,7 +166,7 @@ describe("createOutboundFetch with denyPrivateNetwork", () => {
   const fakeDns: Record<string, string[]> = {
     "idp.internal.example": ["10.1.2.3"],
     "metadata.example": ["169.254.169.254"],
-    "mixed.example": ["203.0.113.10", "192.168.1.1"],
+    "mixed.example": ["8.8.8.8", "192.168.1.1"],
     "v6-local.example": ["fd12::1"],
   };
   const lookup: LookupAll = (hostname) => {
@@ -187,7 +188,7 @@ describe("createOutboundFetch with denyPrivateNetwork", () => {
     requests.length = 0;
     const error = await outboundErrorOf(denied(`${base}/ok`));
     expect(error.reason).toBe("blocked");
-    expect(error.message).toMatch(/loopback, private or link-local/);
+    expect(error.message).toMatch(/non-public address/);
     expect(fetchCalls).toBe(0);
     expect(requests).toEqual([]);
   });
@@ -251,8 +252,13 @@ describe("createPublicOnlyFetch (DNS rebinding)", () => {
     addresses.map((address) => ({ address, family: address.includes(":") ? 6 : 4 }));
 
   it("refuses to connect when the name resolves to a private address by the time it connects", async () => {
-    // The early check sees a public address; the connection's own lookup gets loopback (rebinding).
-    const checkLookup: LookupAll = () => Promise.resolve(at("203.0.113.7"));
+    // An early check would see a public address; the connection's own lookup gets loopback
+    // (rebinding). Over a public-only fetch the name is resolved once: by the connection.
+    const checkLookups: string[] = [];
+    const checkLookup: LookupAll = (hostname) => {
+      checkLookups.push(hostname);
+      return Promise.resolve(at("8.8.8.8"));
+    };
     const connectLookups: string[] = [];
     const connectLookup: LookupAll = (hostname) => {
       connectLookups.push(hostname);
@@ -268,26 +274,105 @@ describe("createPublicOnlyFetch (DNS rebinding)", () => {
     const error = await outboundErrorOf(outbound(`http://rebind.example:${port}/ok`));
     expect(error.reason).toBe("blocked");
     expect(error.target).toBe(`http://rebind.example:${port}`);
-    expect(error.message).toMatch(/resolved to a loopback, private or link-local address/);
+    expect(error.message).toMatch(/resolved to a non-public address/);
     expect(connectLookups).toEqual(["rebind.example"]);
+    expect(checkLookups).toEqual([]);
+    expect(requests).toEqual([]);
+  });
+
+  it("still refuses a private literal address before connecting, without any lookup", async () => {
+    const connectLookups: string[] = [];
+    const outbound = createOutboundFetch({
+      fetch: createPublicOnlyFetch((hostname) => {
+        connectLookups.push(hostname);
+        return Promise.resolve(at("8.8.8.8"));
+      }),
+      denyPrivateNetwork: true,
+      timeoutMs: 2_000,
+    });
+    requests.length = 0;
+    const error = await outboundErrorOf(outbound(`${base}/ok`));
+    expect(error.reason).toBe("blocked");
+    expect(connectLookups).toEqual([]);
     expect(requests).toEqual([]);
   });
 
   it("refuses when any one of the addresses it would connect to is private", async () => {
-    const publicOnly = createPublicOnlyFetch(() => Promise.resolve(at("203.0.113.7", "10.0.0.5")));
+    const publicOnly = createPublicOnlyFetch(() => Promise.resolve(at("8.8.8.8", "10.0.0.5")));
     const outbound = createOutboundFetch({ fetch: publicOnly, denyPrivateNetwork: false, timeoutMs: 2_000 });
     const error = await outboundErrorOf(outbound(`http://mixed.example:${port}/ok`));
     expect(error.reason).toBe("blocked");
   });
 
   it("connects to the address its lookup returned when that address is public", async () => {
-    // No public server is reachable from the tests: resolve to a documentation address (outside
-    // the refused ranges) and expect a connection attempt that fails, not a refusal.
-    const publicOnly = createPublicOnlyFetch(() => Promise.resolve(at("192.0.2.1")));
+    // No public server answers the tests: resolve to a global unicast address on a port nothing
+    // listens on and expect a connection attempt that fails or times out, not a refusal.
+    const publicOnly = createPublicOnlyFetch(() => Promise.resolve(at("8.8.8.8")));
     const outbound = createOutboundFetch({ fetch: publicOnly, denyPrivateNetwork: false, timeoutMs: 300 });
     const error = await outboundErrorOf(outbound("http://docs.example:9/ok"));
     expect(error.reason).not.toBe("blocked");
     expect(["timeout", "network"]).toContain(error.reason);
+  });
+});
+
+describe("an outbound fetch over another", () => {
+  let fetchCalls = 0;
+  const countingFetch: typeof fetch = (input, init) => {
+    fetchCalls += 1;
+    return realFetch(input, init);
+  };
+
+  it("keeps the shorter timeout, whichever layer sets it", async () => {
+    const innerShorter = createOutboundFetch({
+      fetch: createOutboundFetch({ fetch: realFetch, denyPrivateNetwork: false, timeoutMs: 300 }),
+      denyPrivateNetwork: false,
+      timeoutMs: 5_000,
+    });
+    const outerShorter = createOutboundFetch({
+      fetch: createOutboundFetch({ fetch: realFetch, denyPrivateNetwork: false, timeoutMs: 5_000 }),
+      denyPrivateNetwork: false,
+      timeoutMs: 300,
+    });
+    for (const outbound of [innerShorter, outerShorter]) {
+      const error = await outboundErrorOf(outbound(`${base}/slow-headers`));
+      expect(error.reason).toBe("timeout");
+      expect(error.message).toMatch(/after 300 ms/);
+    }
+  });
+
+  it("keeps the smaller size limit, whichever layer sets it", async () => {
+    const innerSmaller = createOutboundFetch({
+      fetch: createOutboundFetch({ fetch: realFetch, denyPrivateNetwork: false, maxResponseBytes: 1024 }),
+      denyPrivateNetwork: false,
+      maxResponseBytes: Number.MAX_SAFE_INTEGER,
+    });
+    const streamed = await innerSmaller(`${base}/big-streamed`);
+    expect((await streamed.text().catch((error: unknown) => error)) as OutboundError).toMatchObject({
+      reason: "too_large",
+    });
+    expect((await outboundErrorOf(innerSmaller(`${base}/big-declared`))).reason).toBe("too_large");
+  });
+
+  it("keeps the private-network guard of either layer, and calls the innermost fetch once", async () => {
+    const guardedInside = createOutboundFetch({
+      fetch: createOutboundFetch({ fetch: countingFetch, denyPrivateNetwork: true }),
+      denyPrivateNetwork: false,
+    });
+    const guardedOutside = createOutboundFetch({
+      fetch: createOutboundFetch({ fetch: countingFetch, denyPrivateNetwork: false }),
+      denyPrivateNetwork: true,
+    });
+    fetchCalls = 0;
+    for (const outbound of [guardedInside, guardedOutside]) {
+      expect((await outboundErrorOf(outbound(`${base}/ok`))).reason).toBe("blocked");
+    }
+    expect(fetchCalls).toBe(0);
+    const open = createOutboundFetch({
+      fetch: createOutboundFetch({ fetch: countingFetch, denyPrivateNetwork: false }),
+      denyPrivateNetwork: false,
+    });
+    expect((await open(`${base}/ok`)).status).toBe(200);
+    expect(fetchCalls).toBe(1);
   });
 });
 
@@ -324,6 +409,46 @@ describe("isNonPublicAddress", () => {
   });
 
   it.each([
+    ["TEST-NET-1", "192.0.2.1"],
+    ["TEST-NET-2", "198.51.100.7"],
+    ["TEST-NET-3", "203.0.113.10"],
+    ["benchmarking", "198.18.0.1"],
+    ["6to4 relay anycast", "192.88.99.1"],
+    ["IETF protocol assignments", "192.0.0.8"],
+    ["reserved class E", "240.0.0.1"],
+    ["IPv4-compatible loopback", "::7f00:1"],
+    ["IPv4-compatible loopback, dotted", "::127.0.0.1"],
+    ["IPv4-compatible private", "::a00:1"],
+    ["IPv4-mapped TEST-NET", "::ffff:192.0.2.1"],
+    ["6to4 of loopback", "2002:7f00:1::"],
+    ["6to4 of a private address", "2002:a00:1::1"],
+    ["6to4 of a public address (tunnels to any IPv4)", "2002:808:808::1"],
+    ["Teredo", "2001:0:4136:e378:8000:63bf:3fff:fdd2"],
+    ["NAT64 of loopback", "64:ff9b::7f00:1"],
+    ["NAT64 local-use prefix", "64:ff9b:1::808:808"],
+    ["IPv6 documentation", "2001:db8::1"],
+    ["IPv6 documentation (RFC 9637)", "3fff::1"],
+    ["IPv6 discard-only", "100::1"],
+    ["IPv6 benchmarking", "2001:2::1"],
+    ["IPv6 outside 2000::/3", "4000::1"],
+  ])("treats %s (%s) as non-public", (_name, address) => {
+    expect(isNonPublicAddress(address)).toBe(true);
+  });
+
+  it("treats every address of this machine's own interfaces as non-public", () => {
+    const own = interfaceAddresses();
+    expect(own.length).toBeGreaterThan(0);
+    for (const address of own) expect(isNonPublicAddress(address), address).toBe(true);
+  });
+
+  it("treats a global unicast address as non-public when it is one of this machine's own", () => {
+    expect(isNonPublicAddress("8.8.8.8", [])).toBe(false);
+    expect(isNonPublicAddress("8.8.8.8", ["127.0.0.1", "8.8.8.8"])).toBe(true);
+    expect(isNonPublicAddress("2001:4860:4860::8888", ["2001:4860:4860:0::8888"])).toBe(true);
+    expect(isNonPublicAddress("::ffff:8.8.8.8", ["8.8.8.8"])).toBe(true);
+  });
+
+  it.each([
     "8.8.8.8",
     "172.32.0.1",
     "172.15.255.255",
@@ -343,6 +468,8 @@ describe("providerErrorFromOutbound", () => {
       const error = providerErrorFromOutbound(new OutboundError(reason, "https://idp.example", "x"), "Discovery");
       expect(error.code).toBe("PROVIDER_UNAVAILABLE");
       expect(error.headers).toEqual({ "Retry-After": "30" });
+      expect(error.message).toBe("The provider could not be reached; retry later");
+      expect(error.logDetail).toBe("Discovery: x");
     }
   });
 
@@ -350,7 +477,8 @@ describe("providerErrorFromOutbound", () => {
     for (const reason of ["blocked", "too_large"] as const) {
       const error = providerErrorFromOutbound(new OutboundError(reason, "https://idp.example", "boom"), "Discovery");
       expect(error.code).toBe("PROVIDER_ERROR");
-      expect(error.message).toBe("Discovery: boom");
+      expect(error.message).not.toContain("boom");
+      expect(error.logDetail).toBe("Discovery: boom");
     }
   });
 });

@@ -1,7 +1,9 @@
 import type { LookupAddress } from "node:dns";
 import { lookup as dnsLookup } from "node:dns/promises";
-import { BlockList, isIP } from "node:net";
-import { Agent } from "undici";
+import { isIP } from "node:net";
+import { networkInterfaces } from "node:os";
+import ipaddr from "ipaddr.js";
+import type { Dispatcher } from "undici";
 import { AppError } from "../errors/app-error.ts";
 
 export type OutboundFailure = "timeout" | "too_large" | "blocked" | "network";
@@ -37,6 +39,19 @@ export const defaultMaxResponseBytes = 1024 * 1024;
 
 const lookupAllAddresses: LookupAll = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
 
+/** What one outbound fetch applies; kept per fetch so that wrapping one in another makes one layer. */
+interface OutboundSettings {
+  fetch: typeof fetch;
+  denyPrivateNetwork: boolean;
+  timeoutMs: number;
+  maxResponseBytes: number;
+  lookup: LookupAll;
+}
+
+const outboundSettings = new WeakMap<typeof fetch, OutboundSettings>();
+/** Fetches that check every address they connect to (createPublicOnlyFetch). */
+const checksAddressesItConnectsTo = new WeakSet<typeof fetch>();
+
 /**
  * The fetch every server-to-provider call goes through: redirects are returned, never followed;
  * every call has a timeout (also while its body is read) and a response size limit; with
@@ -44,14 +59,25 @@ const lookupAllAddresses: LookupAll = (hostname) => dnsLookup(hostname, { all: t
  *
  * This check gives a clear early answer; the guarantee against DNS rebinding (a name that
  * resolves to a public address here and to a private one a moment later) is `fetch` built by
- * `createPublicOnlyFetch`, which checks the addresses it actually connects to.
+ * `createPublicOnlyFetch`, which checks the addresses it actually connects to. Over such a fetch,
+ * host names are not resolved here as well (literal addresses still are refused here): the
+ * connection's own lookup is the one check, and a refusal there is the same OutboundError.
+ *
+ * An outbound fetch over another one is one layer, not two: the shorter timeout, the smaller
+ * size limit, the private-network guard when either asks for it (one timer, one body wrapper).
  */
 export function createOutboundFetch(options: OutboundFetchOptions): typeof fetch {
-  const timeoutMs = options.timeoutMs ?? defaultOutboundTimeoutMs;
-  const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
-  const lookup = options.lookup ?? lookupAllAddresses;
+  const settings = flatten({
+    fetch: options.fetch,
+    denyPrivateNetwork: options.denyPrivateNetwork,
+    timeoutMs: options.timeoutMs ?? defaultOutboundTimeoutMs,
+    maxResponseBytes: options.maxResponseBytes ?? defaultMaxResponseBytes,
+    lookup: options.lookup ?? lookupAllAddresses,
+  });
+  const { timeoutMs, maxResponseBytes, lookup } = settings;
+  const resolveNames = !checksAddressesItConnectsTo.has(settings.fetch);
 
-  return async function outboundFetch(input, init) {
+  const outboundFetch: typeof fetch = async (input, init) => {
     const url = new URL(input instanceof Request ? input.url : input.toString());
     const target = url.origin;
     if (url.protocol !== "https:" && url.protocol !== "http:") {
@@ -62,12 +88,29 @@ export function createOutboundFetch(options: OutboundFetchOptions): typeof fetch
     const signal = callerSignal ? AbortSignal.any([callerSignal, timeout]) : timeout;
     const failure = (error: unknown) => toOutboundError(error, { target, timeout, timeoutMs, callerSignal });
     try {
-      if (options.denyPrivateNetwork) await abortable(assertPublicHost(url, lookup), signal);
-      const response = await options.fetch(input, { ...init, redirect: "manual", signal });
+      if (settings.denyPrivateNetwork) await abortable(assertPublicHost(url, lookup, resolveNames), signal);
+      const response = await settings.fetch(input, { ...init, redirect: "manual", signal });
       return limitResponseBody(response, { target, maxResponseBytes, failure });
     } catch (error) {
       throw failure(error);
     }
+  };
+  outboundSettings.set(outboundFetch, settings);
+  return outboundFetch;
+}
+
+/** `own` over an outbound fetch: one layer with both layers' limits (the tighter of each). */
+function flatten(own: OutboundSettings): OutboundSettings {
+  const inner = outboundSettings.get(own.fetch);
+  if (!inner) return own;
+  // Two guards resolving names differently (tests) stay two layers: each check is kept.
+  if (own.denyPrivateNetwork && inner.denyPrivateNetwork && own.lookup !== inner.lookup) return own;
+  return {
+    fetch: inner.fetch,
+    denyPrivateNetwork: own.denyPrivateNetwork || inner.denyPrivateNetwork,
+    timeoutMs: Math.min(own.timeoutMs, inner.timeoutMs),
+    maxResponseBytes: Math.min(own.maxResponseBytes, inner.maxResponseBytes),
+    lookup: own.denyPrivateNetwork ? own.lookup : inner.lookup,
   };
 }
 
@@ -128,9 +171,15 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
  * skip name resolution; createOutboundFetch refuses non-public ones before connecting.
  */
 export function createPublicOnlyFetch(lookup: LookupAll = lookupAllAddresses): typeof fetch {
-  const dispatcher = new Agent({ connect: { lookup: publicOnlyLookup(lookup) } });
-  // Node's fetch takes undici's `dispatcher`; the DOM RequestInit type does not declare it.
-  return (input, init) => fetch(input, { ...init, dispatcher } as RequestInit);
+  // undici is loaded on the first outbound call rather than at start, where it would add to every cold start.
+  let dispatcher: Promise<Dispatcher> | undefined;
+  const publicOnlyFetch: typeof fetch = async (input, init) => {
+    dispatcher ??= import("undici").then(({ Agent }) => new Agent({ connect: { lookup: publicOnlyLookup(lookup) } }));
+    // Node's fetch takes undici's `dispatcher`; the DOM RequestInit type does not declare it.
+    return fetch(input, { ...init, dispatcher: await dispatcher } as RequestInit);
+  };
+  checksAddressesItConnectsTo.add(publicOnlyFetch);
+  return publicOnlyFetch;
 }
 
 type LookupCallback = (error: Error | null, address: string | LookupAddress[], family?: number) => void;
@@ -147,7 +196,7 @@ export function publicOnlyLookup(lookup: LookupAll) {
             [],
           );
         if (addresses.some((entry) => isNonPublicAddress(entry.address))) {
-          const message = `Connection to ${hostname} refused: it resolved to a loopback, private or link-local address (LATCHKEY_DENY_PRIVATE_NETWORK=true)`;
+          const message = `Connection to ${hostname} refused: it resolved to a non-public address (loopback, private, link-local, reserved or this machine's own; LATCHKEY_DENY_PRIVATE_NETWORK=true)`;
           return callback(new OutboundError("blocked", hostname, message), []);
         }
         if (options.all) callback(null, addresses);
@@ -158,85 +207,76 @@ export function publicOnlyLookup(lookup: LookupAll) {
   };
 }
 
-async function assertPublicHost(url: URL, lookup: LookupAll): Promise<void> {
+/** Refuses a non-public literal address; a host name too when `resolveNames` (else the connection checks it). */
+async function assertPublicHost(url: URL, lookup: LookupAll, resolveNames: boolean): Promise<void> {
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  if (!isIP(host) && !resolveNames) return;
   const addresses = isIP(host) ? [host] : (await lookup(host)).map((entry) => entry.address);
   if (addresses.length === 0) throw new Error(`${host} did not resolve to any address`);
-  if (addresses.some(isNonPublicAddress)) {
+  if (addresses.some((address) => isNonPublicAddress(address))) {
     throw new OutboundError(
       "blocked",
       url.origin,
-      `Requests to ${url.hostname} are refused: it is or resolves to a loopback, private or link-local address (LATCHKEY_DENY_PRIVATE_NETWORK=true)`,
+      `Requests to ${url.hostname} are refused: it is or resolves to a non-public address (loopback, private, link-local, reserved or this machine's own; LATCHKEY_DENY_PRIVATE_NETWORK=true)`,
     );
   }
 }
 
-const nonPublicRanges = (() => {
-  const list = new BlockList();
-  const ipv4: [string, number][] = [
-    ["0.0.0.0", 8], // "this network", includes 0.0.0.0
-    ["10.0.0.0", 8],
-    ["100.64.0.0", 10], // carrier-grade NAT
-    ["127.0.0.0", 8],
-    ["169.254.0.0", 16], // link-local, cloud metadata services
-    ["172.16.0.0", 12],
-    ["192.0.0.0", 24], // IETF protocol assignments
-    ["192.168.0.0", 16],
-    ["198.18.0.0", 15], // benchmarking
-    ["224.0.0.0", 4], // multicast
-    ["240.0.0.0", 4], // reserved, includes broadcast
-  ];
-  const ipv6: [string, number][] = [
-    ["::", 128],
-    ["::1", 128],
-    ["fc00::", 7], // unique local
-    ["fe80::", 10], // link-local
-    ["fec0::", 10], // deprecated site-local
-    ["ff00::", 8], // multicast
-  ];
-  for (const [network, prefix] of ipv4) list.addSubnet(network, prefix, "ipv4");
-  for (const [network, prefix] of ipv6) list.addSubnet(network, prefix, "ipv6");
-  return list;
-})();
-
-/** True for every address a server should not be made to call when the private network is denied. */
-export function isNonPublicAddress(address: string): boolean {
-  const version = isIP(address);
-  if (version === 4) return nonPublicRanges.check(address, "ipv4");
-  if (version !== 6) return true;
-  const embedded = embeddedIPv4(address);
-  if (embedded !== null) return nonPublicRanges.check(embedded, "ipv4");
-  return nonPublicRanges.check(address, "ipv6");
+/**
+ * True for every address a server should not be made to call when the private network is denied:
+ * everything but global unicast, as ipaddr.js classifies the IANA special-purpose registries
+ * (loopback, private, link-local, shared, reserved, documentation/TEST-NET, benchmarking,
+ * multicast, …), and this machine's own interface addresses. IPv6 must also be in 2000::/3, which
+ * leaves out the deprecated IPv4-compatible form (`::7f00:1`); IPv4-mapped and NAT64 addresses
+ * are judged by the IPv4 address inside; 6to4 and Teredo tunnel to whatever IPv4 address they
+ * embed, so they are refused outright. An unparseable address is non-public.
+ */
+export function isNonPublicAddress(address: string, ownAddresses: readonly string[] = interfaceAddresses()): boolean {
+  const parsed = parseAddress(address);
+  if (parsed === null) return true;
+  const judged = publicCandidate(parsed);
+  return judged === null || isOwnAddress(judged, ownAddresses);
 }
 
-/** The IPv4 address inside an IPv4-mapped (::ffff:0:0/96) or NAT64 (64:ff9b::/96) IPv6 address. */
-function embeddedIPv4(address: string): string | null {
-  const hextets = expandIPv6(address);
-  if (!hextets) return null;
-  const head = hextets
-    .slice(0, 6)
-    .map((part) => part.toString(16))
-    .join(":");
-  if (head !== "0:0:0:0:0:ffff" && head !== "64:ff9b:0:0:0:0") return null;
-  const high = hextets[6] ?? 0;
-  const low = hextets[7] ?? 0;
-  return [high >> 8, high & 0xff, low >> 8, low & 0xff].join(".");
+/** The address to judge (an embedded IPv4 one where the form just carries it), or null when non-public. */
+function publicCandidate(address: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 | null {
+  if (address.kind() === "ipv4") return address.range() === "unicast" ? address : null;
+  const v6 = address as ipaddr.IPv6;
+  const range = v6.range();
+  if (range === "ipv4Mapped") return publicCandidate(v6.toIPv4Address());
+  if (range === "rfc6052" && v6.match(nat64WellKnownPrefix)) return publicCandidate(embeddedIPv4(v6));
+  return range === "unicast" && v6.match(globalUnicastPrefix) ? v6 : null;
 }
 
-function expandIPv6(address: string): number[] | null {
-  let text = address.toLowerCase().replace(/%.*$/, "");
-  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (dotted?.[1]) {
-    const [a = 0, b = 0, c = 0, d = 0] = dotted[1].split(".").map(Number);
-    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+const globalUnicastPrefix = ipaddr.parseCIDR("2000::/3") as [ipaddr.IPv6, number];
+const nat64WellKnownPrefix = ipaddr.parseCIDR("64:ff9b::/96") as [ipaddr.IPv6, number];
+
+function embeddedIPv4(address: ipaddr.IPv6): ipaddr.IPv4 {
+  const bytes = address.toByteArray().slice(12);
+  return ipaddr.fromByteArray(bytes) as ipaddr.IPv4;
+}
+
+function parseAddress(address: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
+  const version = isIP(address.replace(/%.*$/, ""));
+  if (version === 0) return null;
+  try {
+    return ipaddr.parse(address);
+  } catch {
+    return null;
   }
-  const [left = "", right] = text.split("::");
-  const head = left ? left.split(":") : [];
-  const tail = right ? right.split(":") : [];
-  const missing = 8 - head.length - tail.length;
-  if (right === undefined ? head.length !== 8 : missing < 0) return null;
-  const parts = [...head, ...Array<string>(right === undefined ? 0 : missing).fill("0"), ...tail];
-  return parts.map((part) => Number.parseInt(part, 16));
+}
+
+/** This machine's interface addresses (read each time: they change): a public one still reaches this server. */
+export function interfaceAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((entries) => (entries ?? []).map((entry) => entry.address));
+}
+
+function isOwnAddress(address: ipaddr.IPv4 | ipaddr.IPv6, ownAddresses: readonly string[]): boolean {
+  const normalized = address.toNormalizedString();
+  return ownAddresses.some((candidate) => {
+    const own = parseAddress(candidate);
+    return own !== null && own.kind() === address.kind() && own.toNormalizedString() === normalized;
+  });
 }
 
 interface BodyLimit {
@@ -293,14 +333,30 @@ function limitResponseBody(response: Response, limit: BodyLimit): Response {
 /**
  * The API error for a failed provider call: the provider being slow or unreachable is
  * PROVIDER_UNAVAILABLE (503, retry later); a refused target or an oversized answer is PROVIDER_ERROR.
+ * The client gets a plain message; the target, addresses and socket errors go to the log only
+ * (the detail), or a user token would turn the server into a port scanner of its network.
  */
 export function providerErrorFromOutbound(error: OutboundError, what: string): AppError {
+  const detail = `${what}: ${error.message}`;
   switch (error.reason) {
     case "timeout":
     case "network":
-      return new AppError("PROVIDER_UNAVAILABLE", `${what}: ${error.message}`, undefined, { "Retry-After": "30" });
+      return new AppError(
+        "PROVIDER_UNAVAILABLE",
+        "The provider could not be reached; retry later",
+        undefined,
+        { "Retry-After": "30" },
+        detail,
+      );
     case "blocked":
+      return new AppError(
+        "PROVIDER_ERROR",
+        "The provider's address is not allowed on this server",
+        undefined,
+        undefined,
+        detail,
+      );
     case "too_large":
-      return new AppError("PROVIDER_ERROR", `${what}: ${error.message}`);
+      return new AppError("PROVIDER_ERROR", "The provider's answer was too large", undefined, undefined, detail);
   }
 }

@@ -253,7 +253,13 @@ describe("AuthFailureLimit", () => {
 
 describe("createRateLimits", () => {
   const config = (ipPerMinute: number, trustProxyHops: number) => ({
-    rateLimits: { connectPerMinute: 2, ipPerMinute, authFailuresPerMinute: 2, userTokensPerMinute: 2 },
+    rateLimits: {
+      connectPerMinute: 2,
+      ipPerMinute,
+      authFailuresPerMinute: 2,
+      userTokensPerMinute: 2,
+      signInPerMinute: 2,
+    },
     trustProxyHops,
   });
 

@@ -244,8 +244,3 @@ export function createRateLimits(config: Pick<Config, "rateLimits" | "trustProxy
 export function connectLimitKey(appId: string, by: { userId: string } | { memberId: string }): string {
   return "userId" in by ? `${appId}/users/${by.userId}` : `${appId}/members/${by.memberId}`;
 }
-
-/** For the route docs of every rate-limited route. */
-export const rateLimitedDoc = {
-  429: { description: "Too many requests (RATE_LIMITED); Retry-After gives the seconds to wait" },
-};

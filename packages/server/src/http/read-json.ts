@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import type { z } from "zod";
 import { findUnstorableText } from "../db/storable-text.ts";
 import { AppError } from "../errors/app-error.ts";
+import { ClientClosedRequest, isClientDisconnect } from "../errors/client-closed.ts";
 
 const maxJsonDepth = 32;
 
@@ -10,7 +11,7 @@ const maxJsonDepth = 32;
  * `Content-Type: application/json` with no body on initiate and DELETE).
  */
 export async function readJson<Schema extends z.ZodType>(c: Context, schema: Schema): Promise<z.output<Schema>> {
-  const text = await c.req.text();
+  const text = await readBodyText(c);
   const contentType = c.req.header("content-type") ?? "";
   if (text.trim() !== "" && contentType !== "" && !/^application\/(.+\+)?json\b/i.test(contentType)) {
     throw new AppError("UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json");
@@ -34,6 +35,18 @@ export async function readJson<Schema extends z.ZodType>(c: Context, schema: Sch
     });
   }
   return parseOrThrow(schema, value, "body");
+}
+
+/** The body as text; a client that hangs up mid-body is a client abort, not a server error. */
+async function readBodyText(c: Context): Promise<string> {
+  try {
+    return await c.req.text();
+  } catch (error) {
+    if (c.req.raw.signal.aborted || isClientDisconnect(error)) {
+      throw new ClientClosedRequest("The client closed the connection before sending the whole body", { cause: error });
+    }
+    throw error;
+  }
 }
 
 export function parseOrThrow<Schema extends z.ZodType>(

@@ -118,12 +118,32 @@ export function createUserTokenVerifier(
     return secrets.getOrCreate(app, () => identitySecretOf(deps, app));
   }
 
+  /**
+   * An app's own tokens: no `iat` beyond the clock tolerance in the future, and no lifetime (from
+   * now, and from `iat`) over the server's maximum. An `exp` of 1e400 parses as Infinity: refused.
+   */
+  function checkLifetime(payload: JWTPayload): JWTPayload {
+    const nowSeconds = deps.clock.now().getTime() / 1000;
+    const maxLifetime = deps.config.userTokenMaxLifetimeSeconds + clockToleranceSeconds;
+    if (payload.iat !== undefined && payload.iat > nowSeconds + clockToleranceSeconds) {
+      throw invalidUserToken("The user token's issued-at time (iat) is in the future");
+    }
+    const exp = payload.exp ?? Number.POSITIVE_INFINITY;
+    const tooLong = exp - nowSeconds > maxLifetime || (payload.iat !== undefined && exp - payload.iat > maxLifetime);
+    if (!(Number.isFinite(exp) && !tooLong)) {
+      throw invalidUserToken(
+        `The user token lives longer than this server accepts (${deps.config.userTokenMaxLifetimeSeconds} seconds)`,
+      );
+    }
+    return payload;
+  }
+
   async function verifiedPayload(app: AppRow, token: string): Promise<JWTPayload> {
     switch (app.identity_type) {
       case "jwks":
-        return (await verifyJwks(app, token)).payload;
+        return checkLifetime((await verifyJwks(app, token)).payload);
       case "hs256":
-        return (await verifyHs256(app, token)).payload;
+        return checkLifetime((await verifyHs256(app, token)).payload);
       case "latchkey":
         return (await verifyLatchkey(app, token)).payload;
       default:

@@ -1,10 +1,12 @@
+import { createHmac } from "node:crypto";
 import { SignJWT, type JWTPayload } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestApp, TestClock } from "../../test/support/test-app.ts";
+import { createTestApp, TestClock, testConfig } from "../../test/support/test-app.ts";
 import type { AppRow } from "../db/schema.ts";
 import { VaultError } from "../vault/vault.ts";
 import { createUserTokenVerifier } from "./create-user-token-verifier.ts";
-import { insertApp, insertWorkspace, updateApp } from "../../test/support/identity-fixtures.ts";
+import { insertApp, updateApp } from "../../test/support/identity-fixtures.ts";
+import { createWorkspace } from "../../test/support/tenants.ts";
 import { newSigningKey, signToken, withoutUndefined } from "../../test/support/jwks-server.ts";
 
 const secret = "a-shared-secret-of-at-least-32-bytes-0123456789";
@@ -17,6 +19,12 @@ async function hs(claims: Record<string, unknown>, key = secret, alg = "HS256", 
   return new SignJWT(payload).setProtectedHeader({ alg, typ: "JWT" }).sign(new TextEncoder().encode(key));
 }
 
+function rawHs256(payloadJson: string): string {
+  const encode = (text: string) => Buffer.from(text).toString("base64url");
+  const signingInput = `${encode('{"alg":"HS256","typ":"JWT"}')}.${encode(payloadJson)}`;
+  return `${signingInput}.${createHmac("sha256", secret).update(signingInput).digest("base64url")}`;
+}
+
 describe("user tokens of an hs256 app", { timeout: 30_000 }, () => {
   const clock = new TestClock();
   let t: Awaited<ReturnType<typeof createTestApp>>;
@@ -25,7 +33,7 @@ describe("user tokens of an hs256 app", { timeout: 30_000 }, () => {
 
   beforeAll(async () => {
     t = await createTestApp({ clock });
-    workspaceId = await insertWorkspace(t.deps);
+    workspaceId = (await createWorkspace(t)).id;
     app = await insertApp(t.deps, workspaceId, { type: "hs256", config: { issuer, audience }, secret });
   }, 60_000);
   afterAll(async () => {
@@ -91,6 +99,24 @@ describe("user tokens of an hs256 app", { timeout: 30_000 }, () => {
     await expectRejected(verify(await hs(good(), secret, "HS256", -60)), /expired/);
     await expectRejected(verify(await hs({ ...good(), exp: undefined })), /expiry/);
     await expectRejected(verify(await hs({ ...good(), nbf: Math.floor(Date.now() / 1000) + 600 })), /not valid yet/);
+  });
+
+  it("rejects an exp of 1e400 (Infinity), an exp 100 years ahead, and an iat a day in the future", async () => {
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    // JSON.stringify cannot write 1e400: the payload is written by hand, as an attacker would.
+    const infinite = rawHs256(`{"iss":"${issuer}","aud":"${audience}","sub":"user-1","iat":${nowSeconds},"exp":1e400}`);
+    await expectRejected(verify(infinite), /lives longer/);
+    await expectRejected(verify(await hs(good(), secret, "HS256", 100 * 365 * 24 * 3600)), /lives longer/);
+    await expectRejected(verify(await hs({ ...good(), iat: nowSeconds + 86_400 })), /in the future/);
+  });
+
+  it("accepts a token up to the configured maximum lifetime, and refuses one just over it", async () => {
+    const config = testConfig({ LATCHKEY_USER_TOKEN_MAX_LIFETIME_SECONDS: "600" });
+    const verifyStrict = (token: string) => createUserTokenVerifier({ ...t.deps, config }).verify(app, token);
+    await expect(verifyStrict(await hs(good(), secret, "HS256", 600))).resolves.toEqual({ userId: "user-1" });
+    await expectRejected(verifyStrict(await hs(good(), secret, "HS256", 3600)), /600 seconds/);
+    // The default (24 h) lets a day-long token through.
+    await expect(verify(await hs(good(), secret, "HS256", 86_400))).resolves.toEqual({ userId: "user-1" });
   });
 
   it("rejects a missing or empty sub", async () => {

@@ -1,13 +1,14 @@
 import { exportSPKI, SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { createTestApp, TestClock } from "../../test/support/test-app.ts";
+import { buildTestApp, createTestApp, TestClock } from "../../test/support/test-app.ts";
 import type { AppRow } from "../db/schema.ts";
 import type { AppDeps } from "../app/deps.ts";
 import { createProviderResolver } from "../providers/create-provider-resolver.ts";
 import { Metrics } from "../kernel/metrics.ts";
 import { appUserAuth } from "../access/auth.ts";
 import { createUserTokenVerifier } from "./create-user-token-verifier.ts";
-import { insertApp, insertWorkspace, updateApp } from "../../test/support/identity-fixtures.ts";
+import { insertApp, updateApp } from "../../test/support/identity-fixtures.ts";
+import { createWorkspace } from "../../test/support/tenants.ts";
 import { failedFetchBackoffMs, jwksMaxAgeMs, unknownKidRefetchCooldownMs } from "./jwks-key-resolver.ts";
 import {
   newSigningKey,
@@ -48,7 +49,9 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
       newSigningKey("ES256", "forged"),
     ]);
     idp = await startTestIdentityProvider();
-    workspaceId = await insertWorkspace(t.deps);
+    // Made through a sibling instance on the same database: a request to t.app would build its
+    // router, and a test below still adds a route to it.
+    workspaceId = (await createWorkspace(buildTestApp({ database: t.database, clock }))).id;
   }, 60_000);
   afterAll(async () => {
     await idp?.close();
@@ -306,6 +309,20 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
 
     it("an expired token", async () => {
       await expectRejected(verify(await signToken(rsa, goodClaims(), { expiresIn: -120 })), /expired/);
+    });
+
+    it("a token living longer than the server's maximum user-token lifetime, or issued in the future", async () => {
+      const nowSeconds = Math.floor(Date.now() / 1000);
+      const century = 100 * 365 * 24 * 3600;
+      await expectRejected(verify(await signToken(rsa, goodClaims(), { expiresIn: century })), /lives longer/);
+      await expectRejected(
+        verify(await signToken(rsa, { ...goodClaims(), iat: undefined }, { expiresIn: 2 * 86_400 })),
+        /lives longer/,
+      );
+      await expectRejected(
+        verify(await signToken(rsa, { ...goodClaims(), iat: nowSeconds + 86_400, exp: nowSeconds + 3600 })),
+        /in the future/,
+      );
     });
 
     it("a token expired by the server's clock, even if the wall clock still says valid", async () => {

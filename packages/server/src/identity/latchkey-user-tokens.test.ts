@@ -8,9 +8,9 @@ import type { AppDeps } from "../app/deps.ts";
 import { Metrics } from "../kernel/metrics.ts";
 import { appUserAuth } from "../access/auth.ts";
 import { issueSecretKey } from "../access/secret-keys.ts";
-import { createWorkspace } from "../workspaces/workspaces.ts";
 import { createUserTokenVerifier } from "./create-user-token-verifier.ts";
-import { insertApp, insertServiceKey, insertWorkspace, readApp } from "../../test/support/identity-fixtures.ts";
+import { insertApp, insertServiceKey, readApp } from "../../test/support/identity-fixtures.ts";
+import { createWorkspace } from "../../test/support/tenants.ts";
 import type { MintedUserTokenResponse } from "./routes.ts";
 
 const signingSecret = () => randomBytes(32).toString("base64url");
@@ -25,19 +25,20 @@ describe("POST /api/apps/{appId}/users/{userId}/token (latchkey user tokens)", {
 
   beforeAll(async () => {
     t = await createTestApp({ clock });
-    const workspaceId = await insertWorkspace(t.deps);
-    appA = await insertApp(t.deps, workspaceId, { type: "latchkey", secret: signingSecret() });
-    appB = await insertApp(t.deps, workspaceId, { type: "latchkey", secret: signingSecret() });
-    keyA = (await insertServiceKey(t.deps, appA)).key;
-    keyB = (await insertServiceKey(t.deps, appB)).key;
     const services = {
       userTokens: createUserTokenVerifier(t.deps),
       providers: createProviderResolver(t.deps),
       metrics: new Metrics(),
     };
+    // Before any request: Hono takes no route once its router is built.
     t.app.get("/api/apps/:appId/identity-test/whoami", appUserAuth({ ...t.deps, ...services }), (c) =>
       c.json({ user_id: c.get("appUser").userId }),
     );
+    const workspaceId = (await createWorkspace(t)).id;
+    appA = await insertApp(t.deps, workspaceId, { type: "latchkey", secret: signingSecret() });
+    appB = await insertApp(t.deps, workspaceId, { type: "latchkey", secret: signingSecret() });
+    keyA = (await insertServiceKey(t.deps, appA)).key;
+    keyB = (await insertServiceKey(t.deps, appB)).key;
   }, 60_000);
   afterAll(async () => {
     await t?.close();
@@ -236,17 +237,13 @@ describe("POST /api/apps/{appId}/users/{userId}/token (latchkey user tokens)", {
     });
 
     it("answers 401 for an admin API key", async () => {
-      const { adminApiKey } = await createWorkspace(t.deps.db, t.deps.clock, {
-        name: "admin key test",
-        plan: "builder",
-        adminEmail: "a@example.com",
-      });
-      await expectError(await mint(appA.id, "u", adminApiKey), 401, "UNAUTHENTICATED");
+      const { adminKey } = await createWorkspace(t);
+      await expectError(await mint(appA.id, "u", adminKey), 401, "UNAUTHENTICATED");
     });
 
     it("answers 404 for another app's service key, in the same or another workspace, and for an unknown app", async () => {
       await expectError(await mint(appA.id, "u", keyB), 404, "NOT_FOUND");
-      const otherWorkspace = await insertWorkspace(t.deps, "another tenant");
+      const otherWorkspace = (await createWorkspace(t)).id;
       const foreignApp = await insertApp(t.deps, otherWorkspace, { type: "latchkey", secret: signingSecret() });
       const foreignKey = (await insertServiceKey(t.deps, foreignApp)).key;
       await expectError(await mint(appA.id, "u", foreignKey), 404, "NOT_FOUND");

@@ -1,4 +1,5 @@
 import { appUserConnectorsMinimumPlan, planAtLeast } from "@latchkey/contracts";
+import { z } from "zod";
 import type { ResolvedProvider } from "../providers/provider.ts";
 import type { AppRow } from "../db/schema.ts";
 import { AppError, notFound } from "../errors/app-error.ts";
@@ -8,6 +9,14 @@ import { allowedReturnToUrl } from "../apps/return-origins.ts";
 import { createOAuthState, type ConnectionOwner, type StartedFlow } from "./oauth-states.ts";
 import { redirectUri } from "../providers/provider-client.ts";
 
+/** Values an app user gives at initiate: names as the catalog declares them, values checked by the resolver. */
+export const ConnectionValuesInput = z
+  .record(
+    z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, "a value name is lowercase letters, digits and _"),
+    z.string().max(255),
+  )
+  .refine((values) => Object.keys(values).length <= 10, "at most 10 connection_values");
+
 export interface ConnectRequest {
   app: AppRow;
   connectorId: string;
@@ -15,6 +24,8 @@ export interface ConnectRequest {
   /** From the body; absent → the request's Origin when allowed, else the app's first allowed origin. */
   returnTo: string | undefined;
   origin: string | undefined;
+  /** Values the app user supplies (a Shopify shop), checked against the catalog's patterns. */
+  connectionValues?: Record<string, string> | undefined;
 }
 
 /**
@@ -45,7 +56,7 @@ export async function startConnectFlow(
       { required_plan: appUserConnectorsMinimumPlan, current_plan: plan },
     );
   }
-  const provider = await deps.providers.resolve(connectorRow);
+  const provider = await deps.providers.resolve(connectorRow, { user: request.connectionValues });
   const flow = await createOAuthState(
     deps,
     {
@@ -54,8 +65,10 @@ export async function startConnectFlow(
       connectorId: connectorRow.id,
       owner: request.owner,
       returnTo,
+      connectionValues: request.connectionValues,
     },
-    { pkce: provider.pkce, nonce: provider.scopes.includes("openid") },
+    // A nonce is checked in the ID token, whose issuer must be known (oidc, or a configured issuer).
+    { pkce: provider.pkce, nonce: provider.issuer !== null && provider.scopes.includes("openid") },
   );
   return { redirect_url: authorizationUrl(provider, connectorRow.client_id, redirectUri(deps), flow) };
 }
@@ -90,8 +103,9 @@ function authorizationUrl(provider: ResolvedProvider, clientId: string, callback
   url.searchParams.set("response_type", "code");
   url.searchParams.set("client_id", clientId);
   url.searchParams.set("redirect_uri", callback);
-  if (provider.scopes.length > 0) url.searchParams.set("scope", provider.scopes.join(provider.scopeSeparator));
-  else url.searchParams.delete("scope");
+  if (provider.scopes.length > 0)
+    url.searchParams.set(provider.scopeParam, provider.scopes.join(provider.scopeSeparator));
+  else url.searchParams.delete(provider.scopeParam);
   url.searchParams.set("state", flow.state);
   if (flow.codeChallenge !== null) {
     url.searchParams.set("code_challenge", flow.codeChallenge);

@@ -25,6 +25,8 @@ export interface FlowBinding {
   owner: ConnectionOwner;
   /** Already checked against the app's allowed origins. */
   returnTo: string;
+  /** The app user's connection values, already checked against the catalog's patterns. */
+  connectionValues?: Record<string, string> | undefined;
 }
 
 export interface StartedFlow {
@@ -69,11 +71,15 @@ export async function createOAuthState(
       return_to: binding.returnTo,
       code_verifier: deps.vault.encryptNullable(verifier, verifierContext(stateHash)),
       nonce,
+      connection_values:
+        binding.connectionValues === undefined || Object.keys(binding.connectionValues).length === 0
+          ? null
+          : JSON.stringify(binding.connectionValues),
       created_at: now,
       expires_at: new Date(now.getTime() + stateLifetimeMs),
     })
     .execute();
-  await deleteSomeExpiredStates(deps, now);
+  await deleteSomeExpiredStates(deps, now, 100);
   return { state, codeChallenge: verifier === null ? null : await oauth.calculatePKCECodeChallenge(verifier), nonce };
 }
 
@@ -99,14 +105,22 @@ function verifierContext(stateHash: string) {
   return { table: "oauth_states", column: "code_verifier", rowId: stateHash };
 }
 
-/** Abandoned flows leave rows behind; each new flow sweeps a bounded batch of expired ones. */
-async function deleteSomeExpiredStates(deps: OAuthStateDeps, now: Date): Promise<void> {
-  await deps.db
+/**
+ * Abandoned flows leave rows behind: each new flow removes a bounded batch of expired ones, and
+ * so does the background sweep. Returns how many it removed (at most `limit`).
+ */
+export async function deleteSomeExpiredStates(
+  deps: Pick<OAuthStateDeps, "db">,
+  now: Date,
+  limit: number,
+): Promise<number> {
+  const deleted = await deps.db
     .deleteFrom("oauth_states")
     .where(
       "state_hash",
       "in",
-      deps.db.selectFrom("oauth_states").select("state_hash").where("expires_at", "<", now).limit(100),
+      deps.db.selectFrom("oauth_states").select("state_hash").where("expires_at", "<", now).limit(limit),
     )
-    .execute();
+    .executeTakeFirst();
+  return Number(deleted.numDeletedRows);
 }

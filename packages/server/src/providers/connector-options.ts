@@ -1,5 +1,7 @@
 import {
   AuthorizeParams,
+  isValidConnectionValue,
+  templateUrlProblems,
   clientAuthMethods,
   FieldName,
   FieldPath,
@@ -8,7 +10,7 @@ import {
   type ProviderDescription,
 } from "@latchkey/catalog";
 import { z } from "zod";
-import { providerUrlSchema, type ProviderUrlPolicy } from "./provider-urls.ts";
+import { providerUrlProblem, providerUrlSchema, type ProviderUrlPolicy } from "./provider-urls.ts";
 
 /**
  * A connector's non-secret provider options, as stored in `connectors.options` and returned by
@@ -27,7 +29,24 @@ export interface ConnectorOptions {
   authorize_params?: Record<string, string> | undefined;
   account_fields?: { id?: string | undefined; email?: string | undefined; name?: string | undefined } | undefined;
   connection_config_fields?: string[] | undefined;
+  /** One of the provider's scope presets, requested when the connector names no scopes. */
+  scope_preset?: string | undefined;
+  /** The Base44 name clients see as `integration_type` (e.g. `googlecalendar`). */
+  integration_type?: string | undefined;
+  /** Values the connector fixes (an Okta domain), checked against the catalog's patterns. */
+  connection_values?: Record<string, string> | undefined;
+  /** The catalog's URLs, overridden for an enterprise or self-hosted install or a local emulator. */
+  endpoints?: EndpointOverrides | undefined;
 }
+
+export const endpointNames = [
+  "authorization_url",
+  "token_url",
+  "revocation_url",
+  "userinfo_url",
+  "api_base_url",
+] as const;
+export type EndpointOverrides = Partial<Record<(typeof endpointNames)[number], string>>;
 
 export const connectorStatuses = ["enabled", "disabled"] as const;
 
@@ -67,6 +86,11 @@ function genericOAuth2Fields(policy: ProviderUrlPolicy) {
   };
 }
 
+/** Generic providers take their URLs top-level; `endpoints` only adds the API base URL. */
+function genericExtras(description: ProviderDescription, policy: ProviderUrlPolicy) {
+  return { ...commonFields(description), endpoints: endpointsField(description, policy, ["api_base_url"]) };
+}
+
 function genericOidcFields(policy: ProviderUrlPolicy) {
   return {
     issuer: providerUrlSchema(policy, "issuer"),
@@ -76,19 +100,111 @@ function genericOidcFields(policy: ProviderUrlPolicy) {
   };
 }
 
-/** A named provider's endpoints come from the catalog; a connector only adds authorization parameters. */
-const namedProviderFields = {
-  authorize_params: AuthorizeParams.optional(),
-};
+const IntegrationTypeName = z
+  .string()
+  .regex(/^[a-z0-9_]{1,63}$/, "an integration type is lowercase letters, digits and _ (a Base44 name)");
+
+/**
+ * An endpoint override: a literal URL (https, or http to a loopback host: a local emulator) or a
+ * template over the provider's declared values, which can never leave the host it names.
+ */
+function endpointUrlSchema(description: ProviderDescription, policy: ProviderUrlPolicy) {
+  return z
+    .string()
+    .max(2048)
+    .superRefine((value, ctx) => {
+      const problems =
+        value.includes("{") || value.includes("}")
+          ? templateUrlProblems(value, description.connection_values)
+          : [providerUrlProblem(value, policy, "endpoint")].filter((problem) => problem !== null);
+      for (const problem of problems) ctx.addIssue({ code: "custom", message: `URL ${problem}` });
+    });
+}
+
+/** The option every connector may set: the Base44 name clients see. */
+function commonFields(description: ProviderDescription) {
+  const types = description.base44_integration_types.map((type) => type.name);
+  return {
+    integration_type: (description.generic
+      ? IntegrationTypeName
+      : IntegrationTypeName.refine((name) => name === description.id || types.includes(name), {
+          message: `integration_type must be ${[description.id, ...types].join(", ")}`,
+        })
+    ).optional(),
+  };
+}
+
+function endpointsField(description: ProviderDescription, policy: ProviderUrlPolicy, names: readonly string[]) {
+  const url = endpointUrlSchema(description, policy);
+  return z
+    .strictObject(
+      Object.fromEntries(names.map((name) => [name, url.optional()])) as Record<string, z.ZodOptional<typeof url>>,
+    )
+    .optional() as z.ZodType<EndpointOverrides | undefined>;
+}
+
+/** Values the connector supplies: declared by the provider as `supplied_by: "connector"`, matching their patterns. */
+function connectionValuesField(description: ProviderDescription) {
+  const declared = new Map(
+    description.connection_values
+      .filter((value) => value.supplied_by === "connector")
+      .map((value) => [value.name, value]),
+  );
+  return z
+    .record(z.string().max(64), z.string().max(255))
+    .superRefine((values, ctx) => {
+      for (const [name, value] of Object.entries(values)) {
+        const declaration = declared.get(name);
+        if (!declaration) {
+          ctx.addIssue({
+            code: "custom",
+            path: [name],
+            message: `${description.id} has no connector-supplied value "${name}"`,
+          });
+        } else if (!isValidConnectionValue(declaration, value)) {
+          ctx.addIssue({
+            code: "custom",
+            path: [name],
+            message: `must match ${declaration.format === "choice" ? `one of ${declaration.choices.join(", ")}` : "the value's pattern"}, e.g. ${declaration.example}`,
+          });
+        }
+      }
+    })
+    .optional();
+}
+
+/** A named provider's endpoints come from the catalog; a connector may override them and fix its values. */
+function namedProviderFields(description: ProviderDescription, policy: ProviderUrlPolicy) {
+  const presets = Object.keys(description.scope_presets);
+  return {
+    authorize_params: AuthorizeParams.optional(),
+    ...commonFields(description),
+    scope_preset: z
+      .string()
+      .refine((name) => presets.includes(name), {
+        message:
+          presets.length > 0
+            ? `scope_preset must be one of: ${presets.join(", ")}`
+            : `${description.id} has no scope presets`,
+      })
+      .optional(),
+    connection_values: connectionValuesField(description),
+    endpoints: endpointsField(description, policy, description.kind === "oauth2" ? endpointNames : ["api_base_url"]),
+  };
+}
 
 /** The options a connector of this provider may have. Unknown options are refused. */
 export function connectorOptionsSchema(
   description: ProviderDescription,
   policy: ProviderUrlPolicy,
 ): z.ZodType<ConnectorOptions> {
-  if (!description.generic) return z.strictObject(namedProviderFields);
-  if (description.kind === "oauth2") return z.strictObject(genericOAuth2Fields(policy));
-  return z.strictObject(genericOidcFields(policy));
+  return z.strictObject(optionFields(description, policy)) as unknown as z.ZodType<ConnectorOptions>;
+}
+
+function optionFields(description: ProviderDescription, policy: ProviderUrlPolicy) {
+  if (!description.generic) return namedProviderFields(description, policy);
+  if (description.kind === "oauth2") return { ...genericOAuth2Fields(policy), ...genericExtras(description, policy) };
+  return { ...genericOidcFields(policy), ...genericExtras(description, policy) };
 }
 
 const createFields = {
@@ -114,12 +230,13 @@ export function createConnectorBodySchema(
   policy: ProviderUrlPolicy,
 ): z.ZodType<CreateConnectorBody> {
   const common = { ...createFields, provider: z.literal(description.id) };
-  if (!description.generic)
-    return withClientSecretRule(z.strictObject({ ...common, ...namedProviderFields }), description);
-  if (description.kind === "oauth2") {
-    return withClientSecretRule(z.strictObject({ ...common, ...genericOAuth2Fields(policy) }), description);
-  }
-  return withClientSecretRule(z.strictObject({ ...common, ...genericOidcFields(policy) }), description);
+  const schema = z.strictObject({ ...common, ...optionFields(description, policy) }).superRefine((body, ctx) => {
+    const fields = body as { scopes?: string[] | undefined; scope_preset?: string | undefined };
+    if (fields.scopes !== undefined && fields.scopes.length > 0 && fields.scope_preset !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["scope_preset"], message: "send either scopes or scope_preset, not both" });
+    }
+  });
+  return withClientSecretRule(schema as unknown as z.ZodType<CreateConnectorBody>, description);
 }
 
 interface SecretFacts {

@@ -112,8 +112,9 @@ describe("generic oauth2 connectors", () => {
 
   it("resolve from the connector's URLs with the provider's defaults", async () => {
     const resolved = await resolver().resolve(connector("oauth2", urls));
-    expect(resolved).toEqual({
+    expect(resolved).toMatchObject({
       id: "oauth2",
+      integrationType: "oauth2",
       issuer: null,
       authorizationEndpoint: "https://idp.example/authorize",
       tokenEndpoint: "https://idp.example/token",
@@ -126,7 +127,11 @@ describe("generic oauth2 connectors", () => {
       extraAuthorizeParams: {},
       scopes: [],
       account: { id: "sub", email: "email", name: "name" },
-      connectionConfigFields: [],
+      keptValues: [],
+      connectionValues: {},
+      refresh: { supported: true, endpoint: "https://idp.example/token", rotates: false },
+      revocation: null,
+      apiHosts: [],
     });
   });
 
@@ -154,7 +159,8 @@ describe("generic oauth2 connectors", () => {
       extraAuthorizeParams: { access_type: "offline" },
       scopes: ["read", "write"],
       account: { id: "data.id", email: "email", name: "name" },
-      connectionConfigFields: ["instance_url"],
+      keptValues: [{ name: "instance_url", from: "token_response", path: "instance_url", alsoCallback: true }],
+      revocation: { endpoint: "https://idp.example/revoke", method: "POST", encoding: "form", auth: "client" },
     });
   });
 
@@ -203,6 +209,60 @@ describe("named providers from the catalog", () => {
     expect(error.code).toBe("PROVIDER_ERROR");
   });
 
+  it("take the API hosts from the catalog in order, filled with the connection's values, the connector moving the first", async () => {
+    const microsoft = await resolver().resolve(connector("microsoft", {}));
+    expect(microsoft.apiHosts).toEqual([
+      {
+        name: "graph",
+        baseUrl: "https://graph.microsoft.com",
+        fromConnector: false,
+        allowedRequestHeaders: ["Accept", "ConsistencyLevel", "Prefer", "If-Match", "Range"],
+        exposedResponseHeaders: expect.any(Array),
+        binaryMediaTypes: [],
+        defaultRequestHeaders: {},
+        authScheme: "Bearer",
+        clientIdHeader: null,
+      },
+    ]);
+    // The shop is the app user's, kept in connection_config: the proxy resolves with it.
+    const shopify = await resolver().resolve(connector("shopify", {}), { connection: { shop: "acme-store" } });
+    expect(shopify.apiHosts.map((host) => host.baseUrl)).toEqual(["https://acme-store.myshopify.com/admin/api"]);
+    // A value the provider has not supplied (yet) leaves the host in place, without a URL.
+    const salesforce = await resolver().resolve(connector("salesforce", {}));
+    expect(salesforce.apiHosts.map((host) => [host.name, host.baseUrl])).toEqual([["instance", null]]);
+
+    const moved = await resolver().resolve(
+      connector("dropbox", { endpoints: { api_base_url: "http://127.0.0.1:9999/dropbox" } }),
+    );
+    expect(moved.apiHosts.map((host) => [host.name, host.baseUrl, host.fromConnector])).toEqual([
+      ["api", "http://127.0.0.1:9999/dropbox", true],
+      ["content", "https://content.dropboxapi.com", false],
+    ]);
+    expect(moved.apiHosts[0]?.allowedRequestHeaders).toContain("Dropbox-API-Select-User");
+    expect((await resolver().resolve(connector("twitch", {}))).apiHosts[0]?.clientIdHeader).toBe("Client-Id");
+  });
+
+  it("give a generic provider an API host only when its connector names one", async () => {
+    const urls = { authorization_url: "https://idp.example/authorize", token_url: "https://idp.example/token" };
+    expect((await resolver().resolve(connector("oauth2", urls))).apiHosts).toEqual([]);
+    const named = await resolver().resolve(
+      connector("oauth2", { ...urls, endpoints: { api_base_url: "https://api.idp.example/v2" } }),
+    );
+    expect(named.apiHosts).toEqual([
+      expect.objectContaining({
+        name: "api",
+        baseUrl: "https://api.idp.example/v2",
+        fromConnector: true,
+        binaryMediaTypes: [],
+        authScheme: "Bearer",
+      }),
+    ]);
+    expect(named.apiHosts[0]?.allowedRequestHeaders).toContain("If-None-Match");
+    expect(named.apiHosts[0]?.allowedRequestHeaders).not.toContainEqual(
+      expect.stringMatching(/^(authorization|cookie|host)$/i),
+    );
+  });
+
   it("fail clearly for a provider this server does not know", async () => {
     const error = await appErrorOf(resolver().resolve(connector("retired-provider", {})));
     expect(error.code).toBe("PROVIDER_ERROR");
@@ -214,7 +274,7 @@ describe("oidc connectors (discovery)", () => {
   it("resolve endpoints, issuer and RFC 9207 support from the discovery document", async () => {
     const { issuer } = newIssuer();
     const resolved = await resolver().resolve(connector("oidc", { issuer }));
-    expect(resolved).toEqual({
+    expect(resolved).toMatchObject({
       id: "oidc",
       issuer,
       authorizationEndpoint: `${issuer}/authorize`,
@@ -228,7 +288,9 @@ describe("oidc connectors (discovery)", () => {
       extraAuthorizeParams: {},
       scopes: ["openid"],
       account: { id: "sub", email: "email", name: "name" },
-      connectionConfigFields: [],
+      keptValues: [],
+      refresh: { supported: true, endpoint: `${issuer}/token` },
+      revocation: { endpoint: `${issuer}/revoke`, token: "refresh_token", auth: "client" },
     });
   });
 
@@ -291,7 +353,8 @@ describe("oidc connectors (discovery)", () => {
     const { issuer } = newIssuer({ issuer: "https://attacker.example" });
     const error = await appErrorOf(resolver().resolve(connector("oidc", { issuer })));
     expect(error.code).toBe("PROVIDER_ERROR");
-    expect(error.message).toMatch(/issuer/);
+    expect(error.logDetail).toMatch(/issuer/);
+    expect(error.message).not.toContain("attacker.example");
   });
 
   it.each([
@@ -352,7 +415,8 @@ describe("oidc connectors (discovery)", () => {
     const outbound = createOutboundFetch({ fetch: realFetch, denyPrivateNetwork: false, timeoutMs: 200 });
     const error = await appErrorOf(resolver(outbound).resolve(connector("oidc", { issuer })));
     expect(error.code).toBe("PROVIDER_UNAVAILABLE");
-    expect(error.message).toMatch(/timed out after 200 ms/);
+    expect(error.logDetail).toMatch(/timed out after 200 ms/);
+    expect(error.message).not.toContain(issuer);
   });
 
   it("refuse a loopback issuer when the private network is denied", async () => {
@@ -374,7 +438,8 @@ describe("oidc connectors (discovery)", () => {
     // Discovery checks again by itself, whoever calls it.
     const discovery = createOidcDiscovery({ fetch: counting, clock, logger: createLogger({ level: "silent" }) });
     const direct = await appErrorOf(discovery.discover("http://idp.example"));
-    expect(direct.message).toBe("The connector's issuer http://idp.example cannot be used: it must use https");
+    expect(direct.message).toBe("The connector's OpenID issuer cannot be used");
+    expect(direct.logDetail).toBe("The connector's issuer http://idp.example cannot be used: it must use https");
     expect(requests).toBe(0);
   });
 });

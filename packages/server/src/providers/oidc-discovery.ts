@@ -178,18 +178,36 @@ function requestFailure(issuer: string, error: unknown): AppError {
 
 const discoveryOf = (issuer: string) => `OpenID discovery for ${issuer}`;
 
+// The client gets the code and a plain message; the issuer, the cause and socket errors are the
+// log's (AppError.logDetail), never a frontend user's.
 function unavailable(issuer: string, detail: string): AppError {
-  return new AppError("PROVIDER_UNAVAILABLE", `${discoveryOf(issuer)} failed: ${detail}`, undefined, {
-    "Retry-After": retryAfterSeconds,
-  });
+  return new AppError(
+    "PROVIDER_UNAVAILABLE",
+    "The provider's OpenID discovery document could not be fetched; retry later",
+    undefined,
+    { "Retry-After": retryAfterSeconds },
+    `${discoveryOf(issuer)} failed: ${detail}`,
+  );
 }
 
 function invalid(issuer: string, detail: string): AppError {
-  return new AppError("PROVIDER_ERROR", `${discoveryOf(issuer)} returned an unusable document: ${detail}`);
+  return new AppError(
+    "PROVIDER_ERROR",
+    "The provider's OpenID discovery document cannot be used",
+    undefined,
+    undefined,
+    `${discoveryOf(issuer)} returned an unusable document: ${detail}`,
+  );
 }
 
 function misconfigured(issuer: string, detail: string): AppError {
-  return new AppError("PROVIDER_ERROR", `The connector's issuer ${issuer} cannot be used: ${detail}`);
+  return new AppError(
+    "PROVIDER_ERROR",
+    "The connector's OpenID issuer cannot be used",
+    undefined,
+    undefined,
+    `The connector's issuer ${issuer} cannot be used: ${detail}`,
+  );
 }
 
 function parseUrl(value: string): URL | null {

@@ -1,3 +1,4 @@
+import { genericOAuth2 } from "@latchkey/catalog";
 import * as oauth from "oauth4webapi";
 import { describe, expect, it } from "vitest";
 import { testConfig, testKeys } from "../../test/support/test-app.ts";
@@ -33,6 +34,7 @@ function setup(tokenEndpoint: string, clientAuthMethod: ResolvedProvider["client
   } as ConnectorRow;
   const provider: ResolvedProvider = {
     id: "oauth2",
+    integrationType: "oauth2",
     issuer: null,
     authorizationEndpoint: "https://provider.example/authorize",
     tokenEndpoint,
@@ -40,12 +42,23 @@ function setup(tokenEndpoint: string, clientAuthMethod: ResolvedProvider["client
     userinfoEndpoint: null,
     authorizationResponseIssParameterSupported: false,
     scopeSeparator: " ",
+    scopeParam: "scope",
     clientAuthMethod,
     pkce: true,
+    pkceRequired: false,
     extraAuthorizeParams: {},
     scopes: [],
+    tokenRequest: { encoding: "form", accept: "application/json", extraParams: {}, extraHeaders: {} },
+    tokenResponse: genericOAuth2.token_response,
     account: { id: "id", email: "email", name: "name" },
-    connectionConfigFields: [],
+    accountSource: { from: "userinfo", lookup: null, userinfoMethod: "GET", userinfoHeaders: {} },
+    connectionValues: {},
+    keptValues: [],
+    lookups: [],
+    refresh: { supported: true, endpoint: tokenEndpoint, rotates: false, deadGrantErrors: [] },
+    revocation: null,
+    apiHosts: [],
+    hooks: [],
   };
   return { sent, client: providerClients(deps)(connector, provider) };
 }

@@ -6,6 +6,7 @@ import { AppError } from "../errors/app-error.ts";
 import type { Config } from "../config/config.ts";
 import type { Vault } from "../vault/vault.ts";
 import { createOutboundFetch } from "../http/outbound-fetch.ts";
+import { normalizeTokenAnswer, tokenRequestInit, type TokenAnswerCapture } from "./token-answer.ts";
 
 /** What provider clients need: the client secret is decrypted per call, requests go through `fetch`. */
 export interface ProviderClientDeps {
@@ -46,6 +47,20 @@ export interface ProviderClient {
   knowsIssuer: boolean;
   /** Transport options for one call: deps.fetch behind the outbound guard (no redirects, timeout, size limit). */
   http(): HttpOptions;
+  /**
+   * Transport options for one token request (code or refresh): the request in the provider's
+   * dialect, its answer rewritten to RFC 6749 and kept in `capture`, its fixed extra parameters;
+   * `url` sends it elsewhere than the token endpoint (a provider's own refresh URL).
+   */
+  tokenHttp(capture: TokenAnswerCapture, now: Date, url?: string): TokenHttpOptions;
+  /** The outbound fetch itself, for userinfo, lookups and revocation in the provider's dialect. */
+  fetch: typeof fetch;
+  /** The client secret, for revocation requests that authenticate the client their own way. */
+  clientSecret(): string | null;
+}
+
+export interface TokenHttpOptions extends HttpOptions {
+  additionalParameters: Record<string, string>;
 }
 
 export interface HttpOptions {
@@ -91,7 +106,12 @@ function createProviderClient(
   };
   // Plain http only to a provider on this machine (as connectors allow for configured URLs); an
   // http endpoint elsewhere, e.g. from a discovery document, is refused by oauth4webapi.
-  const httpEndpoints = [provider.tokenEndpoint, provider.revocationEndpoint, provider.userinfoEndpoint]
+  const httpEndpoints = [
+    provider.tokenEndpoint,
+    provider.revocationEndpoint,
+    provider.userinfoEndpoint,
+    provider.refresh.endpoint || null,
+  ]
     .filter((url): url is string => url?.startsWith("http:") === true)
     .map((url) => new URL(url).hostname);
   const insecure = httpEndpoints.length > 0 && httpEndpoints.every(isLoopbackHost);
@@ -105,7 +125,32 @@ function createProviderClient(
       [oauth.customFetch]: (url, init) => outbound(url, init as RequestInit),
       [oauth.allowInsecureRequests]: insecure,
     }),
+    tokenHttp: (capture, now, url) => ({
+      [oauth.customFetch]: async (target, init) => {
+        const rewritten = tokenRequestInit(provider.tokenRequest, init);
+        const response = await outbound(url ?? target, { ...(init as RequestInit), ...rewritten });
+        // An ID token is checked against the issuer: without a known one it cannot be, so it is not read.
+        return normalizeTokenAnswer(response, provider.tokenResponse, now, capture, provider.issuer !== null);
+      },
+      [oauth.allowInsecureRequests]: insecure || (url !== undefined && isLoopbackHttp(url)),
+      additionalParameters: { ...provider.tokenRequest.extraParams },
+    }),
+    fetch: outbound,
+    clientSecret: () => decryptSecret(deps, connector),
   };
+}
+
+function isLoopbackHttp(url: string): boolean {
+  const parsed = new URL(url);
+  return parsed.protocol === "http:" && isLoopbackHost(parsed.hostname);
+}
+
+function decryptSecret(deps: ProviderClientDeps, connector: ConnectorRow): string | null {
+  return deps.vault.decryptNullable(connector.client_secret, {
+    table: "connectors",
+    column: "client_secret",
+    rowId: connector.id,
+  });
 }
 
 function clientAuthentication(
@@ -114,11 +159,7 @@ function clientAuthentication(
   provider: ResolvedProvider,
 ): oauth.ClientAuth {
   if (provider.clientAuthMethod === "none") return oauth.None();
-  const secret = deps.vault.decryptNullable(connector.client_secret, {
-    table: "connectors",
-    column: "client_secret",
-    rowId: connector.id,
-  });
+  const secret = decryptSecret(deps, connector);
   if (secret === null) {
     throw new AppError(
       "PROVIDER_ERROR",

@@ -1,8 +1,17 @@
 import { isStorableText } from "../db/storable-text.ts";
 
-/** When a token with `expires_in` seconds left expires; null when the provider gave no lifetime. */
+/**
+ * The longest token lifetime believed. A provider's `expires_in` beyond it (`1e300`,
+ * `"10000000000000"`: past the largest Date, so no timestamp at all) is clamped to it: refreshing
+ * after a year is harmless, an unwritable expiry fails the whole connect or refresh.
+ */
+export const maxTokenLifetimeSeconds = 365 * 24 * 3600;
+
+/** When a token with `expires_in` seconds left expires (clamped to 0…maxTokenLifetimeSeconds); null when the provider gave no lifetime. */
 export function expiryFrom(now: Date, expiresIn: number | undefined): Date | null {
-  return expiresIn === undefined || !Number.isFinite(expiresIn) ? null : new Date(now.getTime() + expiresIn * 1000);
+  if (expiresIn === undefined || Number.isNaN(expiresIn)) return null;
+  const seconds = Math.min(Math.max(expiresIn, 0), maxTokenLifetimeSeconds);
+  return new Date(now.getTime() + Math.round(seconds * 1000));
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import { sql, type Kysely, type Updateable } from "kysely";
 import * as oauth from "oauth4webapi";
 import type { ProviderResolver } from "../providers/provider.ts";
 import {
@@ -7,7 +7,7 @@ import {
   refreshTokenContext,
   type TokenRow,
 } from "../connections/connection-store.ts";
-import type { ConnectionRow, Database } from "../db/schema.ts";
+import type { ConnectionRow, ConnectionsTable, Database } from "../db/schema.ts";
 import { AppError } from "../errors/app-error.ts";
 import type { Config } from "../config/config.ts";
 import type { Db } from "../db/open-database.ts";
@@ -23,9 +23,10 @@ import {
   type ProviderFailure,
 } from "../providers/provider-failure.ts";
 import type { Metrics } from "../kernel/metrics.ts";
+import { singleFlightFor } from "./single-flight.ts";
 import { inTransaction } from "../db/in-transaction.ts";
 import { type EventOrigin, recordConnectionEvent } from "../events/record-event.ts";
-import { singleFlightFor } from "./single-flight.ts";
+import { isDeadGrant, newCapture } from "../providers/token-answer.ts";
 
 /** What refreshing needs. */
 export interface RefreshDeps {
@@ -49,9 +50,18 @@ export type RefreshOutcome =
 
 type ProviderResult =
   | { kind: "refreshed"; tokens: oauth.TokenEndpointResponse }
-  | { kind: "failed"; failure: ProviderFailure };
+  | { kind: "failed"; failure: ProviderFailure; deadGrant: boolean };
 
 type Executor = Kysely<Database>;
+
+/**
+ * What makes a token due besides the hot path's window: an access token the provider refused
+ * (`rejected`), or the background sweep's longer look ahead (`aheadMs`).
+ */
+interface Due {
+  rejected?: string;
+  aheadMs?: number;
+}
 
 /**
  * Keeps access tokens fresh. A token within `refreshBeforeSeconds` of expiry is refreshed before
@@ -95,29 +105,62 @@ export class TokenRefresher {
     return settle(outcome, this.deps.clock.now());
   }
 
+  /**
+   * The provider refused the access token of `row` (an API answered 401) although it had not
+   * expired: refresh it now, unless the stored token already differs from the refused one (someone
+   * refreshed or reconnected meanwhile). Same single flight and locking as `usable`. A token
+   * that cannot be refreshed (no refresh token, provider down) comes back unchanged.
+   */
+  async renewRejected(row: TokenRow): Promise<TokenRow> {
+    if (row.status === "needs_reauth") throw needsReauth();
+    const outcome = await singleFlightFor<RefreshOutcome>(this.deps.db).run(row.id, () =>
+      this.#renew(row.id, { rejected: row.access_token }),
+    );
+    if (outcome.kind === "failed") return outcome.row;
+    return settle(outcome, this.deps.clock.now());
+  }
+
+  /**
+   * The background sweep's call: refreshes the connection when its token expires within
+   * `aheadMs` (further ahead than the hot path looks), through the same single flight and row
+   * lock as `usable`, so a sweep and a token request never refresh one connection twice.
+   */
+  refreshAhead(id: string, aheadMs: number): Promise<RefreshOutcome> {
+    return singleFlightFor<RefreshOutcome>(this.deps.db).run(id, () => this.#renew(id, { aheadMs }));
+  }
+
   /** True when the row's token can be handed out as read; throws when the user must reconnect. */
   servableAsRead(row: TokenRow): boolean {
     if (row.status === "needs_reauth") throw needsReauth();
     return !this.#isExpiring(row, this.deps.clock.now());
   }
 
-  #isExpiring(row: Pick<ConnectionRow, "expires_at">, now: Date): boolean {
+  /** Due for a refresh: expiring, or still holding an access token the provider refused. */
+  #isStale(row: Pick<ConnectionRow, "expires_at" | "access_token">, now: Date, due: Due): boolean {
+    return (due.rejected !== undefined && row.access_token === due.rejected) || this.#isExpiring(row, now, due.aheadMs);
+  }
+
+  #isExpiring(
+    row: Pick<ConnectionRow, "expires_at">,
+    now: Date,
+    aheadMs = this.deps.config.refreshBeforeSeconds * 1000,
+  ): boolean {
     if (row.expires_at === null) return false;
-    return row.expires_at.getTime() - now.getTime() <= this.deps.config.refreshBeforeSeconds * 1000;
+    return row.expires_at.getTime() - now.getTime() <= aheadMs;
   }
 
   /** The slow path, run once at a time per connection: the whole row, then what it calls for. */
-  async #renew(id: string): Promise<RefreshOutcome> {
+  async #renew(id: string, due: Due = {}): Promise<RefreshOutcome> {
     const seen = await this.deps.db.selectFrom("connections").selectAll().where("id", "=", id).executeTakeFirst();
     if (!seen) return { kind: "gone" };
     if (seen.status === "needs_reauth") return { kind: "needs_reauth" };
     const now = this.deps.clock.now();
-    if (!this.#isExpiring(seen, now)) return { kind: "fresh", row: seen };
+    if (!this.#isStale(seen, now, due)) return { kind: "fresh", row: seen };
     if (seen.refresh_token === null) return this.#withoutRefreshToken(seen, now);
     if (seen.refresh_cooldown_until !== null && seen.refresh_cooldown_until > now) {
       return { kind: "failed", row: seen, code: "PROVIDER_UNAVAILABLE", retryAt: seen.refresh_cooldown_until };
     }
-    return this.#refresh(seen);
+    return this.#refresh(seen, due);
   }
 
   /** Nothing to refresh with: usable until it expires, then only a new consent helps. */
@@ -127,7 +170,7 @@ export class TokenRefresher {
     return { kind: "needs_reauth" };
   }
 
-  async #refresh(seen: ConnectionRow): Promise<RefreshOutcome> {
+  async #refresh(seen: ConnectionRow, due: Due): Promise<RefreshOutcome> {
     const connector = await this.deps.db
       .selectFrom("connectors")
       .selectAll()
@@ -136,10 +179,16 @@ export class TokenRefresher {
     if (!connector) return { kind: "gone" };
     let client: ProviderClient;
     try {
-      client = this.clients(connector, await this.providers.resolve(connector));
+      client = this.clients(connector, await this.providers.resolve(connector, { connection: seen.connection_config }));
     } catch (error) {
-      return this.#record(this.deps.db, seen, { kind: "failed", failure: classifyProviderFailure(error) });
+      return this.#record(this.deps.db, seen, {
+        kind: "failed",
+        failure: classifyProviderFailure(error),
+        deadGrant: false,
+      });
     }
+    // A provider without refresh (Shopify offline tokens): the token is usable until it expires.
+    if (!client.provider.refresh.supported) return this.#withoutRefreshToken(seen, this.deps.clock.now());
     if (this.deps.dbKind === "postgres") {
       return this.deps.db.transaction().execute(async (trx) => {
         const current = await trx
@@ -148,7 +197,7 @@ export class TokenRefresher {
           .where("id", "=", seen.id)
           .forUpdate()
           .executeTakeFirst();
-        return this.#refreshCurrent(trx, current, client);
+        return this.#refreshCurrent(trx, current, client, due);
       });
     }
     const current = await this.deps.db
@@ -156,7 +205,7 @@ export class TokenRefresher {
       .selectAll()
       .where("id", "=", seen.id)
       .executeTakeFirst();
-    return this.#refreshCurrent(this.deps.db, current, client);
+    return this.#refreshCurrent(this.deps.db, current, client, due);
   }
 
   /** With the row as it is now: maybe someone else already refreshed it; else ask the provider. */
@@ -164,11 +213,12 @@ export class TokenRefresher {
     db: Executor,
     current: ConnectionRow | undefined,
     client: ProviderClient,
+    due: Due,
   ): Promise<RefreshOutcome> {
     if (!current) return { kind: "gone" };
     if (current.status === "needs_reauth") return { kind: "needs_reauth" };
     const now = this.deps.clock.now();
-    if (!this.#isExpiring(current, now)) {
+    if (!this.#isStale(current, now, due)) {
       this.deps.logger.debug(
         { connection_id: current.id },
         "token already refreshed by another caller; not refreshing",
@@ -185,18 +235,24 @@ export class TokenRefresher {
   async #callProvider(client: ProviderClient, row: ConnectionRow): Promise<ProviderResult> {
     const refreshToken = decryptRefreshToken(this.deps.vault, row);
     if (refreshToken === null)
-      return { kind: "failed", failure: { kind: "rejected", error: "invalid_grant", status: 400 } };
+      return { kind: "failed", failure: { kind: "rejected", error: "invalid_grant", status: 400 }, deadGrant: true };
+    const capture = newCapture();
+    const endpoint = client.provider.refresh.endpoint;
     try {
       const response = await oauth.refreshTokenGrantRequest(
         client.as,
         client.client,
         client.clientAuth,
         refreshToken,
-        client.http(),
+        client.tokenHttp(capture, this.deps.clock.now(), endpoint === "" ? undefined : endpoint),
       );
       return { kind: "refreshed", tokens: await oauth.processRefreshTokenResponse(client.as, client.client, response) };
     } catch (error) {
-      return { kind: "failed", failure: classifyProviderFailure(error) };
+      const failure = classifyProviderFailure(error);
+      // The description's dead-grant answers decide; with no answer to read, oauth4webapi's reading does.
+      const deadGrant =
+        capture.body !== null ? isDeadGrant(capture, client.provider.refresh.deadGrantErrors) : isGrantRevoked(failure);
+      return { kind: "failed", failure, deadGrant };
     }
   }
 
@@ -207,7 +263,7 @@ export class TokenRefresher {
       return this.#storeTokens(db, row, result.tokens, now);
     }
     const log = { connection_id: row.id, connector_id: row.connector_id, ...failureLogFields(result.failure) };
-    if (isGrantRevoked(result.failure)) {
+    if (result.deadGrant) {
       this.#refreshes.inc({ outcome: "needs_reauth" });
       this.deps.logger.warn(log, "refresh token rejected by the provider: connection needs reauthorization");
       // The row changed meanwhile (a reconnect): the refresh token we spent was not the current one.
@@ -224,49 +280,86 @@ export class TokenRefresher {
   }
 
   /**
-   * Writes the new tokens and the `connection.refreshed` audit event in one transaction; a provider
-   * that did not rotate the refresh token leaves the old one in place.
+   * Writes the new tokens; a provider that did not rotate the refresh token leaves the old one in
+   * place. The provider has already spent the old refresh token: if the full write fails, a
+   * minimal one (the new tokens and expiry only, with the same version check) still keeps the
+   * rotated refresh token, so no later read replays the spent one. The full write runs under a
+   * savepoint so its failure does not abort the transaction; so does the `connection.refreshed`
+   * audit event, written in the same transaction but never at the cost of the new tokens.
    */
-  async #storeTokens(
+  #storeTokens(
+    outer: Executor,
+    row: ConnectionRow,
+    tokens: oauth.TokenEndpointResponse,
+    now: Date,
+  ): Promise<RefreshOutcome> {
+    return inTransaction(outer, (db) => this.#storeTokensIn(db, row, tokens, now));
+  }
+
+  async #storeTokensIn(
     db: Executor,
     row: ConnectionRow,
     tokens: oauth.TokenEndpointResponse,
     now: Date,
   ): Promise<RefreshOutcome> {
-    const updated = await inTransaction(db, async (trx) => {
-      const stored = await trx
-        .updateTable("connections")
-        .set((eb) => ({
-          access_token: this.deps.vault.encrypt(tokens.access_token, accessTokenContext(row.id)),
-          ...(tokens.refresh_token !== undefined && {
-            refresh_token: this.deps.vault.encrypt(tokens.refresh_token, refreshTokenContext(row.id)),
-          }),
-          token_type: tokens.token_type,
-          expires_at: expiryFrom(now, tokens.expires_in),
-          ...(tokens.scope !== undefined && { scopes: JSON.stringify(splitScopes(tokens.scope)) }),
-          refresh_cooldown_until: null,
-          refreshed_at: now,
-          updated_at: now,
-          version: eb("version", "+", 1),
-        }))
-        .where("id", "=", row.id)
-        .where("version", "=", row.version)
-        .returningAll()
-        .executeTakeFirst();
-      if (stored) {
-        await recordConnectionEvent(trx, {
-          action: "connection.refreshed",
-          connection: stored,
-          origin: bySystem,
-          at: now,
-        });
-      }
-      return stored;
-    });
-    if (updated) return { kind: "fresh", row: updated };
+    const kept = {
+      access_token: this.deps.vault.encrypt(tokens.access_token, accessTokenContext(row.id)),
+      ...(tokens.refresh_token !== undefined && {
+        refresh_token: this.deps.vault.encrypt(tokens.refresh_token, refreshTokenContext(row.id)),
+      }),
+      expires_at: expiryFrom(now, tokens.expires_in),
+      refresh_cooldown_until: null,
+      refreshed_at: now,
+      updated_at: now,
+    };
+    let updated: ConnectionRow | undefined;
+    try {
+      await sql`savepoint store_refreshed_tokens`.execute(db);
+      updated = await this.#writeTokens(db, row, {
+        ...kept,
+        token_type: tokens.token_type,
+        ...(tokens.scope !== undefined && { scopes: JSON.stringify(splitScopes(tokens.scope)) }),
+      });
+    } catch (error) {
+      this.deps.logger.error(
+        { connection_id: row.id, err: error },
+        "storing the refreshed tokens failed; keeping the new tokens without the other fields",
+      );
+      await sql`rollback to savepoint store_refreshed_tokens`.execute(db);
+      updated = await this.#writeTokens(db, row, kept);
+    }
+    if (updated) {
+      await this.#recordRefreshed(db, updated, now);
+      return { kind: "fresh", row: updated };
+    }
     // Changed under us (embedded only: a reconnect or disconnect meanwhile); the row as it is now wins.
     this.deps.logger.warn({ connection_id: row.id }, "connection changed during refresh; keeping the newer row");
     return this.#reread(db, row.id);
+  }
+
+  /** The audit event of a refresh; its failure is logged and rolled back alone, the tokens stay. */
+  async #recordRefreshed(db: Executor, row: ConnectionRow, now: Date): Promise<void> {
+    await sql`savepoint record_refreshed`.execute(db);
+    try {
+      await recordConnectionEvent(db, { action: "connection.refreshed", connection: row, origin: bySystem, at: now });
+    } catch (error) {
+      this.deps.logger.error({ connection_id: row.id, err: error }, "recording the refresh in the audit log failed");
+      await sql`rollback to savepoint record_refreshed`.execute(db);
+    }
+  }
+
+  #writeTokens(
+    db: Executor,
+    row: ConnectionRow,
+    values: Omit<Updateable<ConnectionsTable>, "version">,
+  ): Promise<ConnectionRow | undefined> {
+    return db
+      .updateTable("connections")
+      .set((eb) => ({ ...values, version: eb("version", "+", 1) }))
+      .where("id", "=", row.id)
+      .where("version", "=", row.version)
+      .returningAll()
+      .executeTakeFirst();
   }
 
   async #reread(db: Executor, id: string): Promise<RefreshOutcome> {

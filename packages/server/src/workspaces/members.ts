@@ -1,5 +1,7 @@
 import type { Member, MemberRole } from "@latchkey/contracts";
+import type { Transaction } from "kysely";
 import type { Db } from "../db/open-database.ts";
+import type { Database, MemberRow } from "../db/schema.ts";
 import { AppError, notFound } from "../errors/app-error.ts";
 import { newId } from "../kernel/ids.ts";
 import { issueAdminApiKey, type IssuedAdminApiKey } from "./admin-api-keys.ts";
@@ -14,11 +16,43 @@ export interface AddedMember {
 
 const duplicateEmail = () => new AppError("CONFLICT", "A member with this email already exists in the workspace");
 
+interface NewMember {
+  workspaceId: string;
+  email: string;
+  role: MemberRole;
+  now: Date;
+}
+
 /** Adds a member and issues them an API key. Emails are unique per workspace (compared lowercased). */
-export async function addMember(
+export async function addMember(db: Db, input: NewMember): Promise<AddedMember> {
+  return insertMember(db, input, async (trx, row) => {
+    const key = await issueAdminApiKey(trx, {
+      workspaceId: input.workspaceId,
+      memberId: row.id,
+      name: "initial key",
+      now: input.now,
+    });
+    return { member: memberToWire(row), key };
+  });
+}
+
+/**
+ * Adds a member without an API key (a console invitation: they sign in with the password they set
+ * through a setup link). `then` runs in the same transaction, e.g. to issue that link.
+ */
+export async function inviteMember<T>(
   db: Db,
-  input: { workspaceId: string; email: string; role: MemberRole; now: Date },
-): Promise<AddedMember> {
+  input: NewMember,
+  then: (trx: Transaction<Database>, member: Member) => Promise<T>,
+): Promise<T> {
+  return insertMember(db, input, (trx, row) => then(trx, memberToWire(row)));
+}
+
+async function insertMember<T>(
+  db: Db,
+  input: NewMember,
+  then: (trx: Transaction<Database>, row: MemberRow) => Promise<T>,
+): Promise<T> {
   try {
     return await db.transaction().execute(async (trx) => {
       await lockWorkspace(trx, input.workspaceId);
@@ -40,13 +74,7 @@ export async function addMember(
         })
         .returningAll()
         .executeTakeFirstOrThrow();
-      const key = await issueAdminApiKey(trx, {
-        workspaceId: input.workspaceId,
-        memberId: row.id,
-        name: "initial key",
-        now: input.now,
-      });
-      return { member: memberToWire(row), key };
+      return then(trx, row);
     });
   } catch (error) {
     // The lock makes this unlikely; the unique constraint is the last word.

@@ -1,18 +1,11 @@
-/** Test-only: app and service-key rows written straight to the database (as the tenancy routes would). */
+/**
+ * Test-only: app and service-key rows written straight to the database (as the tenancy routes
+ * would), for identity settings the API would refuse. Workspaces come from tenants.ts `createWorkspace`.
+ */
 import type { AppRow } from "../../src/db/schema.ts";
 import type { AppDeps } from "../../src/app/deps.ts";
 import { newId } from "../../src/kernel/ids.ts";
 import { issueSecretKey } from "../../src/access/secret-keys.ts";
-import { createWorkspace } from "../../src/workspaces/workspaces.ts";
-
-export async function insertWorkspace(deps: AppDeps, name = "Identity tests"): Promise<string> {
-  const created = await createWorkspace(deps.db, deps.clock, {
-    name,
-    plan: "builder",
-    adminEmail: "admin@example.com",
-  });
-  return created.workspace.id;
-}
 
 export interface TestIdentity {
   type: AppRow["identity_type"];

@@ -10,6 +10,8 @@ export interface ScriptedAnswer {
   status: number;
   headers?: Record<string, string>;
   body?: string;
+  /** Send the body one byte at a time, this many ms apart (a slow drip). */
+  dripMs?: number;
 }
 
 export interface RecordedRequest {
@@ -19,8 +21,8 @@ export interface RecordedRequest {
   body: string;
 }
 
-/** "hang": never answer (until the client gives up or the provider closes). */
-export type Script = (request: RecordedRequest) => ScriptedAnswer | "hang";
+/** "hang": never answer (until the client gives up or the provider closes); "reset": drop the connection. */
+export type Script = (request: RecordedRequest) => ScriptedAnswer | "hang" | "reset";
 
 export interface ScriptedProvider {
   /** http://127.0.0.1:<port> */
@@ -47,7 +49,8 @@ export async function startScriptedProvider(): Promise<ScriptedProvider> {
       requests.push(request);
       const script = scripts.get(request.path);
       const answer = script ? script(request) : { status: 404, body: "not scripted" };
-      if (answer !== "hang") respond(res, answer);
+      if (answer === "reset") req.socket.resetAndDestroy();
+      else if (answer !== "hang") respond(res, answer);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -77,5 +80,16 @@ async function record(req: IncomingMessage): Promise<RecordedRequest> {
 
 function respond(res: ServerResponse, answer: ScriptedAnswer): void {
   res.writeHead(answer.status, answer.headers ?? {});
-  res.end(answer.body ?? "");
+  const body = Buffer.from(answer.body ?? "", "utf8");
+  if (answer.dripMs === undefined) return void res.end(body);
+  let sent = 0;
+  const drip = setInterval(() => {
+    if (res.destroyed || sent >= body.length) {
+      clearInterval(drip);
+      if (!res.destroyed) res.end();
+      return;
+    }
+    res.write(body.subarray(sent, sent + 1));
+    sent += 1;
+  }, answer.dripMs);
 }

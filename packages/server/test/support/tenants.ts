@@ -6,12 +6,15 @@ import type {
   Plan,
 } from "@latchkey/contracts";
 import { expect } from "vitest";
-import { type createTestApp, testOperatorKey } from "./test-app.ts";
+import { type OpenTestApp, type TestApp, testOperatorKey } from "./test-app.ts";
 import type { Db } from "../../src/db/open-database.ts";
 
-/** Test-only helpers for the tenancy API tests: set up workspaces, members and apps through the API. */
+/**
+ * Test-only helpers that set tenants up through the public API: workspaces, members and apps.
+ * Every test that needs a workspace makes it with `createWorkspace` here.
+ */
 
-export type Harness = Awaited<ReturnType<typeof createTestApp>>;
+export type Harness = OpenTestApp;
 
 export interface TestWorkspace {
   id: string;
@@ -24,7 +27,8 @@ export interface TestMember {
   key: string;
 }
 
-export interface TestApp {
+/** An app of a workspace (a tenant app), as `createTenantApp` made it. */
+export interface TestTenantApp {
   id: string;
   serviceKey: string;
   serviceKeyId: string;
@@ -61,7 +65,8 @@ export function uniqueEmail(label = "person"): string {
   return `${label}-${emailCounter}-${Date.now()}@example.com`;
 }
 
-export async function createWorkspace(t: Harness, plan: Plan = "builder"): Promise<TestWorkspace> {
+/** A workspace made by the operator API, with its first admin's key. Any app instance will do. */
+export async function createWorkspace(t: Pick<TestApp, "call">, plan: Plan = "builder"): Promise<TestWorkspace> {
   const response = await t.call("POST", "/api/operator/workspaces", {
     token: testOperatorKey,
     body: { name: "Acme", plan, admin_email: uniqueEmail("admin") },
@@ -79,7 +84,11 @@ export async function addMember(t: Harness, ws: TestWorkspace, role: "admin" | "
   return { id: body.member.id, key: body.api_key };
 }
 
-export async function createTenantApp(t: Harness, ws: TestWorkspace, body: object = validAppBody): Promise<TestApp> {
+export async function createTenantApp(
+  t: Pick<TestApp, "call">,
+  ws: Pick<TestWorkspace, "id" | "adminKey">,
+  body: object = validAppBody,
+): Promise<TestTenantApp> {
   const response = await t.call("POST", `/api/workspaces/${ws.id}/apps`, { token: ws.adminKey, body });
   const created = await expectStatus<CreateAppResponse>(response, 201);
   return { id: created.app.id, serviceKey: created.service_key, serviceKeyId: created.key.id };

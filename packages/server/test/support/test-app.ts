@@ -70,6 +70,7 @@ export function testConfig(env: Record<string, string> = {}): Config {
     LATCHKEY_RATE_LIMIT_CONNECT_PER_MINUTE: "0",
     LATCHKEY_RATE_LIMIT_IP_PER_MINUTE: "0",
     LATCHKEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: "0",
+    LATCHKEY_RATE_LIMIT_SIGN_IN_PER_MINUTE: "0",
     LATCHKEY_RATE_LIMIT_USER_TOKENS_PER_MINUTE: "0",
     ...env,
   });
@@ -100,6 +101,9 @@ export function buildTestApp(options: TestAppOptions): TestApp {
   };
   return { ...built, deps, logs, call };
 }
+
+/** What `createTestApp` gives: an app instance that owns its database. */
+export type OpenTestApp = Awaited<ReturnType<typeof createTestApp>>;
 
 /** A fresh database plus one app instance; close() drops the database. */
 export async function createTestApp(options: Omit<TestAppOptions, "database"> = {}) {

@@ -1,7 +1,7 @@
 import { sql } from "kysely";
-import { openPostgres } from "../src/db/open-database.ts";
-import { adminUrl } from "./support/postgres-admin.ts";
-import { buildTestApp, type TestApp, type TestAppOptions } from "./support/test-app.ts";
+import { openPostgres } from "../../src/db/open-database.ts";
+import { adminUrl } from "./postgres-admin.ts";
+import { buildTestApp, type TestApp, type TestAppOptions } from "./test-app.ts";
 
 export interface ExtraInstance {
   app: TestApp;

@@ -1,0 +1,218 @@
+/**
+ * Cold start (not a test): how long `latchkey serve` takes from spawn to its first `/readyz` 200,
+ * and its resident memory once idle, on PostgreSQL with a migrated schema and on the embedded
+ * database with an existing data dir. Run with `npm run bench -- cold-start`; it writes
+ * bench/results/<date>-cold-start.json.
+ *
+ * Two ways to run the server are compared, each started BENCH_COLD_STARTS times (default 3):
+ *  - dist: `node packages/server/bin/latchkey.js serve` on the build (what an installed package runs);
+ *  - tsx: the TypeScript sources through tsx's loader (how the server ran before it had a build).
+ * The first embedded start on an empty data dir (initdb) is measured once per way as well.
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.join(here, "..");
+const serverDir = path.join(repoRoot, "packages", "server");
+const adminUrl = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const starts = Number(process.env.BENCH_COLD_STARTS ?? 3);
+/** Time given to a started server to settle (timers, lazy work, GC) before its memory is read. */
+const idleMs = Number(process.env.BENCH_IDLE_MS ?? 2_000);
+const operatorKey = `op_bench_${randomBytes(24).toString("hex")}`;
+const encryptionKeys = `b1:${randomBytes(32).toString("base64")}`;
+
+type Way = "dist" | "tsx";
+
+const commands: Record<Way, string[]> = {
+  dist: [path.join(serverDir, "bin", "latchkey.js"), "serve"],
+  tsx: ["--conditions=latchkey-source", "--import", "tsx", path.join(serverDir, "src", "cli", "main.ts"), "serve"],
+};
+
+interface Start {
+  readyMs: number;
+  /** CPU time (user + system) the process had used when it was first ready: less sensitive to a busy machine. */
+  cpuMsAtReady: number;
+  /** VmRSS after `idleMs` of idling, in MB. */
+  idleRssMb: number;
+  /** Peak resident memory (VmHWM) over the start, in MB. */
+  peakRssMb: number;
+}
+
+interface Series {
+  way: Way;
+  database: "postgres" | "embedded";
+  starts: Start[];
+  medianReadyMs: number;
+  medianCpuMsAtReady: number;
+  medianIdleRssMb: number;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(path.join(serverDir, "dist", "cli", "main.js"))) {
+    throw new Error("No build: run `npm run build` first (the dist way runs packages/server/dist).");
+  }
+  const work = await fs.mkdtemp(path.join(os.tmpdir(), "latchkey-cold-start-"));
+  const databaseName = `latchkey_bench_cold_${Date.now()}`;
+  const databaseUrl = await createDatabase(databaseName);
+  const series: Series[] = [];
+  const firstEmbedded: Record<string, Start> = {};
+  try {
+    const postgresEnv = { DATABASE_URL: databaseUrl, LATCHKEY_ENCRYPTION_KEYS: encryptionKeys };
+    // Migrates the schema; not measured.
+    await measure("dist", postgresEnv);
+    for (const way of ["tsx", "dist"] as const) {
+      series.push(await run(way, "postgres", postgresEnv));
+
+      const dataDir = path.join(work, `data-${way}`);
+      firstEmbedded[way] = await measure(way, { LATCHKEY_DATA_DIR: dataDir });
+      console.log(`${way} embedded first start (initdb): ${format(firstEmbedded[way])}`);
+      series.push(await run(way, "embedded", { LATCHKEY_DATA_DIR: dataDir }));
+    }
+  } finally {
+    await dropDatabase(databaseName);
+    await fs.rm(work, { recursive: true, force: true });
+  }
+
+  const results = {
+    date: new Date().toISOString(),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    cpus: os.cpus().length,
+    loadAverage: os.loadavg(),
+    startsPerSeries: starts,
+    idleMs,
+    series,
+    firstEmbeddedStart: firstEmbedded,
+  };
+  const file = path.join(here, "results", `${results.date.slice(0, 10)}-cold-start.json`);
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nwrote ${path.relative(repoRoot, file)}`);
+  for (const s of series) {
+    console.log(
+      `${s.way.padEnd(4)} ${s.database.padEnd(8)} ready ${s.medianReadyMs} ms (median; CPU ${s.medianCpuMsAtReady} ms), idle RSS ${s.medianIdleRssMb} MB`,
+    );
+  }
+}
+
+async function run(way: Way, database: Series["database"], env: Record<string, string>): Promise<Series> {
+  const measured: Start[] = [];
+  for (let i = 0; i < starts; i++) {
+    const start = await measure(way, env);
+    console.log(`${way} ${database} start ${i + 1}: ${format(start)}`);
+    measured.push(start);
+  }
+  return {
+    way,
+    database,
+    starts: measured,
+    medianReadyMs: median(measured.map((s) => s.readyMs)),
+    medianCpuMsAtReady: median(measured.map((s) => s.cpuMsAtReady)),
+    medianIdleRssMb: median(measured.map((s) => s.idleRssMb)),
+  };
+}
+
+/** One start: spawn, poll /readyz until 200, idle, read memory, stop. */
+async function measure(way: Way, env: Record<string, string>): Promise<Start> {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const started = performance.now();
+  const child = spawn(process.execPath, commands[way], {
+    cwd: serverDir,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      LATCHKEY_OPERATOR_KEY: operatorKey,
+      LOG_LEVEL: "warn",
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  try {
+    const deadline = started + 120_000;
+    let readyMs: number | undefined;
+    while (performance.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`latchkey exited (${child.exitCode}):\n${output}`);
+      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ok) {
+        readyMs = Math.round(performance.now() - started);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    if (readyMs === undefined) throw new Error(`latchkey was not ready within 120 s:\n${output}`);
+    const cpuMsAtReady = await cpuMs(child.pid ?? 0);
+    await new Promise((resolve) => setTimeout(resolve, idleMs));
+    const memory = await processMemory(child.pid ?? 0);
+    return { readyMs, cpuMsAtReady, ...memory };
+  } finally {
+    if (child.exitCode === null) child.kill("SIGTERM");
+    await exited;
+  }
+}
+
+/** User + system CPU time of a Linux process, in ms (/proc reports clock ticks of 1/100 s). */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** VmRSS and VmHWM of a Linux process, in MB. */
+async function processMemory(pid: number): Promise<{ idleRssMb: number; peakRssMb: number }> {
+  const status = await fs.readFile(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN);
+  return { idleRssMb: Math.round(kb("VmRSS") / 1024), peakRssMb: Math.round(kb("VmHWM") / 1024) };
+}
+
+function format(start: Start): string {
+  return `ready ${start.readyMs} ms (CPU ${start.cpuMsAtReady} ms), idle RSS ${start.idleRssMb} MB, peak RSS ${start.peakRssMb} MB`;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? Number.NaN)
+    : Math.round(((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2);
+}
+
+async function createDatabase(name: string): Promise<string> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`create database "${name}"`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function dropDatabase(name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`drop database if exists "${name}" with (force)`);
+  } finally {
+    await client.end();
+  }
+}
+
+await main();

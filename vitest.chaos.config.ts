@@ -1,0 +1,18 @@
+import { defineConfig } from "vitest/config";
+
+/**
+ * The fault suite (`npm run chaos`): real Latchkey processes on a PostgreSQL cluster of its own,
+ * real and scripted providers. Files run one after another: they start processes and clusters,
+ * and the machine is shared.
+ */
+export default defineConfig({
+  test: {
+    name: "chaos",
+    include: ["packages/server/chaos/**/*.test.ts"],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    fileParallelism: false,
+    // provider-faults.test.ts runs its fault cases at once (each waits for a token to expire).
+    maxConcurrency: 20,
+  },
+});
