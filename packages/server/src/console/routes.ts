@@ -30,6 +30,7 @@ import {
 } from "./passwords.ts";
 import { createSession, listSessions, revokeAllSessions, revokeSession } from "./sessions.ts";
 import { hashSetupToken } from "./setup-links.ts";
+import { recordAudit } from "../events/record-event.ts";
 
 const tag = "Console";
 
@@ -196,6 +197,13 @@ export function registerConsoleRoutes(ctx: RouteContext<ConsoleDeps>): void {
             .execute();
         }
         c.get("log").info({ member_id: candidate.id, workspace_id: candidate.workspace_id }, "console sign-in");
+        await recordAudit(deps, {
+          workspaceId: candidate.workspace_id,
+          actor: { type: "member", id: candidate.id, email: body.email },
+          requestId: c.get("requestId"),
+          action: "member.signed_in",
+          target: candidate.id,
+        });
         return startSession(c, candidate.id, candidate.workspace_id);
       }
       c.get("log").info("console sign-in refused: wrong password");
