@@ -1,4 +1,8 @@
+import { defaultServerConditions } from "vite";
 import { defineConfig } from "vitest/config";
+
+// As vitest.config.ts: the workspace packages resolve to their TypeScript sources.
+const conditions = ["latchkey-source", ...defaultServerConditions];
 
 /**
  * The fault suite (`npm run chaos`): real Latchkey processes on a PostgreSQL cluster of its own,
@@ -6,6 +10,8 @@ import { defineConfig } from "vitest/config";
  * and the machine is shared.
  */
 export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
   test: {
     name: "chaos",
     include: ["packages/server/chaos/**/*.test.ts"],

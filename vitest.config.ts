@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { defaultServerConditions } from "vite";
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 // The workspace packages export their TypeScript sources under this condition and their build otherwise:
 // tests run on the sources, with no build needed first.
@@ -14,6 +14,9 @@ if (!postgresUrl) {
 }
 
 const serverSuite = ["packages/server/**/*.test.ts"];
+// Not database-bound, or not for every run: the packaging test packs and installs the built
+// packages (once, in the embedded project); the fault suite runs with `npm run chaos`.
+const notTwice = ["packages/server/test/packaging.test.ts", "packages/server/chaos/**"];
 
 export default defineConfig({
   // As tsconfig.json's `paths`: in the repository, `@latchkey/sdk` is its source, built or not.
@@ -45,6 +48,18 @@ export default defineConfig({
           globalSetup: ["packages/server/test/support/global-setup.ts"],
         },
       },
+      {
+        // The short fault suite: provider faults and one PostgreSQL stop/start, on real Latchkey
+        // processes and a PostgreSQL cluster of its own. `npm run chaos` runs every fault case.
+        extends: true as const,
+        test: {
+          name: "chaos",
+          include: ["packages/server/chaos/provider-faults.test.ts", "packages/server/chaos/postgres-restart.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          maxConcurrency: 20,
+        },
+      },
       ...(postgresUrl
         ? [
             {
@@ -52,6 +67,7 @@ export default defineConfig({
               test: {
                 name: "postgres",
                 include: serverSuite,
+                exclude: [...configDefaults.exclude, ...notTwice],
                 env: { LATCHKEY_TEST_DB: "postgres" },
                 globalSetup: ["packages/server/test/support/global-setup.ts"],
               },

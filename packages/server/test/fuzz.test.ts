@@ -592,6 +592,8 @@ describe(`fuzz: every documented operation, bad input by the thousand (${kind})`
       connectionId: connectionOf("alice"),
       keyId: spareAdminKey.key.id,
       sessionId: "ses_0000000000000000",
+      integrationType: "oidc",
+      file: "index.html",
     });
     // The last path id of a PATCH or DELETE: things the fuzz may change or delete without
     // breaking the fixture every other case relies on.
@@ -813,7 +815,10 @@ describe(`fuzz: every documented operation, bad input by the thousand (${kind})`
           seen.add(c.op);
           byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
 
-          expect(status, where).toBeLessThan(500);
+          // The one documented 5xx a request can get here: the console's files when the console
+          // is not built (503 NOT_READY, a deployment state, checked as an envelope below).
+          const consoleNotBuilt = c.op.path.startsWith("/console") && status === 503;
+          if (!consoleNotBuilt) expect(status, where).toBeLessThan(500);
           const headerText = [...response.headers].map(([name, value]) => `${name}: ${value}`).join("\n");
           expect(secrets.foundIn(`${headerText}\n${text}`), `${where}: a secret in the answer`).toEqual([]);
           const tokenRoute = /\/token$|\/external-auth\/tokens\//.test(c.op.path) && c.op.method === "get";
@@ -828,10 +833,12 @@ describe(`fuzz: every documented operation, bad input by the thousand (${kind})`
           expect(servedTokens.foundIn(logged), `${where}: a token in the log`).toEqual([]);
           expect(logged, where).not.toContain("unhandled error");
 
+          // The documented non-JSON answers: redirects (the callback's, / to the console), and the
+          // callback's small HTML page for a browser.
+          const redirect = [301, 302, 303, 307, 308].includes(status) && response.headers.has("location");
           const callbackPage =
-            c.op.path === "/oauth/callback" &&
-            (status === 302 || (response.headers.get("content-type") ?? "").startsWith("text/html"));
-          if (status >= 300 && !callbackPage) {
+            c.op.path === "/oauth/callback" && (response.headers.get("content-type") ?? "").startsWith("text/html");
+          if (status >= 300 && !redirect && !callbackPage) {
             const envelope = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
             const code = envelope.error?.code;
             expect(isErrorCode(code) && statusOf(code), `${where}: not the error envelope`).toBe(status);

@@ -441,7 +441,7 @@ describe("network errors toward a provider", () => {
     for (const leak of [issuer, "127.0.0.1", String(port), "ECONNREFUSED", "UND_ERR", "fetch failed"]) {
       expect(text).not.toContain(leak);
     }
-    expect(body.error.message).toBe("The provider's OpenID discovery document could not be fetched; retry later");
+    expect(body.error.message).toBe("The provider could not be reached; retry later");
     const logged = t.logs.lines
       .map((line) => JSON.parse(line) as { request_id?: string; detail?: string; msg?: string })
       .find((line) => line.msg === "request failed" && line.request_id === body.error.request_id);

@@ -1082,6 +1082,22 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
       }),
       201,
     );
+    const hookBody = { url: "https://hooks.example.test/x", events: ["connection.created"] };
+    const createHook = async () =>
+      (
+        await json<{ webhook: { id: string } }>(
+          await bed.t.call("POST", `${ws}/webhooks`, { token: bed.tenant.adminKey, body: hookBody }),
+          201,
+        )
+      ).webhook.id;
+    const webhookId = await createHook();
+    const spareWebhookId = await createHook();
+    // A connection.created after the webhook exists: its delivery is the {deliveryId} to fuzz.
+    await connectUser(bed.t, bed.harness, bed.tenant, await userToken(bed.t, bed.tenant, "bob"), "bob-login");
+    const deliveries = await json<{ deliveries: { id: string }[] }>(
+      await bed.t.call("GET", `${ws}/webhooks/${webhookId}/deliveries`, { token: bed.tenant.adminKey }),
+      200,
+    );
     const members = await json<{ members: { id: string; email: string }[] }>(
       await bed.t.call("GET", `${ws}/members`, { token: bed.tenant.adminKey }),
       200,
@@ -1102,9 +1118,16 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
       spareAppId: (await createLatchkeyIdentityApp(bed.t, bed.tenant)).appId,
       spareConnectorId: (await createConnector(bed.t, bed.harness, bed.tenant)).connectorId,
       spareMemberId: spareMember.member.id,
+      webhookId,
+      spareWebhookId,
+      deliveryId: deliveries.deliveries[0]?.id ?? fail("no webhook delivery to fuzz"),
       spareAdminKeyId: spareAdminKey.key.id,
       spareServiceKeyId: spareServiceKey.key.id,
     });
+  }
+
+  function fail(message: string): never {
+    throw new Error(message);
   }
 
   function idFor(doc: RouteDoc, param: string): string {
@@ -1114,6 +1137,7 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
     if (changes && param === "connectorId" && doc.path.startsWith("/api/workspaces/{workspaceId}/connectors/"))
       return ids.spareConnectorId ?? "";
     if (changes && param === "memberId") return ids.spareMemberId ?? "";
+    if (doc.method === "delete" && param === "webhookId") return ids.spareWebhookId ?? "";
     if (param === "keyId")
       return (doc.path.includes("service-keys") ? ids.spareServiceKeyId : ids.spareAdminKeyId) ?? "";
     const id = ids[param];
@@ -1202,6 +1226,19 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
         role: "member",
       }),
       "post /api/workspaces/{workspaceId}/apps/{appId}/test-token": () => ({ token: "not-a-token" }),
+      "post /api/workspaces/{workspaceId}/webhooks": () => ({
+        url: "https://hooks.example.test/x",
+        events: ["connection.created"],
+        description: "fuzz",
+        status: "enabled",
+      }),
+      "patch /api/workspaces/{workspaceId}/webhooks/{webhookId}": () => ({
+        url: "https://hooks.example.test/x",
+        events: ["connection.created"],
+        description: "fuzz",
+        status: "enabled",
+      }),
+      "post /api/workspaces/{workspaceId}/webhooks/{webhookId}/rotate-secret": () => ({ overlap_seconds: 60 }),
       // The proxy: the oidc connector has no API host, so even a valid request is refused before sending.
       "post /api/apps/{appId}/connectors/{integrationType}/call": () => ({ method: "GET", path: "/me" }),
       "post /api/apps/{appId}/app-user-auth/connectors/{connectorId}/call": () => ({ method: "GET", path: "/me" }),
@@ -1233,7 +1270,9 @@ describe(`SPEC promise: bad input never gets a 500 and changes nothing, on every
     });
     const text = await response.text();
     const where = `${doc.method.toUpperCase()} ${doc.path} — ${attempt.label} → ${response.status} ${text.slice(0, 300)}`;
-    expect(response.status, where).toBeLessThan(500);
+    // The one documented 5xx: the console's files answer 503 NOT_READY while the console is not built.
+    const consoleNotBuilt = doc.path === "/console/{file}" && response.status === 503 && text.includes("NOT_READY");
+    if (!consoleNotBuilt) expect(response.status, where).toBeLessThan(500);
     if (response.status < 400) return;
     const htmlCallbackPage =
       doc.path === "/oauth/callback" && (response.headers.get("content-type") ?? "").startsWith("text/html");

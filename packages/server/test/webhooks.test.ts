@@ -113,7 +113,7 @@ describe(`webhooks (${testDbKind()})`, () => {
   }
 
   /** Runs delivery rounds until nothing is due. */
-  async function deliverDue(dispatcher: WebhookDispatcher = t.background.webhooks): Promise<void> {
+  async function deliverDue(dispatcher: WebhookDispatcher = t.webhooks): Promise<void> {
     for (let round = 0; round < 20; round++) if ((await dispatcher.runOnce()) === 0) return;
   }
 
@@ -237,7 +237,7 @@ describe(`webhooks (${testDbKind()})`, () => {
     await disconnect("kim");
     receiver.mode = "hang";
     const started = performance.now();
-    await t.background.webhooks.runOnce();
+    await t.webhooks.runOnce();
     expect(performance.now() - started).toBeLessThan(5000);
     const [timedOut] = await deliveries(hook.id);
     expect(timedOut).toMatchObject({ state: "pending", attempts: 1, last_status: null });
@@ -255,16 +255,16 @@ describe(`webhooks (${testDbKind()})`, () => {
     extras.push(other);
     await connect("lena", "lena-login");
     // This instance claims the delivery and dies before sending it.
-    const claimed = await t.background.webhooks.claim(10);
+    const claimed = await t.webhooks.claim(10);
     expect(claimed).toHaveLength(1);
-    expect(await other.app.background.webhooks.runOnce()).toBe(0);
+    expect(await other.app.webhooks.runOnce()).toBe(0);
     clock.advance(59_000);
-    await deliverDue(other.app.background.webhooks);
+    await deliverDue(other.app.webhooks);
     expect(receiver.received).toHaveLength(1);
     expect((await deliveries(hook.id))[0]).toMatchObject({ state: "delivered", attempts: 2 });
     // The dead instance's late outcome does not overwrite the one recorded.
     const claim = claimed[0];
-    if (claim) expect(await t.background.webhooks.attempt(claim)).toBe("lost_lease");
+    if (claim) expect(await t.webhooks.attempt(claim)).toBe("lost_lease");
     expect((await deliveries(hook.id))[0]).toMatchObject({ state: "delivered" });
   }, 60_000);
 
@@ -350,7 +350,7 @@ describe(`webhooks (${testDbKind()})`, () => {
     }
     const hook = await createHook("https://hooks.example.test/latchkey", ["connection.created"]);
     await connect("owen", "owen-login");
-    await deliverDue(guarded.app.background.webhooks);
+    await deliverDue(guarded.app.webhooks);
     const [blocked] = await deliveries(hook.id);
     expect(blocked).toMatchObject({ state: "pending", attempts: 1, last_status: null });
     expect(blocked?.last_error).toMatch(/^blocked/);

@@ -42,6 +42,8 @@ export interface LatchkeyApp {
   app: Hono<AppEnv>;
   docs: ApiDocs;
   metrics: Metrics;
+  /** Delivers the webhook outbox; not started here (the instance starts it, tests drive it). */
+  webhooks: WebhookDispatcher;
   /** The instance's background work (usage writes, refresh sweep, pruning): started by the server, stopped on close. */
   background: BackgroundWork;
 }
@@ -49,8 +51,6 @@ export interface LatchkeyApp {
 export interface BackgroundWork {
   usage: UsageRecorder;
   sweep: BackgroundSweep;
-  /** Delivers the webhook outbox (every instance does; claims and leases keep deliveries apart). */
-  webhooks: WebhookDispatcher;
   start(): void;
   /** Stops the timers, waits for a sweep in progress and writes the pending usage. */
   stop(): Promise<void>;
@@ -98,18 +98,14 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
     // Webhook delivery rows: the webhooks feature adds its pruner of old deliveries here.
   ];
   const sweep = new BackgroundSweep(deps, refresher, pruners, metrics);
-  const webhooks = new WebhookDispatcher(deps);
   const background: BackgroundWork = {
     usage,
     sweep,
-    webhooks,
     start() {
       usage.start();
       sweep.start();
-      webhooks.start();
     },
     async stop() {
-      await webhooks.stop();
       await sweep.stop();
       await usage.stop();
     },
@@ -139,5 +135,5 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().
   app.notFound((c) => onError(noRoute(c.req.method, c.req.path), c));
   app.onError(onError);
-  return { app, docs, metrics, background };
+  return { app, docs, metrics, background, webhooks: new WebhookDispatcher(deps) };
 }

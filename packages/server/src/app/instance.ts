@@ -58,9 +58,12 @@ export async function startInstance(config: Config, logger: Logger): Promise<Ins
       }),
     };
     const built = createLatchkeyApp(deps);
+    // Every instance delivers the webhook outbox; claims and leases keep them from sending one delivery twice at once.
+    built.webhooks.start();
     const close = async () => {
       try {
         await built.background.stop();
+        await built.webhooks.stop();
       } finally {
         await database.close();
       }

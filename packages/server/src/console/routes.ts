@@ -14,6 +14,7 @@ import {
 import type { Config } from "../config/config.ts";
 import { AppError, notFound, unauthenticated } from "../errors/app-error.ts";
 import type { AppEnv } from "../http/app-env.ts";
+import { recordAudit } from "../events/record-event.ts";
 import { clientIp } from "../http/client-ip.ts";
 import { defineRoute } from "../http/define-route.ts";
 import { RateLimiter } from "../http/rate-limit.ts";
@@ -30,7 +31,6 @@ import {
 } from "./passwords.ts";
 import { createSession, listSessions, revokeAllSessions, revokeSession } from "./sessions.ts";
 import { hashSetupToken } from "./setup-links.ts";
-import { recordAudit } from "../events/record-event.ts";
 
 const tag = "Console";
 
@@ -133,7 +133,13 @@ export function registerConsoleRoutes(ctx: RouteContext<ConsoleDeps>): void {
     };
   };
 
-  const startSession = async (c: Context<AppEnv>, memberId: string, workspaceId: string) => {
+  /** Only a sign-in that succeeded is audited: a refused one changes nothing (the rate limiter and the log count it). */
+  const startSession = async (
+    c: Context<AppEnv>,
+    memberId: string,
+    workspaceId: string,
+    action: "console.signed_in" | "console.password_set",
+  ) => {
     const session = await createSession(deps.db, {
       memberId,
       workspaceId,
@@ -149,7 +155,20 @@ export function registerConsoleRoutes(ctx: RouteContext<ConsoleDeps>): void {
       expires: session.expiresAt,
     });
     c.header("Cache-Control", "no-store");
-    return c.json(await answer(session.token, { id: session.id, memberId, workspaceId, expiresAt: session.expiresAt }));
+    const signedIn = await answer(session.token, {
+      id: session.id,
+      memberId,
+      workspaceId,
+      expiresAt: session.expiresAt,
+    });
+    await recordAudit(deps, {
+      workspaceId,
+      actor: { type: "member", id: memberId, email: signedIn.member.email },
+      requestId: c.get("requestId"),
+      action,
+      target: session.id,
+    });
+    return c.json(signedIn);
   };
 
   /** The cookie's live session; with `csrf`, X-CSRF-Token must match it too. */
@@ -197,14 +216,7 @@ export function registerConsoleRoutes(ctx: RouteContext<ConsoleDeps>): void {
             .execute();
         }
         c.get("log").info({ member_id: candidate.id, workspace_id: candidate.workspace_id }, "console sign-in");
-        await recordAudit(deps, {
-          workspaceId: candidate.workspace_id,
-          actor: { type: "member", id: candidate.id, email: body.email },
-          requestId: c.get("requestId"),
-          action: "member.signed_in",
-          target: candidate.id,
-        });
-        return startSession(c, candidate.id, candidate.workspace_id);
+        return startSession(c, candidate.id, candidate.workspace_id, "console.signed_in");
       }
       c.get("log").info("console sign-in refused: wrong password");
       throw invalidCredentials();
@@ -244,7 +256,7 @@ export function registerConsoleRoutes(ctx: RouteContext<ConsoleDeps>): void {
       });
       if (!link) throw invalidLink();
       c.get("log").info({ member_id: link.member_id, workspace_id: link.workspace_id }, "console password set");
-      return startSession(c, link.member_id, link.workspace_id);
+      return startSession(c, link.member_id, link.workspace_id, "console.password_set");
     },
   });
 

@@ -23,9 +23,9 @@ import {
   type ProviderFailure,
 } from "../providers/provider-failure.ts";
 import type { Metrics } from "../kernel/metrics.ts";
-import { singleFlightFor } from "./single-flight.ts";
 import { inTransaction } from "../db/in-transaction.ts";
 import { type EventOrigin, recordConnectionEvent } from "../events/record-event.ts";
+import { singleFlightFor } from "./single-flight.ts";
 import { isDeadGrant, newCapture } from "../providers/token-answer.ts";
 
 /** What refreshing needs. */
@@ -280,23 +280,14 @@ export class TokenRefresher {
   }
 
   /**
-   * Writes the new tokens; a provider that did not rotate the refresh token leaves the old one in
-   * place. The provider has already spent the old refresh token: if the full write fails, a
-   * minimal one (the new tokens and expiry only, with the same version check) still keeps the
-   * rotated refresh token, so no later read replays the spent one. The full write runs under a
-   * savepoint so its failure does not abort the transaction; so does the `connection.refreshed`
-   * audit event, written in the same transaction but never at the cost of the new tokens.
+   * Writes the new tokens and the `connection.refreshed` event in one transaction; a provider that
+   * did not rotate the refresh token leaves the old one in place. The provider has already spent
+   * the old refresh token: if the full write fails, a minimal one (the new tokens and expiry only,
+   * with the same version check) still keeps the rotated refresh token, so no later read replays
+   * the spent one, and records the event with it. The full write runs under a savepoint (or in its
+   * own transaction when there is none) so its failure does not abort the refresh's transaction.
    */
-  #storeTokens(
-    outer: Executor,
-    row: ConnectionRow,
-    tokens: oauth.TokenEndpointResponse,
-    now: Date,
-  ): Promise<RefreshOutcome> {
-    return inTransaction(outer, (db) => this.#storeTokensIn(db, row, tokens, now));
-  }
-
-  async #storeTokensIn(
+  async #storeTokens(
     db: Executor,
     row: ConnectionRow,
     tokens: oauth.TokenEndpointResponse,
@@ -314,38 +305,30 @@ export class TokenRefresher {
     };
     let updated: ConnectionRow | undefined;
     try {
-      await sql`savepoint store_refreshed_tokens`.execute(db);
-      updated = await this.#writeTokens(db, row, {
-        ...kept,
-        token_type: tokens.token_type,
-        ...(tokens.scope !== undefined && { scopes: JSON.stringify(splitScopes(tokens.scope)) }),
+      updated = await underSavepoint(db, "store_refreshed_tokens", async (trx) => {
+        const stored = await this.#writeTokens(trx, row, {
+          ...kept,
+          token_type: tokens.token_type,
+          ...(tokens.scope !== undefined && { scopes: JSON.stringify(splitScopes(tokens.scope)) }),
+        });
+        if (stored) await recordRefreshed(trx, stored, now);
+        return stored;
       });
     } catch (error) {
       this.deps.logger.error(
         { connection_id: row.id, err: error },
         "storing the refreshed tokens failed; keeping the new tokens without the other fields",
       );
-      await sql`rollback to savepoint store_refreshed_tokens`.execute(db);
-      updated = await this.#writeTokens(db, row, kept);
+      updated = await inTransaction(db, async (trx) => {
+        const stored = await this.#writeTokens(trx, row, kept);
+        if (stored) await this.#recordRefreshedKeepingTokens(trx, stored, now);
+        return stored;
+      });
     }
-    if (updated) {
-      await this.#recordRefreshed(db, updated, now);
-      return { kind: "fresh", row: updated };
-    }
+    if (updated) return { kind: "fresh", row: updated };
     // Changed under us (embedded only: a reconnect or disconnect meanwhile); the row as it is now wins.
     this.deps.logger.warn({ connection_id: row.id }, "connection changed during refresh; keeping the newer row");
     return this.#reread(db, row.id);
-  }
-
-  /** The audit event of a refresh; its failure is logged and rolled back alone, the tokens stay. */
-  async #recordRefreshed(db: Executor, row: ConnectionRow, now: Date): Promise<void> {
-    await sql`savepoint record_refreshed`.execute(db);
-    try {
-      await recordConnectionEvent(db, { action: "connection.refreshed", connection: row, origin: bySystem, at: now });
-    } catch (error) {
-      this.deps.logger.error({ connection_id: row.id, err: error }, "recording the refresh in the audit log failed");
-      await sql`rollback to savepoint record_refreshed`.execute(db);
-    }
   }
 
   #writeTokens(
@@ -362,6 +345,22 @@ export class TokenRefresher {
       .executeTakeFirst();
   }
 
+  /**
+   * The fallback's event: recorded in the tokens' transaction, but under its own savepoint, so a
+   * failure to record it (the same fault that broke the full write, say) never costs the rotated
+   * refresh token; the missing event is logged instead.
+   */
+  async #recordRefreshedKeepingTokens(trx: Executor, stored: ConnectionRow, now: Date): Promise<void> {
+    try {
+      await underSavepoint(trx, "record_refreshed_event", (inner) => recordRefreshed(inner, stored, now));
+    } catch (error) {
+      this.deps.logger.error(
+        { connection_id: stored.id, err: error },
+        "recording connection.refreshed failed; the refreshed tokens are kept without the event",
+      );
+    }
+  }
+
   async #reread(db: Executor, id: string): Promise<RefreshOutcome> {
     const current = await db.selectFrom("connections").selectAll().where("id", "=", id).executeTakeFirst();
     if (!current) return { kind: "gone" };
@@ -371,6 +370,27 @@ export class TokenRefresher {
 
 /** Refreshes are Latchkey's own doing, whichever request needed the token. */
 const bySystem: EventOrigin = { actor: { type: "system" }, requestId: null };
+
+function recordRefreshed(db: Executor, stored: ConnectionRow, now: Date): Promise<void> {
+  return recordConnectionEvent(db, { action: "connection.refreshed", connection: stored, origin: bySystem, at: now });
+}
+
+/**
+ * Runs `work` so that its failure undoes only its own writes: under a savepoint of the caller's
+ * transaction, or in a transaction of its own when the caller has none.
+ */
+async function underSavepoint<T>(db: Executor, name: string, work: (trx: Executor) => Promise<T>): Promise<T> {
+  if (!db.isTransaction) return db.transaction().execute(work);
+  await sql`savepoint ${sql.id(name)}`.execute(db);
+  try {
+    const result = await work(db);
+    await sql`release savepoint ${sql.id(name)}`.execute(db);
+    return result;
+  } catch (error) {
+    await sql`rollback to savepoint ${sql.id(name)}`.execute(db);
+    throw error;
+  }
+}
 
 /**
  * Marks the row as the user having to connect again, unless it changed since it was read, and
