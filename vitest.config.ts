@@ -48,18 +48,6 @@ export default defineConfig({
           globalSetup: ["packages/server/test/support/global-setup.ts"],
         },
       },
-      {
-        // The short fault suite: provider faults and one PostgreSQL stop/start, on real Latchkey
-        // processes and a PostgreSQL cluster of its own. `npm run chaos` runs every fault case.
-        extends: true as const,
-        test: {
-          name: "chaos",
-          include: ["packages/server/chaos/provider-faults.test.ts", "packages/server/chaos/postgres-restart.test.ts"],
-          testTimeout: 120_000,
-          hookTimeout: 120_000,
-          maxConcurrency: 20,
-        },
-      },
       ...(postgresUrl
         ? [
             {
