@@ -64,6 +64,17 @@ describe("console sign-in and sessions", { timeout: 30_000 }, () => {
     expect(setCookie).toMatch(/HttpOnly/);
     expect(setCookie).toMatch(/SameSite=Lax/);
     expect(setCookie).not.toMatch(/Secure/); // http public URL in tests; Secure behind https
+    // The sign-in is audited with the member and the request, never the password.
+    const audited = await t.deps.db
+      .selectFrom("events")
+      .selectAll()
+      .where("workspace_id", "=", ws.id)
+      .where("action", "=", "console.signed_in")
+      .execute();
+    expect(audited.map((event) => [event.actor, event.request_id !== null])).toEqual([
+      [{ type: "member", id: ws.adminMemberId, email }, true],
+    ]);
+    expect(JSON.stringify(audited)).not.toContain(password);
     const session = cookieOf(response);
     expect((await t.call("GET", "/api/console/session", { headers: { cookie: session } })).status).toBe(200);
     const out = await t.call("POST", "/api/console/sign-out", {

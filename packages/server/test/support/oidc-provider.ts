@@ -145,6 +145,10 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       if (!res.headersSent) respondJson(res, 500, { error: "server_error" });
     });
   });
+  // Node closes an idle keep-alive socket after 5 s; a client whose idle timer runs late (a busy
+  // event loop: PGlite runs in-process) may send on it just as it closes and get ECONNRESET.
+  // Real providers keep sockets far longer; so does the harness.
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
