@@ -201,18 +201,22 @@ describe.skipIf(!haveChromium)("the calendar demo in a browser", () => {
 /** Runs the demo's program on three free ports and waits for its banner. */
 async function startDemoProcess(): Promise<Demo> {
   const ports = [await freePort(), await freePort(), await freePort()] as const;
-  const child = spawn(process.execPath, ["--import", "tsx", "examples/calendar-demo/demo/main.ts"], {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      NODE_ENV: "development",
-      LOG_LEVEL: "warn",
-      DEMO_LATCHKEY_PORT: String(ports[0]),
-      DEMO_PROVIDER_PORT: String(ports[1]),
-      DEMO_APP_PORT: String(ports[2]),
+  const child = spawn(
+    process.execPath,
+    ["--conditions=latchkey-source", "--import", "tsx", "examples/calendar-demo/demo/main.ts"],
+    {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        NODE_ENV: "development",
+        LOG_LEVEL: "warn",
+        DEMO_LATCHKEY_PORT: String(ports[0]),
+        DEMO_PROVIDER_PORT: String(ports[1]),
+        DEMO_APP_PORT: String(ports[2]),
+      },
+      stdio: ["ignore", "pipe", "pipe"],
     },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  );
   let output = "";
   child.stdout.on("data", (chunk: Buffer) => {
     output += chunk.toString();
