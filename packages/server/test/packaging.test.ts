@@ -4,6 +4,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { catalog, toProviderInfo } from "@latchkey/catalog";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDbKind } from "./support/test-database.ts";
 
@@ -180,8 +181,16 @@ describe.runIf(testDbKind() === "embedded")("the packed @latchkey/server, instal
       expect.arrayContaining(["dist/index.js", "dist/index.d.ts", "provider.schema.json", "providers/github.json"]),
     );
     expect(packedPaths("server")).toEqual(
-      expect.arrayContaining(["bin/latchkey.js", "dist/cli/main.js", "dist/cli/main.d.ts", "dist/ops/routes.js"]),
+      expect.arrayContaining([
+        "bin/latchkey.js",
+        "dist/bundle/main.js",
+        "dist/cli/main.js",
+        "dist/cli/main.d.ts",
+        "dist/ops/routes.js",
+      ]),
     );
+    // The bundle's chunks have content hashes in their names: at least the server command's.
+    expect(packedPaths("server").some((file) => /^dist\/bundle\/server-command-\w+\.js$/.test(file))).toBe(true);
   });
 
   it("installs no TypeScript tooling: the server needs none at run time", async (context) => {
@@ -221,6 +230,10 @@ describe.runIf(testDbKind() === "embedded")("the packed @latchkey/server, instal
       await fs.readFile(path.join(repoRoot, "packages", "server", "package.json"), "utf8"),
     ) as { version: string };
     expect(openapi.info.version).toBe(serverPackage.version);
+    // The bundle's catalog was compiled in at build time: it is the catalog the sources read and validate.
+    const providers = (await (await fetch(`${url}/api/providers`)).json()) as { providers: unknown[] };
+    expect(providers.providers).toEqual([...catalog.values()].map(toProviderInfo));
+    expect(providers.providers.length).toBeGreaterThan(40);
 
     expect(await server.stop()).toBe(0);
   });
