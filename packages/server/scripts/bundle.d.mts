@@ -2,6 +2,7 @@
 import type { Metafile } from "esbuild";
 
 export declare const bundleDir: string;
-export declare function namedProvidersSource(): Promise<string>;
+export declare const prevaluatedModules: readonly string[];
+export declare function prevaluatedSource(moduleUrl: string): Promise<string>;
 export declare function duplicatedPackages(metafile: Pick<Metafile, "inputs">): [string, Set<string>][];
 export declare function bundleServer(): Promise<Metafile>;

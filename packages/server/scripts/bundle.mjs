@@ -6,8 +6,10 @@
 //
 // - The CLI's commands stay separate chunks (code splitting), so `latchkey help` still loads nothing
 //   of the server, and undici stays a chunk of its own, loaded on the first outbound call.
-// - The catalog's named providers are compiled in: read and validated here with the catalog's own
-//   loadProviderFiles, so a start does neither, and a bad provider file fails the build.
+// - The catalog's providers are compiled in: its named-providers module (which reads and validates
+//   providers/*.json) and generic-providers module (validated by zod on import) are evaluated here
+//   and replaced by their values, so a start neither reads 50 files nor runs the provider schema,
+//   and a bad provider file fails the build.
 // - One copy of each package: the build fails if a package would be bundled from two folders, as
 //   two zods (or two kyselys) would make `instanceof` and module-level registries disagree.
 // - Left out and loaded from node_modules as before: PGlite (its WebAssembly and data files sit
@@ -16,7 +18,8 @@
 //   Latchkey writes its log lines to stdout itself and uses none.
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { isDeepStrictEqual } from "node:util";
 import { build } from "esbuild";
 
 const serverDir = fileURLToPath(new URL("..", import.meta.url));
@@ -25,12 +28,26 @@ const serverDir = fileURLToPath(new URL("..", import.meta.url));
  * resolves from its own module's URL (the console's build, `../../../console/dist`) stay the same.
  */
 export const bundleDir = join(serverDir, "dist", "bundle");
-const namedProvidersModule = /[\\/]catalog[\\/](?:dist|src)[\\/]named-providers\.(?:js|ts)$/;
+/** The catalog modules whose exports are data, computed (and validated) when they are imported. */
+export const prevaluatedModules = ["named-providers", "generic-providers"];
+const prevaluatedModule = /[\\/]catalog[\\/]dist[\\/]([a-z-]+)\.js$/;
 
-/** The source of a module equal to the catalog's named-providers module once evaluated, validated now. */
-export async function namedProvidersSource() {
-  const { loadProviderFiles } = await import("@latchkey/catalog");
-  return `export const namedProviders = ${JSON.stringify(loadProviderFiles())};\n`;
+/**
+ * The source of a module that exports the same names with the same values as the module at
+ * `moduleUrl` once evaluated. Each value must survive JSON (plain data, as a provider description
+ * is): anything else is an error, not a silently different value.
+ */
+export async function prevaluatedSource(moduleUrl) {
+  const exports = await import(moduleUrl);
+  const lines = [];
+  for (const [name, value] of Object.entries(exports)) {
+    const json = JSON.stringify(value);
+    if (json === undefined || !isDeepStrictEqual(JSON.parse(json), value)) {
+      throw new Error(`${moduleUrl}: export ${name} is not plain data and cannot be compiled in`);
+    }
+    lines.push(`export const ${name} = ${json};`);
+  }
+  return `${lines.join("\n")}\n`;
 }
 
 /** Package name → the folders it was bundled from, for every package bundled from more than one. */
@@ -48,7 +65,7 @@ export function duplicatedPackages(metafile) {
 
 export async function bundleServer() {
   rmSync(bundleDir, { recursive: true, force: true });
-  let providersCompiledIn = false;
+  const prevaluated = new Set();
   const result = await build({
     absWorkingDir: serverDir,
     entryPoints: { main: "dist/cli/main.js" },
@@ -70,19 +87,22 @@ export async function bundleServer() {
     },
     plugins: [
       {
-        name: "latchkey-named-providers",
+        name: "latchkey-prevaluated-catalog-data",
         setup(build) {
-          build.onLoad({ filter: namedProvidersModule }, async () => {
-            providersCompiledIn = true;
-            return { contents: await namedProvidersSource(), loader: "js" };
+          build.onLoad({ filter: prevaluatedModule }, async (args) => {
+            const name = prevaluatedModule.exec(args.path)?.[1] ?? "";
+            if (!prevaluatedModules.includes(name)) return undefined;
+            prevaluated.add(name);
+            return { contents: await prevaluatedSource(pathToFileURL(args.path).href), loader: "js" };
           });
         },
       },
     ],
   });
   const problems = [];
-  if (!providersCompiledIn)
-    problems.push("the catalog's named-providers module was not bundled: it is no longer found");
+  for (const name of prevaluatedModules) {
+    if (!prevaluated.has(name)) problems.push(`the catalog's ${name} module was not bundled (renamed?)`);
+  }
   for (const [name, seen] of duplicatedPackages(result.metafile)) {
     problems.push(`${name} would be bundled twice, from ${[...seen].join(" and ")}`);
   }

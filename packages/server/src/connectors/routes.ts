@@ -87,13 +87,16 @@ export function registerConnectorRoutes(ctx: RouteContext<AccessDeps & { vault: 
   const admins = [workspaceAuth(deps, "admin")];
   const urlPolicy: ProviderUrlPolicy = { denyPrivateNetwork: deps.config.denyPrivateNetwork };
   // One body schema per provider, chosen by `provider`: each validates the raw body (never a copy,
-  // which would turn a "__proto__" key into a prototype).
-  const CreateConnectorBody = z.discriminatedUnion(
-    "provider",
-    [...catalog.values()].map((description) =>
-      createConnectorBodySchema(description, urlPolicy),
-    ) as unknown as Discriminable,
-    { error: (issue) => (issue.code === "invalid_union" ? unknownProvider : undefined) },
+  // which would turn a "__proto__" key into a prototype). Built on the first create (or /openapi.json),
+  // not at start: ~55 strict object schemas were a tenth of a PostgreSQL start's CPU.
+  const CreateConnectorBody = z.lazy(() =>
+    z.discriminatedUnion(
+      "provider",
+      [...catalog.values()].map((description) =>
+        createConnectorBodySchema(description, urlPolicy),
+      ) as unknown as Discriminable,
+      { error: (issue) => (issue.code === "invalid_union" ? unknownProvider : undefined) },
+    ),
   ) as unknown as z.ZodType<CreateConnectorBody>;
   const toWire = (row: ConnectorRow) => connectorToWire(row, deps.config.publicUrl);
 
