@@ -10,7 +10,8 @@ import { register } from "node:module";
 const dist = new URL("../dist/bundle/main.js", import.meta.url);
 const source = new URL("../src/cli/main.ts", import.meta.url);
 
-if (!isCheckout() || buildIsCurrent()) {
+// A build from before the bundle (a stamp but no dist/bundle/) counts as stale, not as a crash.
+if (!isCheckout() || (buildIsCurrent() && mtime(dist) !== undefined)) {
   await import(dist.href);
 } else {
   await runSources();
