@@ -71,7 +71,7 @@ export function registerAppRoutes(ctx: RouteContext<AccessDeps & { vault: Vault 
       });
       const response: CreateAppResponse = {
         app: created.app,
-        service_key: created.serviceKey.serviceKey,
+        service_key: created.serviceKey.key,
         key: created.serviceKey.info,
       };
       return c.json(response, 201);

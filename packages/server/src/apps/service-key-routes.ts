@@ -6,7 +6,7 @@ import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
 import { NameSchema } from "../workspaces/wire-schemas.ts";
 import { requireAppRow } from "./apps.ts";
-import { issueServiceKey, listServiceKeys, revokeServiceKey } from "./service-keys.ts";
+import { serviceKeys } from "./service-keys.ts";
 import { ServiceKeyInfoSchema } from "./wire-schemas.ts";
 import { recordAudit } from "../events/record-event.ts";
 import { memberOrigin } from "../events/request-origin.ts";
@@ -34,7 +34,7 @@ export function registerServiceKeyRoutes(ctx: RouteContext<AccessDeps>): void {
     handler: async (c) => {
       const workspaceId = c.get("member").workspaceId;
       const appRow = await requireAppRow(deps.db, workspaceId, c.req.param("appId") ?? "");
-      return c.json({ keys: await listServiceKeys(deps.db, workspaceId, appRow.id) });
+      return c.json({ keys: await serviceKeys.list(deps.db, { workspaceId, ownerId: appRow.id }) });
     },
   });
 
@@ -53,9 +53,9 @@ export function registerServiceKeyRoutes(ctx: RouteContext<AccessDeps>): void {
     handler: async (c, { body }) => {
       const workspaceId = c.get("member").workspaceId;
       const appRow = await requireAppRow(deps.db, workspaceId, c.req.param("appId") ?? "");
-      const issued = await issueServiceKey(deps.db, {
+      const issued = await serviceKeys.issue(deps.db, {
         workspaceId,
-        appId: appRow.id,
+        ownerId: appRow.id,
         name: body.name,
         now: deps.clock.now(),
       });
@@ -70,7 +70,7 @@ export function registerServiceKeyRoutes(ctx: RouteContext<AccessDeps>): void {
         appId: appRow.id,
         data: { name: issued.info.name, prefix: issued.info.prefix },
       });
-      const response: CreateServiceKeyResponse = { service_key: issued.serviceKey, key: issued.info };
+      const response: CreateServiceKeyResponse = { service_key: issued.key, key: issued.info };
       return c.json(response, 201);
     },
   });
@@ -88,7 +88,8 @@ export function registerServiceKeyRoutes(ctx: RouteContext<AccessDeps>): void {
       const workspaceId = c.get("member").workspaceId;
       const appId = c.req.param("appId") ?? "";
       const keyId = c.req.param("keyId") ?? "";
-      if (!(await revokeServiceKey(deps.db, { workspaceId, appId, keyId, now: deps.clock.now() }))) {
+      const target = { workspaceId, ownerId: appId, keyId, now: deps.clock.now() };
+      if ((await serviceKeys.revoke(deps.db, target)) === "not-found") {
         throw notFound("Service key");
       }
       c.get("log").info({ workspace_id: workspaceId, app_id: appId, key_id: keyId }, "service key revoked");

@@ -4,7 +4,7 @@ import { type AccessDeps, workspaceAuth } from "../access/auth.ts";
 import { notFound } from "../errors/app-error.ts";
 import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
-import { issueAdminApiKey, listAdminApiKeys, revokeAdminApiKey } from "./admin-api-keys.ts";
+import { adminApiKeys, revokeAdminApiKey } from "./admin-api-keys.ts";
 import { findMember } from "./members.ts";
 import { AdminApiKeyInfoSchema, NameSchema } from "./wire-schemas.ts";
 import { recordAudit } from "../events/record-event.ts";
@@ -33,7 +33,8 @@ export function registerApiKeyRoutes(ctx: RouteContext<AccessDeps>): void {
     use: readers,
     responses: { 200: { description: "OK", schema: z.object({ keys: z.array(AdminApiKeyInfoSchema) }) } },
     errors: ["NOT_FOUND"],
-    handler: async (c) => c.json({ keys: await listAdminApiKeys(deps.db, c.get("member").workspaceId) }),
+    handler: async (c) =>
+      c.json({ keys: await adminApiKeys.list(deps.db, { workspaceId: c.get("member").workspaceId }) }),
   });
 
   defineRoute(ctx, {
@@ -52,9 +53,9 @@ export function registerApiKeyRoutes(ctx: RouteContext<AccessDeps>): void {
       const caller = c.get("member");
       const memberId = body.member_id ?? caller.memberId;
       if (!(await findMember(deps.db, caller.workspaceId, memberId))) throw notFound("Member");
-      const issued = await issueAdminApiKey(deps.db, {
+      const issued = await adminApiKeys.issue(deps.db, {
         workspaceId: caller.workspaceId,
-        memberId,
+        ownerId: memberId,
         name: body.name,
         now: deps.clock.now(),
       });
@@ -68,7 +69,7 @@ export function registerApiKeyRoutes(ctx: RouteContext<AccessDeps>): void {
         target: issued.info.id,
         data: { member_id: memberId, name: issued.info.name, prefix: issued.info.prefix },
       });
-      const response: CreateApiKeyResponse = { api_key: issued.apiKey, key: issued.info };
+      const response: CreateApiKeyResponse = { api_key: issued.key, key: issued.info };
       return c.json(response, 201);
     },
   });

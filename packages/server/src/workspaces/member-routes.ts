@@ -82,7 +82,7 @@ export function registerMemberRoutes(ctx: RouteContext<AccessDeps>): void {
         target: added.member.id,
         data: { email: added.member.email, role: added.member.role },
       });
-      const response: CreateMemberResponse = { member: added.member, api_key: added.key.apiKey, key: added.key.info };
+      const response: CreateMemberResponse = { member: added.member, api_key: added.key.key, key: added.key.info };
       return c.json(response, 201);
     },
   });
