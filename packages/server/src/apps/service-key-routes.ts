@@ -1,9 +1,9 @@
 import type { CreateServiceKeyResponse } from "@latchkey/contracts";
 import { z } from "zod";
-import { type AccessDeps, workspaceAuth } from "../access/auth.ts";
+import type { AccessDeps } from "../access/auth.ts";
 import { notFound } from "../errors/app-error.ts";
-import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
+import { workspaceRoutes } from "../access/workspace-routes.ts";
 import { NameSchema } from "../workspaces/wire-schemas.ts";
 import { requireAppRow } from "./apps.ts";
 import { serviceKeys } from "./service-keys.ts";
@@ -19,18 +19,13 @@ const tag = "Service keys";
 /** An app's service keys. Several may be active at once, so a key can be rotated without downtime. */
 export function registerServiceKeyRoutes(ctx: RouteContext<AccessDeps>): void {
   const { deps } = ctx;
-  const readers = [workspaceAuth(deps, "member")];
-  const admins = [workspaceAuth(deps, "admin")];
+  const { forMembers, forAdmins } = workspaceRoutes(ctx, tag);
 
-  defineRoute(ctx, {
+  forMembers({
     method: "get",
     path: keysPath,
     summary: "List an app's service keys (metadata only, never the keys)",
-    tag,
-    auth: "workspace",
-    use: readers,
     responses: { 200: { description: "OK", schema: z.object({ keys: z.array(ServiceKeyInfoSchema) }) } },
-    errors: ["NOT_FOUND"],
     handler: async (c) => {
       const workspaceId = c.get("member").workspaceId;
       const appRow = await requireAppRow(deps.db, workspaceId, c.req.param("appId") ?? "");
@@ -38,18 +33,14 @@ export function registerServiceKeyRoutes(ctx: RouteContext<AccessDeps>): void {
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "post",
     path: keysPath,
     summary: "Create a service key for the app; the key is returned once (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     body: CreateServiceKeyBody,
     responses: {
       201: { description: "Created", schema: z.object({ service_key: z.string(), key: ServiceKeyInfoSchema }) },
     },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c, { body }) => {
       const workspaceId = c.get("member").workspaceId;
       const appRow = await requireAppRow(deps.db, workspaceId, c.req.param("appId") ?? "");
@@ -75,15 +66,11 @@ export function registerServiceKeyRoutes(ctx: RouteContext<AccessDeps>): void {
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "delete",
     path: `${keysPath}/{keyId}`,
     summary: "Revoke a service key (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     responses: { 204: { description: "Revoked" } },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c) => {
       const workspaceId = c.get("member").workspaceId;
       const appId = c.req.param("appId") ?? "";
