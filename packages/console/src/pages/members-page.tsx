@@ -1,10 +1,12 @@
-import { type FormEvent, useState } from "react";
+import { useState } from "react";
 import { api } from "../api/client.ts";
 import type { Member, MemberRole, SetupLink } from "../api/types.ts";
 import { useSession } from "../session.tsx";
 import { ConfirmDialog } from "../ui/confirm-dialog.tsx";
 import { CopyField } from "../ui/copy-button.tsx";
 import { formatTime } from "../ui/format.ts";
+import { SubmitButton } from "../ui/submit-button.tsx";
+import { useSubmit } from "../use-submit.ts";
 import { FormError, Loadable } from "../ui/states.tsx";
 import { useResource } from "../use-resource.ts";
 
@@ -140,24 +142,13 @@ export function MembersPage() {
 function Invite({ path, onInvited }: { path: string; onInvited: (link: SetupLink & { email: string }) => void }) {
   const [email, setEmail] = useState("");
   const [role, setRole] = useState<MemberRole>("member");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const response = await api<SetupLink & { member: Member }>("POST", path, { email: email.trim(), role });
-      onInvited({ setup_url: response.setup_url, expires_at: response.expires_at, email: response.member.email });
-      setEmail("");
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, onSubmit } = useSubmit(async () => {
+    const response = await api<SetupLink & { member: Member }>("POST", path, { email: email.trim(), role });
+    onInvited({ setup_url: response.setup_url, expires_at: response.expires_at, email: response.member.email });
+    setEmail("");
+  });
   return (
-    <form onSubmit={submit} className="inline-form" aria-labelledby="invite-title">
+    <form onSubmit={onSubmit} className="inline-form" aria-labelledby="invite-title">
       <h2 id="invite-title">Invite someone</h2>
       <div className="field">
         <label htmlFor="invite-email">Email</label>
@@ -170,9 +161,9 @@ function Invite({ path, onInvited }: { path: string; onInvited: (link: SetupLink
           <option value="admin">admin</option>
         </select>
       </div>
-      <button type="submit" disabled={busy}>
-        {busy ? "Inviting…" : "Invite"}
-      </button>
+      <SubmitButton busy={busy} busyLabel="Inviting…">
+        Invite
+      </SubmitButton>
       <FormError error={error} />
     </form>
   );
