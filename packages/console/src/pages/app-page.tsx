@@ -12,6 +12,7 @@ import { SubmitButton } from "../ui/submit-button.tsx";
 import { useSubmit } from "../use-submit.ts";
 import { useResource } from "../use-resource.ts";
 import { draftFrom, IdentityFields, identityInput } from "./identity-fields.tsx";
+import { DataTable } from "../ui/data-table.tsx";
 
 export function AppPage({ id }: { id: string }) {
   const session = useSession();
@@ -209,51 +210,38 @@ function ServiceKeys({ path }: { path: string }) {
           list.length === 0 ? (
             <Empty>No service keys: the app's backend cannot fetch tokens until you create one.</Empty>
           ) : (
-            <table>
-              <caption className="sr-only">Service keys</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Starts with</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Last used</th>
-                  <th scope="col">Status</th>
+            <DataTable
+              caption="Service keys"
+              columns={["Name", "Starts with", "Created", "Last used", "Status"]}
+              actions={session.isAdmin}
+            >
+              {list.map((key) => (
+                <tr key={key.id}>
+                  <td>{key.name}</td>
+                  <td>
+                    <code>{key.prefix}…</code>
+                  </td>
+                  <td>{formatTime(key.created_at)}</td>
+                  <td>{formatTime(key.last_used_at)}</td>
+                  <td>
+                    {key.revoked_at ? (
+                      <span className="badge status-disabled">revoked {formatTime(key.revoked_at)}</span>
+                    ) : (
+                      <span className="badge status-enabled">active</span>
+                    )}
+                  </td>
                   {session.isAdmin && (
-                    <th scope="col">
-                      <span className="sr-only">Actions</span>
-                    </th>
-                  )}
-                </tr>
-              </thead>
-              <tbody>
-                {list.map((key) => (
-                  <tr key={key.id}>
-                    <td>{key.name}</td>
                     <td>
-                      <code>{key.prefix}…</code>
-                    </td>
-                    <td>{formatTime(key.created_at)}</td>
-                    <td>{formatTime(key.last_used_at)}</td>
-                    <td>
-                      {key.revoked_at ? (
-                        <span className="badge status-disabled">revoked {formatTime(key.revoked_at)}</span>
-                      ) : (
-                        <span className="badge status-enabled">active</span>
+                      {!key.revoked_at && (
+                        <button type="button" className="danger small-button" onClick={() => setRevoking(key)}>
+                          Revoke<span className="sr-only"> {key.name}</span>
+                        </button>
                       )}
                     </td>
-                    {session.isAdmin && (
-                      <td>
-                        {!key.revoked_at && (
-                          <button type="button" className="danger small-button" onClick={() => setRevoking(key)}>
-                            Revoke<span className="sr-only"> {key.name}</span>
-                          </button>
-                        )}
-                      </td>
-                    )}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+                  )}
+                </tr>
+              ))}
+            </DataTable>
           )
         }
       </Loadable>

@@ -9,6 +9,7 @@ import { SubmitButton } from "../ui/submit-button.tsx";
 import { useSubmit } from "../use-submit.ts";
 import { FormError, Loadable } from "../ui/states.tsx";
 import { useResource } from "../use-resource.ts";
+import { DataTable } from "../ui/data-table.tsx";
 
 export function MembersPage() {
   const session = useSession();
@@ -68,58 +69,45 @@ export function MembersPage() {
       <FormError error={rowError} />
       <Loadable resource={members} what="members">
         {(list) => (
-          <table>
-            <caption className="sr-only">Members</caption>
-            <thead>
-              <tr>
-                <th scope="col">Email</th>
-                <th scope="col">Role</th>
-                <th scope="col">Since</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((member) => {
-                const self = member.id === session.member.id;
-                return (
-                  <tr key={member.id}>
-                    <td>
-                      {member.email}
-                      {self && <span className="muted"> (you)</span>}
-                    </td>
-                    <td>
-                      <label className="sr-only" htmlFor={`role-${member.id}`}>
-                        Role of {member.email}
-                      </label>
-                      <select
-                        id={`role-${member.id}`}
-                        value={member.role}
-                        onChange={(e) => void changeRole(member, e.target.value as MemberRole)}
-                      >
-                        <option value="admin">admin</option>
-                        <option value="member">member</option>
-                      </select>
-                    </td>
-                    <td>{formatTime(member.created_at)}</td>
-                    <td>
-                      <div className="row-actions">
-                        <button type="button" className="secondary small-button" onClick={() => void newLink(member)}>
-                          New setup link<span className="sr-only"> for {member.email}</span>
+          <DataTable caption="Members" columns={["Email", "Role", "Since"]} actions>
+            {list.map((member) => {
+              const self = member.id === session.member.id;
+              return (
+                <tr key={member.id}>
+                  <td>
+                    {member.email}
+                    {self && <span className="muted"> (you)</span>}
+                  </td>
+                  <td>
+                    <label className="sr-only" htmlFor={`role-${member.id}`}>
+                      Role of {member.email}
+                    </label>
+                    <select
+                      id={`role-${member.id}`}
+                      value={member.role}
+                      onChange={(e) => void changeRole(member, e.target.value as MemberRole)}
+                    >
+                      <option value="admin">admin</option>
+                      <option value="member">member</option>
+                    </select>
+                  </td>
+                  <td>{formatTime(member.created_at)}</td>
+                  <td>
+                    <div className="row-actions">
+                      <button type="button" className="secondary small-button" onClick={() => void newLink(member)}>
+                        New setup link<span className="sr-only"> for {member.email}</span>
+                      </button>
+                      {!self && (
+                        <button type="button" className="danger small-button" onClick={() => setRemoving(member)}>
+                          Remove<span className="sr-only"> {member.email}</span>
                         </button>
-                        {!self && (
-                          <button type="button" className="danger small-button" onClick={() => setRemoving(member)}>
-                            Remove<span className="sr-only"> {member.email}</span>
-                          </button>
-                        )}
-                      </div>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+                      )}
+                    </div>
+                  </td>
+                </tr>
+              );
+            })}
+          </DataTable>
         )}
       </Loadable>
       {removing && (
