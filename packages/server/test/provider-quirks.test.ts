@@ -4,7 +4,7 @@
  * it is loopback), the emulator answers as that provider's documentation shows and checks what it
  * receives the way the provider would, and the test asserts both the outcome and the requests.
  */
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signedQuery } from "../src/providers/callback-hmac.ts";
 import { createProviderResolver } from "../src/providers/create-provider-resolver.ts";
@@ -484,6 +484,93 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
     expect(await tableCounts(t)).toEqual(before);
     expect(contactedHosts.length).toBe(contacted);
     expect(emulator.problems).toEqual([]);
+  });
+
+  it("Smartsheet: code and refresh requests carry hash = SHA-256(secret|code or refresh_token), never the secret", async () => {
+    const dialect: EmulatorDialect = {
+      clientId: "smartsheet-client",
+      clientSecret: "smartsheet-secret",
+      clientAuth: "hash",
+      tokenEncoding: "form",
+      pkce: "supported",
+      rotatesRefreshTokens: true,
+      // developers.smartsheet.com "Gets or refreshes an access token": a week-long token and a refresh token.
+      tokenAnswer: (tokens) =>
+        jsonAnswer({
+          access_token: tokens.accessToken,
+          token_type: "bearer",
+          refresh_token: tokens.refreshToken,
+          expires_in: 604799,
+        }),
+      errorAnswer: (failure) =>
+        failure === "invalid_client"
+          ? jsonAnswer({ errorCode: 1004, message: "You are not authorized to perform this action.", refId: "x1" }, 403)
+          : jsonAnswer({ error: failure, error_description: "Invalid grant" }, 400),
+    };
+    const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
+    const emulator = await emulate(dialect);
+    emulator.on("/2.0/users/me", (request) =>
+      request.headers.authorization?.startsWith("Bearer at-")
+        ? jsonAnswer({ id: 4583173393803140, email: "ada@acme.test", firstName: "Ada", lastName: "Lovelace" })
+        : jsonAnswer({ errorCode: 1002, message: "Your Access Token is invalid." }, 401),
+    );
+    emulator.on("/revoke", () => jsonAnswer({ message: "SUCCESS", resultCode: 0 }));
+    const connectorId = await connectorAt(emulator, dialect, "smartsheet", {
+      scope_preset: "sheets",
+      endpoints: { userinfo_url: `${emulator.origin}/2.0/users/me`, revocation_url: `${emulator.origin}/revoke` },
+    });
+
+    const connected = await connect(emulator, connectorId);
+    expect(connected.back.searchParams.get("latchkey_error"), emulator.problems.join()).toBeNull();
+    expect(connected.redirectUrl.searchParams.get("scope")).toBe("READ_SHEETS WRITE_SHEETS");
+    const [exchange] = emulator.requestsTo("/token");
+    expect(exchange?.contentType).toMatch(/^application\/x-www-form-urlencoded/);
+    expect(exchange?.params.grant_type).toBe("authorization_code");
+    expect(exchange?.params.client_id).toBe("smartsheet-client");
+    expect(exchange?.params.hash).toBe(sha256(`smartsheet-secret|${exchange?.params.code}`));
+    expect(exchange?.params.client_secret).toBeUndefined();
+    expect(exchange?.headers.authorization).toBeUndefined();
+    expect(exchange?.raw).not.toContain("smartsheet-secret");
+    const answer = await json<TokenAnswer>(await tokenOf(connected), 200);
+    expect(answer.access_token).toMatch(/^at-1-/);
+    expect(answer.account).toEqual({ id: "4583173393803140", email: "ada@acme.test", name: "Ada" });
+
+    // Near the end of the week the token is refreshed with the refresh token's hash; the rotated one is used next.
+    clock.advance(604_799 * 1000);
+    expect((await json<TokenAnswer>(await tokenOf(connected), 200)).access_token).toMatch(/^at-2-/);
+    clock.advance(604_799 * 1000);
+    expect((await json<TokenAnswer>(await tokenOf(connected), 200)).access_token).toMatch(/^at-3-/);
+    const refreshes = emulator.requestsTo("/token").filter((request) => request.params.grant_type === "refresh_token");
+    expect(refreshes).toHaveLength(2);
+    for (const refresh of refreshes) {
+      expect(refresh.params.client_id).toBe("smartsheet-client");
+      expect(refresh.params.hash).toBe(sha256(`smartsheet-secret|${refresh.params.refresh_token}`));
+      expect(refresh.params.client_secret).toBeUndefined();
+      expect(refresh.params.code).toBeUndefined();
+      expect(refresh.headers.authorization).toBeUndefined();
+      expect(refresh.raw).not.toContain("smartsheet-secret");
+    }
+    expect(refreshes.map((request) => request.params.refresh_token?.split("-")[1])).toEqual(["1", "2"]);
+
+    // Disconnect revokes with the access token as a Bearer token, the secret again never sent.
+    const token = await userToken(t, tenant, connected.userId);
+    const removed = await t.call("DELETE", `/api/apps/${tenant.appId}/app-user-auth/connectors/${connectorId}`, {
+      token,
+    });
+    expect(removed.status).toBe(204);
+    const [revoke] = emulator.requestsTo("/revoke");
+    expect(revoke?.method).toBe("DELETE");
+    expect(revoke?.headers.authorization).toMatch(/^Bearer at-3-/);
+    expect(`${revoke?.raw}${revoke?.query.toString()}`).not.toContain("smartsheet-secret");
+    expect(emulator.problems).toEqual([]);
+
+    // A connector holding the wrong secret yields a wrong hash: Smartsheet refuses it, nothing is stored.
+    const wrong = await emulate(dialect);
+    const wrongConnector = await connectorAt(wrong, { ...dialect, clientSecret: "not-the-secret" }, "smartsheet");
+    const refused = await connect(wrong, wrongConnector);
+    expect(refused.back.searchParams.get("latchkey_error")).toBe("token_exchange_failed");
+    expect(await connectionCount(wrongConnector)).toBe(0);
+    expect(wrong.problems).toEqual(["client_id / hash missing or wrong in the body"]);
   });
 
   it("Google and Dropbox: their fixed extra authorization parameters; Google's preset from a Base44 integration type", async () => {
