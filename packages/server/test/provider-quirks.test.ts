@@ -5,6 +5,7 @@
  * receives the way the provider would, and the test asserts both the outcome and the requests.
  */
 import { createHash, createHmac } from "node:crypto";
+import { createClient, LatchkeyError } from "@latchkey/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signedQuery } from "../src/providers/callback-hmac.ts";
 import { createProviderResolver } from "../src/providers/create-provider-resolver.ts";
@@ -1119,6 +1120,77 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
       // Known dead now: the next call is refused before anything is sent.
       expect((await callAs(connected, { path: "/users" })).status).toBe(409);
       expect(emulator.requestsTo("/helix/users")).toHaveLength(1);
+      expect(emulator.problems).toEqual([]);
+    });
+
+    it("Zendesk through @latchkey/sdk: connectAppUser with the user's subdomain, callAppUserApi on that subdomain's API", async () => {
+      const dialect: EmulatorDialect = {
+        clientId: "zendesk-client",
+        clientSecret: "zendesk-secret",
+        clientAuth: "post",
+        tokenEncoding: "form",
+        pkce: "supported",
+        tokenAnswer: (tokens) => jsonAnswer({ access_token: tokens.accessToken, token_type: "bearer", scope: "read" }),
+        errorAnswer: (failure) => jsonAnswer({ error: failure, error_description: "invalid" }, 400),
+      };
+      const emulator = await emulate(dialect, "/oauth/tokens");
+      routedHosts.set("acme.zendesk.com", emulator);
+      emulator.on("/api/v2/users/me", () => jsonAnswer({ user: { id: 35436, email: "ada@acme.test", name: "Ada" } }));
+      emulator.on("/api/v2/tickets.json", (request) =>
+        request.headers.authorization?.startsWith("Bearer at-")
+          ? {
+              ...jsonAnswer({ tickets: [{ id: 35436, subject: "Help" }], query: request.query.get("page") }),
+              headers: { "content-type": "application/json", "x-rate-limit-remaining": "699" },
+            }
+          : jsonAnswer({ error: "Couldn't authenticate you" }, 401),
+      );
+      const connectorId = await createConnector({
+        provider: "zendesk",
+        client_id: dialect.clientId,
+        client_secret: dialect.clientSecret,
+      });
+      const userId = "zendesk-user";
+      const client = createClient({
+        serverUrl: "http://latchkey.test",
+        appId: tenant.appId,
+        token: await userToken(t, tenant, userId),
+        serviceToken: tenant.serviceKey,
+        fetch: (input, init) => Promise.resolve(t.app.request(input, init)),
+      });
+
+      const redirectUrl = new URL(
+        await client.connectors.connectAppUser(connectorId, { connectionValues: { subdomain: "acme" } }),
+      );
+      expect(`${redirectUrl.origin}${redirectUrl.pathname}`).toBe("https://acme.zendesk.com/oauth/authorizations/new");
+      const back = await callback(t, emulator.authorize(redirectUrl.href));
+      expect(new URL(back.headers.get("location") ?? "").searchParams.get("latchkey_status")).toBe("connected");
+
+      const asCurrent = await client.asServiceRole.connectors.callAppUserApi(connectorId, {
+        path: "/tickets.json",
+        query: { page: 2 },
+      });
+      expect(asCurrent).toMatchObject({
+        success: true,
+        status: 200,
+        data: { tickets: [{ id: 35436, subject: "Help" }], query: "2" },
+        headers: { "x-rate-limit-remaining": "699" },
+      });
+      const asNamed = await client.asServiceRole.connectors.callAppUserApi(
+        connectorId,
+        { path: "/tickets.json" },
+        { userId },
+      );
+      expect(asNamed.success).toBe(true);
+      expect(emulator.requestsTo("/api/v2/tickets.json")).toHaveLength(2);
+
+      // A subdomain that would move the host, or none at all: LatchkeyError 400 INVALID_REQUEST, nothing stored.
+      const before = await tableCounts(t);
+      for (const connectionValues of [{ subdomain: "evil.example/x" }, { subdomain: "a.b" }, {}]) {
+        const refused = await client.connectors.connectAppUser(connectorId, { connectionValues }).catch((e) => e);
+        expect(refused).toBeInstanceOf(LatchkeyError);
+        expect(refused).toMatchObject({ status: 400, code: "INVALID_REQUEST" });
+      }
+      expect(await tableCounts(t)).toEqual(before);
       expect(emulator.problems).toEqual([]);
     });
 
