@@ -1194,6 +1194,44 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
       expect(emulator.problems).toEqual([]);
     });
 
+    it("Atlassian: a host whose value the connection lacks (its lookup failed) is 409 CONNECTION_NEEDS_REAUTH, never sent", async () => {
+      const dialect: EmulatorDialect = {
+        clientId: "atl-proxy-client",
+        clientSecret: "atl-proxy-secret",
+        clientAuth: "post",
+        tokenEncoding: "json",
+        pkce: "supported",
+        tokenAnswer: (tokens) =>
+          jsonAnswer({ access_token: tokens.accessToken, refresh_token: tokens.refreshToken, expires_in: 3600 }),
+        errorAnswer: (failure) => jsonAnswer({ error: failure }, 403),
+      };
+      const emulator = await emulate(dialect);
+      routedHosts.set("api.atlassian.com", emulator);
+      // The accessible-resources lookup fails at connect time: the connection has no cloud_id.
+      emulator.on("/oauth/token/accessible-resources", () => ({ status: 503, body: "unavailable" }));
+      emulator.on("/me", () => jsonAnswer({ account_id: "5b10ac8d82e05b22cc7d4ef5", email: "ada@acme.test" }));
+      const connectorId = await connectorAt(emulator, dialect, "atlassian", {
+        endpoints: { userinfo_url: `${emulator.origin}/me` },
+      });
+      const connected = await connect(emulator, connectorId);
+      expect(connected.back.searchParams.get("latchkey_status")).toBe("connected");
+      expect((await json<TokenAnswer>(await tokenOf(connected), 200)).connection_config).toBeNull();
+
+      const before = emulator.requests.length;
+      const refused = await json<{ error: { code: string; message: string } }>(
+        await callAs(connected, { host: "jira", path: "/rest/api/3/myself" }),
+        409,
+      );
+      expect(refused.error.code).toBe("CONNECTION_NEEDS_REAUTH");
+      expect(refused.error.message).toContain('"jira"');
+      expect(emulator.requests.length).toBe(before);
+      // The host that needs no value still works.
+      emulator.on("/me/permissions", () => jsonAnswer({ permissions: {} }));
+      const fine = await json<ProxyAnswer>(await callAs(connected, { path: "/me/permissions" }), 200);
+      expect(fine).toMatchObject({ success: true, status_code: 200 });
+      expect(emulator.problems).toEqual([]);
+    });
+
     it("Smartsheet: a declared binary type (a sheet as PDF) comes back in data_base64", async () => {
       const dialect: EmulatorDialect = {
         clientId: "smartsheet-api-client",
