@@ -1268,4 +1268,11 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
       expect(emulator.problems).toEqual([]);
     });
   });
+
+  // Last: every host any test above made the server call was an emulator, never a real provider.
+  it("contacted no real provider", () => {
+    const real = contactedHosts.filter((host) => !host.startsWith("127.0.0.1:") && !routedHosts.has(host));
+    expect(contactedHosts.length).toBeGreaterThan(0);
+    expect(real).toEqual([]);
+  });
 });
