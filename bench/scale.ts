@@ -119,9 +119,11 @@ export async function main(): Promise<void> {
       console.log(
         `[bench] ${size} connections seeded in ${seedSeconds} s; ${databaseSize.bytesPerConnection} bytes per connection`,
       );
+      const statsBefore = await tableActivity(databaseUrl);
       const tokenReads = await benchmarkTokenReads(latchkey, baseline, fleet, ids);
+      const tableActivityDuringReads = activitySince(statsBefore, await tableActivity(databaseUrl));
       const connectFlow = await benchmarkConnectFlow(latchkey.url, provider, fleet, size);
-      stages.push({ connections: size, seedSeconds, databaseSize, tokenReads, connectFlow });
+      stages.push({ connections: size, seedSeconds, databaseSize, tokenReads, tableActivityDuringReads, connectFlow });
     }
     const first = stages[0];
     const last = stages.at(-1);
@@ -271,6 +273,26 @@ async function sizeOf(databaseUrl: string) {
     heapBytesPerConnection: Math.round(heap / rows),
     indexBytesPerConnection: Math.round(indexes / rows),
   };
+}
+
+/**
+ * PostgreSQL's counters for the connections table: rows updated (the token routes' batched
+ * `last_used_at` writes; HOT ones touch no index) and blocks found in shared buffers or read.
+ */
+async function tableActivity(databaseUrl: string): Promise<Record<string, number>> {
+  const result = await withClient(databaseUrl, (client) =>
+    client.query<Record<string, string>>(
+      `select t.n_tup_upd as rows_updated, t.n_tup_hot_upd as hot_updates,
+              io.heap_blks_read, io.heap_blks_hit, io.idx_blks_read, io.idx_blks_hit
+         from pg_stat_user_tables t join pg_statio_user_tables io using (relid)
+        where t.relname = 'connections'`,
+    ),
+  );
+  return Object.fromEntries(Object.entries(result.rows[0] ?? {}).map(([name, value]) => [name, Number(value)]));
+}
+
+function activitySince(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([name, value]) => [name, value - (before[name] ?? 0)]));
 }
 
 /** The named-user token route and the floor, each with a random one of all seeded connections per request. */
