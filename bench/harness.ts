@@ -12,6 +12,7 @@ import autocannon from "autocannon";
 import pg from "pg";
 import { startAuthorizationServer } from "../packages/server/test/support/oidc-provider.ts";
 import { startProcess, type RunningProcess } from "./process.ts";
+import { balancedOrders } from "./round-orders.ts";
 
 export const benchDir = path.dirname(fileURLToPath(import.meta.url));
 export const adminUrl = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -97,22 +98,6 @@ export async function runRounds<Name extends string>(
     }
   }
   return runs;
-}
-
-/**
- * Round orders in which each target runs in each position equally often and directly follows
- * each other target equally often (a Williams design): a run right after another run of the same
- * process meets the heap that run left, and a plain rotation would always put the same target
- * there. n orders for an even n, 2n (each also reversed) for an odd n; for 3 targets these are the
- * six permutations.
- */
-export function balancedOrders(n: number): number[][] {
-  const offsets: number[] = [];
-  for (let step = 0, low = 0, high = n - 1; offsets.length < n; step++) {
-    offsets.push(step % 2 === 0 ? low++ : high--);
-  }
-  const orders = Array.from({ length: n }, (_, row) => offsets.map((offset) => (offset + row) % n));
-  return n % 2 === 0 ? orders : [...orders, ...orders.map((order) => [...order].reverse())];
 }
 
 /** Medians over rounds, and the sums of failures. */
