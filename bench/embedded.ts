@@ -27,6 +27,7 @@ import {
   startLatchkey,
   summarize,
   tokenRouteTargets,
+  withCleanUp,
   writeResults,
 } from "./harness.ts";
 import type { RunningProcess } from "./process.ts";
@@ -41,9 +42,10 @@ export async function main(): Promise<void> {
   const floorDir = path.join(workDir, "floor");
   const provider = await startAuthorizationServer({ accessTokenTtlSeconds: 3600 });
   const processes: RunningProcess[] = [];
-  try {
+  const run = async () => {
     const env = latchkeyEnv({ LATCHKEY_DATA_DIR: latchkeyDir });
     const setupInstance = await startLatchkey(env);
+    processes.push(setupInstance);
     const user = await connectOneUser(setupInstance.url, provider);
     await setupInstance.stop();
     await fs.cp(latchkeyDir, floorDir, { recursive: true });
@@ -89,11 +91,12 @@ export async function main(): Promise<void> {
       `[bench] embedded token route ÷ PGlite floor: named user ${result.ratioNamedUser}, on-behalf-of ${result.ratioCurrentUser}`,
     );
     await writeResults("embedded", { embedded: result });
-  } finally {
+  };
+  await withCleanUp(run, async () => {
     await Promise.all(processes.map((p) => p.stop()));
     await provider.close();
     await fs.rm(workDir, { recursive: true, force: true });
-  }
+  });
 }
 
 async function connectionIdOf(dataDir: string, appId: string): Promise<string> {

@@ -153,19 +153,45 @@ export interface BenchSession {
 
 /**
  * Runs `work` with a new database named `<prefix>_<time>` and a real authorization server; then
- * stops every process put in `processes`, the authorization server, and drops the database, whatever happened.
+ * stops every process put in `processes`, the authorization server, and drops the database, whatever
+ * happened, Ctrl-C included.
  */
 export async function withBenchSession(prefix: string, work: (session: BenchSession) => Promise<void>): Promise<void> {
   const databaseName = `${prefix}_${Date.now()}`;
   const databaseUrl = await createDatabase(databaseName);
   const provider = await startAuthorizationServer({ accessTokenTtlSeconds: 3600 });
   const processes: RunningProcess[] = [];
+  await withCleanUp(
+    () => work({ databaseUrl, provider, processes }),
+    async () => {
+      await Promise.all(processes.map((p) => p.stop()));
+      await provider.close();
+      await dropDatabase(databaseName);
+    },
+  );
+}
+
+/**
+ * Runs `work`, then `cleanUp` once: when `work` ends either way, or on SIGINT / SIGTERM (then the
+ * process exits with 130), so an interrupted run leaves no database or data dir behind.
+ */
+export async function withCleanUp(work: () => Promise<void>, cleanUp: () => Promise<void>): Promise<void> {
+  let done: Promise<void> | undefined;
+  const cleanUpOnce = () => {
+    done ??= cleanUp();
+    return done;
+  };
+  const interrupted = () => {
+    void cleanUpOnce().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
   try {
-    await work({ databaseUrl, provider, processes });
+    await work();
   } finally {
-    await Promise.all(processes.map((p) => p.stop()));
-    await provider.close();
-    await dropDatabase(databaseName);
+    process.off("SIGINT", interrupted);
+    process.off("SIGTERM", interrupted);
+    await cleanUpOnce();
   }
 }
 
