@@ -3,6 +3,8 @@ import type { AddressInfo } from "node:net";
 
 export interface ReceivedWebhook {
   headers: IncomingHttpHeaders;
+  /** The request target: path and query (one receiver can stand for several webhooks by query). */
+  path: string;
   body: string;
   id: string;
   timestamp: string;
@@ -41,6 +43,7 @@ export class WebhookReceiver {
         if (this.mode === "hang") return;
         this.received.push({
           headers: req.headers,
+          path: req.url ?? "",
           body: Buffer.concat(chunks).toString("utf8"),
           id: String(req.headers["webhook-id"]),
           timestamp: String(req.headers["webhook-timestamp"]),
