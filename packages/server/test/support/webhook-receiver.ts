@@ -18,6 +18,8 @@ export type ReceiverMode = "ok" | "error" | "hang";
 export class WebhookReceiver {
   readonly received: ReceivedWebhook[] = [];
   mode: ReceiverMode = "ok";
+  /** Requests left unanswered in "hang" mode (not in `received`: the sender never got an answer). */
+  hung = 0;
   #server: Server;
   #port = 0;
 
@@ -40,7 +42,10 @@ export class WebhookReceiver {
       const chunks: Buffer[] = [];
       req.on("data", (chunk: Buffer) => chunks.push(chunk));
       req.on("end", () => {
-        if (this.mode === "hang") return;
+        if (this.mode === "hang") {
+          this.hung++;
+          return;
+        }
         this.received.push({
           headers: req.headers,
           path: req.url ?? "",
