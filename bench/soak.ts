@@ -112,9 +112,13 @@ async function main(): Promise<void> {
     );
 
     const startedAt = Date.now();
-    const endAt = startedAt + seconds * 1000;
+    let endAt = startedAt + seconds * 1000;
+    // Ctrl-C ends the load early; the report and the clean-up (processes, database) still run.
+    process.once("SIGINT", () => {
+      endAt = Date.now();
+    });
     const warm = (async () => {
-      await sleep(warmUpMs);
+      while (Date.now() < Math.min(endAt, startedAt + warmUpMs)) await sleep(200);
       for (const instance of instances) instance.rss.warmMb = await rssMb(instance.pid);
     })();
     const readers = Array.from({ length: readerCount }, async () => {

@@ -1,6 +1,6 @@
 /**
  * The short fault suite `npm test` runs (vitest project `chaos-quick`): one case of each fault
- * family of the full suite (`npm run chaos`), on one PostgreSQL cluster of its own and three real
+ * family of the full suite (`npm run chaos`), on one PostgreSQL cluster of its own and two real
  * Latchkey processes, sized to finish in well under a minute on a loaded machine. Cases run in
  * order; each leaves the bed as the next expects it (the kill and SIGTERM cases come last).
  *
@@ -38,36 +38,40 @@ import {
 
 /** Lifetime of the scripted provider's tokens: a faulty refresh is followed by an expiry soon after. */
 const faultTokenSeconds = 4;
-/** Every token read of these instances refreshes: a 1-hour token is always inside a 1-hour window. */
-const alwaysRefresh = { LATCHKEY_REFRESH_BEFORE_SECONDS: "3600" };
+/**
+ * Access tokens of the second provider live less than the default refresh window (300 s): every
+ * read of its connections refreshes. The first provider's live an hour: reads of those only read.
+ */
+const refreshingTokenSeconds = 200;
 
 describe("fault suite, short version", () => {
   let bed: ChaosBed;
   let harness: AuthorizationServer;
+  /** Tokens always inside the refresh window: for the kill -9 and SIGTERM cases. */
+  let refreshing: AuthorizationServer;
   let scripted: ScriptedProvider;
   let receiver: WebhookReceiver;
-  /** Serves the provider-fault, webhook and PostgreSQL cases. */
+  /**
+   * Two instances (each start costs seconds on a loaded machine): k is killed mid-refresh, a
+   * serves every other case, survives the kill and is sent SIGTERM last.
+   */
   let a: LatchkeyProcess;
-  /** Refresh on every read: k1 is killed mid-refresh, k2 survives it and is then sent SIGTERM. */
-  let k1: LatchkeyProcess;
-  let k2: LatchkeyProcess;
+  let k: LatchkeyProcess;
   let oidcTenant: Tenant;
+  let refreshingTenant: Tenant;
   let scriptedTenant: Tenant;
   let rows: Rows;
   const suiteStart = performance.now();
 
   beforeAll(async () => {
-    [bed, harness, scripted, receiver] = await Promise.all([
+    [bed, harness, refreshing, scripted, receiver] = await Promise.all([
       startChaosBed(),
       startAuthorizationServer(),
+      startAuthorizationServer({ accessTokenTtlSeconds: refreshingTokenSeconds }),
       startScriptedProvider(),
       WebhookReceiver.start(),
     ]);
-    [a, k1, k2] = await Promise.all([
-      bed.instance("a", fastWebhooks),
-      bed.instance("k1", { ...fastWebhooks, ...alwaysRefresh }),
-      bed.instance("k2", { ...fastWebhooks, ...alwaysRefresh }),
-    ]);
+    [a, k] = await Promise.all([bed.instance("a", fastWebhooks), bed.instance("k", fastWebhooks)]);
     scripted.answer("/token", (request) => {
       const params = new URLSearchParams(request.body);
       if (params.get("grant_type") === "authorization_code") {
@@ -82,8 +86,9 @@ describe("fault suite, short version", () => {
       const user = (params.get("refresh_token") ?? "").replace(/^rt-/, "");
       return providerFaults[user] ?? json(400, { error: "invalid_request" });
     });
-    [oidcTenant, scriptedTenant] = await Promise.all([
+    [oidcTenant, refreshingTenant, scriptedTenant] = await Promise.all([
       createTenant(a, harness),
+      createTenant(a, refreshing),
       createTenant(a, {
         provider: "oauth2",
         client_id: "chaos-client",
@@ -98,12 +103,13 @@ describe("fault suite, short version", () => {
   }, 120_000);
   afterAll(async () => {
     report("quick: total", { ms: since(suiteStart) });
-    harness?.setOutage(null);
+    refreshing?.setOutage(null);
     await receiver?.down().catch(() => {});
     await rows?.close();
     await bed?.close();
     await scripted?.close();
     await harness?.close();
+    await refreshing?.close();
   });
 
   const tokenRoute = (tenant: Tenant, user: string) =>
@@ -172,7 +178,7 @@ describe("fault suite, short version", () => {
     const hook = await subscribe(a, oidcTenant, receiver.url);
     const fromSeq = await lastEventSeq(rows);
     await receiver.down();
-    await makeEvents([a, k1, k2], harness, oidcTenant, ["ada", "bob"]);
+    await makeEvents([a, k], harness, oidcTenant, ["ada", "bob"]);
     await sleep(800);
     await receiver.up();
     receiver.mode = "error";
@@ -192,7 +198,6 @@ describe("fault suite, short version", () => {
   }, 60_000);
 
   it("PostgreSQL stopped and started under load: only 503 NOT_READY with Retry-After, serving again within 5 s", async () => {
-    // Connected through an instance that does not refresh on every read: the outage shows plain reads.
     await connectUser(a, harness, oidcTenant, await userToken(a, oidcTenant, "cy"), "cy-login");
     const samples: { atMs: number; status: number; code: string | null; retryAfter: string | null }[] = [];
     const failures: string[] = [];
@@ -241,44 +246,44 @@ describe("fault suite, short version", () => {
   }, 60_000);
 
   it("kill -9 of an instance while its refresh waits on the provider: the lock dies with it, a survivor serves", async () => {
-    await connectUser(k1, harness, oidcTenant, await userToken(k1, oidcTenant, "dee"), "dee-login");
-    harness.resetCounters();
-    harness.setOutage("hang");
-    const dying = read(k1, oidcTenant, "dee");
-    await waitFor(async () => harness.counters.tokenRequests === 1, 10_000, 20);
+    await connectUser(k, refreshing, refreshingTenant, await userToken(k, refreshingTenant, "dee"), "dee-login");
+    refreshing.resetCounters();
+    refreshing.setOutage("hang");
+    const dying = read(k, refreshingTenant, "dee");
+    await waitFor(async () => refreshing.counters.tokenRequests === 1, 10_000, 20);
     const held = (await rows.locksOnConnections()).filter((lock) => lock.granted);
     expect(held.length).toBeGreaterThan(0);
-    const survivor = read(k2, oidcTenant, "dee");
+    const survivor = read(a, refreshingTenant, "dee");
     await sleep(200);
-    k1.kill("SIGKILL");
+    k.kill("SIGKILL");
     const killedAt = performance.now();
-    harness.setOutage(null);
+    refreshing.setOutage(null);
     const served = await survivor;
     const servedMs = since(killedAt);
     const after = await rows.connection("dee");
     report("quick: kill -9", {
       survivor_served_ms_after_kill: servedMs,
-      refresh_grants: harness.counters.refreshGrants,
+      refresh_grants: refreshing.counters.refreshGrants,
     });
     expect((await dying).status).toBe(0);
     expect(served).toMatchObject({ status: 200, body: { access_token: after.accessToken } });
     expect(servedMs).toBeLessThan(5_000);
-    expect(harness.counters.refreshGrants).toBe(1);
+    expect(refreshing.counters.refreshGrants).toBe(1);
     await waitFor(async () => (await rows.locksOnConnections()).length === 0, 10_000);
   }, 60_000);
 
   it("SIGTERM under load: requests in flight finish, the refresh is done whole, exit 0", async () => {
     const before = await rows.connection("dee");
-    harness.resetCounters();
-    harness.setTokenDelay(1_500);
+    refreshing.resetCounters();
+    refreshing.setTokenDelay(1_500);
     const start = performance.now();
-    const inFlight = Array.from({ length: 4 }, () => read(k2, oidcTenant, "dee"));
-    await waitFor(async () => harness.counters.tokenRequests === 1, 10_000, 20);
-    k2.kill("SIGTERM");
+    const inFlight = Array.from({ length: 4 }, () => read(a, refreshingTenant, "dee"));
+    await waitFor(async () => refreshing.counters.tokenRequests === 1, 10_000, 20);
+    a.kill("SIGTERM");
     const signalledAt = since(start);
     const answers = await Promise.all(inFlight);
-    const exit = await k2.exited;
-    harness.setTokenDelay(0);
+    const exit = await a.exited;
+    refreshing.setTokenDelay(0);
     const after = await rows.connection("dee");
     report("quick: sigterm", {
       statuses: answers.map((answer) => answer.status),
@@ -287,9 +292,9 @@ describe("fault suite, short version", () => {
     });
     expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200]);
     expect(exit).toMatchObject({ code: 0, signal: null });
-    expect(harness.counters.refreshGrants).toBe(1);
+    expect(refreshing.counters.refreshGrants).toBe(1);
     expect(after.row.version).toBe(before.row.version + 1);
     for (const answer of answers) expect(answer.body).toMatchObject({ access_token: after.accessToken });
-    expect(await harness.isRefreshTokenActive(after.refreshToken ?? "")).toBe(true);
+    expect(await refreshing.isRefreshTokenActive(after.refreshToken ?? "")).toBe(true);
   }, 60_000);
 });

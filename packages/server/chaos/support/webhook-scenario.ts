@@ -76,7 +76,7 @@ export interface DeliveryCheck {
 }
 
 /**
- * Every webhook event after `afterSeq` reached the receiver with a 2xx (in `answeredOk`, the
+ * Every webhook event of the hook's workspace after `afterSeq` reached the receiver with a 2xx (in `answeredOk`, the
  * requests it answered 204), each verified against the webhook's secret, and each connection's
  * events arrived in event order. Returns the counts for the report.
  */
@@ -91,6 +91,7 @@ export async function expectAllDelivered(
     .select(["id", "seq", "target", "action"])
     .where("type", "=", "connection")
     .where("seq", ">", afterSeq)
+    .where("workspace_id", "=", (eb) => eb.selectFrom("webhooks").select("workspace_id").where("id", "=", hook.id))
     .where("action", "in", webhookEvents)
     .orderBy("seq")
     .execute();
