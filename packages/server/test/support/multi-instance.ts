@@ -24,6 +24,6 @@ export async function extraInstance(
   const result = await sql<{ name: string }>`select current_database() as name`.execute(first.deps.db);
   const name = result.rows[0]?.name;
   if (!name) throw new Error("could not read the test database's name");
-  const database = openPostgres(adminUrl(name), { maxConnections: 10 });
+  const database = openPostgres(adminUrl(name), { maxConnections: 10, listen: { url: adminUrl(name) } });
   return { app: buildTestApp({ ...options, database }), close: () => database.close() };
 }
