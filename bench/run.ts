@@ -16,6 +16,9 @@
  * side in BENCH_PROXY_ROUNDS (6) alternating rounds; writes bench/results/<date>-api-proxy-overhead.json.
  *
  * `npm run bench -- cold-start` runs bench/cold-start.ts instead (start-up time and memory).
+ *
+ * `npm run bench -- invalidation` runs bench/invalidation.ts instead (how soon a change is visible
+ * on every one of 3 instances).
  */
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
@@ -674,5 +677,6 @@ async function loadProxyTarget(title: string, target: ProxyTarget): Promise<Load
 }
 
 if (process.argv.slice(2).includes("cold-start")) await import("./cold-start.ts");
+else if (process.argv.slice(2).includes("invalidation")) await import("./invalidation.ts");
 else if (process.argv.slice(2).includes("proxy")) await mainProxy();
 else await main();

@@ -30,8 +30,12 @@ export const watchedTables: ReadonlySet<string> = new Set([
   "admin_api_keys",
 ]);
 
-/** Connection columns no cache holds: writing only these announces nothing (as the trigger's WHEN). */
-const unwatchedConnectionColumns: ReadonlySet<string> = new Set(["last_used_at", "refresh_cooldown_until"]);
+/** Columns no cache holds, per table: writing only these announces nothing (as the triggers' WHEN). */
+const unwatchedColumns: Readonly<Record<string, ReadonlySet<string>>> = {
+  connections: new Set(["last_used_at", "refresh_cooldown_until"]),
+  service_keys: new Set(["last_used_at"]),
+  admin_api_keys: new Set(["last_used_at"]),
+};
 
 /** A trigger's payload as a Change; anything unreadable means "anything may have changed". */
 export function parseChange(payload: string): Change {
@@ -91,11 +95,12 @@ function writtenTable(node: RootOperationNode): string | null {
   }
   if (UpdateQueryNode.is(node)) {
     const table = watched(node.table);
-    if (table !== "connections") return table;
+    const unwatched = table === null ? undefined : unwatchedColumns[table];
+    if (unwatched === undefined) return table;
     const columns = (node.updates ?? []).map((update) =>
       ColumnNode.is(update.column) ? update.column.column.name : null,
     );
-    return columns.every((column) => column !== null && unwatchedConnectionColumns.has(column)) ? null : table;
+    return columns.every((column) => column !== null && unwatched.has(column)) ? null : table;
   }
   if (RawNode.is(node)) {
     const text = node.sqlFragments.join(" ").trimStart().slice(0, 16).toLowerCase();
@@ -127,6 +132,13 @@ export interface ListenerEvents {
 
 const firstRetryMs = 50;
 const maxRetryMs = 5_000;
+/**
+ * A connection whose server vanished without closing it (a network partition, a failover) would
+ * look alive forever and its notifications never come: a query this often, answered within the
+ * timeout, shows that it is alive; else it counts as lost.
+ */
+const heartbeatIntervalMs = 5_000;
+const heartbeatTimeoutMs = 3_000;
 
 /**
  * LISTEN on PostgreSQL. LISTEN is a property of a session, so it needs its own connection, not
@@ -138,6 +150,7 @@ export class PostgresChangeListener {
   #client: pg.Client | null = null;
   #stopped = false;
   #timer: NodeJS.Timeout | null = null;
+  #heartbeat: NodeJS.Timeout | null = null;
   #failures = 0;
 
   constructor(
@@ -159,6 +172,7 @@ export class PostgresChangeListener {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
     const client = this.#client;
     this.#client = null;
     this.feed.lost();
@@ -167,7 +181,7 @@ export class PostgresChangeListener {
 
   async #connect(): Promise<void> {
     if (this.#stopped) return;
-    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 10_000 });
+    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 10_000, keepAlive: true });
     this.#client = client;
     let dropped = false;
     const drop = (error: Error) => {
@@ -191,11 +205,27 @@ export class PostgresChangeListener {
     const attempt = this.#failures + 1;
     this.#failures = 0;
     this.feed.subscribed();
+    this.#heartbeat = setInterval(() => {
+      const late = setTimeout(
+        () => drop(new Error("LISTEN connection did not answer its heartbeat")),
+        heartbeatTimeoutMs,
+      );
+      client.query("select 1").then(
+        () => clearTimeout(late),
+        (error: unknown) => {
+          clearTimeout(late);
+          drop(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    }, heartbeatIntervalMs);
+    this.#heartbeat.unref();
     this.events.onListening?.({ attempt, pid: (client as pg.Client & { processID?: number }).processID ?? 0 });
   }
 
   #lose(client: pg.Client, error: Error): void {
     if (this.#client === client) this.#client = null;
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = null;
     client.end().catch(() => {});
     if (this.#stopped) return;
     this.feed.lost();

@@ -7,8 +7,8 @@ import { sql, type Kysely } from "kysely";
  * before, and not at all when it rolls back. The payload is a small JSON object: the table and the
  * ids a cache needs to drop the affected entries (see db/change-feed.ts).
  *
- * A connection update that only records use (`last_used_at`) or a refresh cooldown changes
- * nothing a cache holds: the WHEN clause keeps the hot path's usage writes from emptying caches.
+ * An update that only records use (`last_used_at`), or a connection's refresh cooldown, changes
+ * nothing a cache holds: the WHEN clauses keep the hot path's usage writes from emptying caches.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
@@ -54,10 +54,21 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )
     execute function latchkey_notify_change()
   `.execute(db);
-  for (const table of ["connectors", "apps", "service_keys", "admin_api_keys"]) {
+  for (const table of ["connectors", "apps"]) {
     await sql`
       create trigger ${sql.raw(`${table}_notify_change`)} after insert or update or delete on ${sql.table(table)}
       for each row execute function latchkey_notify_change()
+    `.execute(db);
+  }
+  for (const table of ["service_keys", "admin_api_keys"]) {
+    await sql`
+      create trigger ${sql.raw(`${table}_notify_write`)} after insert or delete on ${sql.table(table)}
+      for each row execute function latchkey_notify_change()
+    `.execute(db);
+    await sql`
+      create trigger ${sql.raw(`${table}_notify_update`)} after update on ${sql.table(table)}
+      for each row when ((to_jsonb(old) - 'last_used_at') is distinct from (to_jsonb(new) - 'last_used_at'))
+      execute function latchkey_notify_change()
     `.execute(db);
   }
 }
