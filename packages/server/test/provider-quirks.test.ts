@@ -41,6 +41,31 @@ interface Connected {
   back: URL;
 }
 
+/**
+ * A provider's dialect: what most providers do (client_secret_post, a form-encoded token request,
+ * PKCE checked when sent, errors as JSON with 400, client `<name>-client` / `<name>-secret`), then
+ * that provider's own quirks.
+ */
+function providerDialect(
+  name: string,
+  quirks: Partial<EmulatorDialect> & Pick<EmulatorDialect, "tokenAnswer"> & { errorDescription?: string },
+): EmulatorDialect {
+  const { errorDescription, ...own } = quirks;
+  return {
+    clientId: `${name}-client`,
+    clientSecret: `${name}-secret`,
+    clientAuth: "post",
+    tokenEncoding: "form",
+    pkce: "supported",
+    errorAnswer: (failure) =>
+      jsonAnswer(
+        { error: failure, ...(errorDescription !== undefined && { error_description: errorDescription }) },
+        400,
+      ),
+    ...own,
+  };
+}
+
 describe(`provider quirks through the real flow (${testDbKind()})`, () => {
   const clock = new TestClock();
   const emulators: ProviderEmulator[] = [];
@@ -157,12 +182,7 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
     (await t.deps.db.selectFrom("connections").select("id").where("connector_id", "=", connectorId).execute()).length;
 
   it("Slack: user_scope joined by commas, nested authed_user tokens, ok:false with HTTP 200 is an error, rotating refresh", async () => {
-    const dialect: EmulatorDialect = {
-      clientId: "slack-client",
-      clientSecret: "slack-secret",
-      clientAuth: "post",
-      tokenEncoding: "form",
-      pkce: "supported",
+    const dialect = providerDialect("slack", {
       rotatesRefreshTokens: true,
       // https://docs.slack.dev/authentication/installing-with-oauth: the bot token at the top, the user's under authed_user.
       tokenAnswer: (tokens) =>
@@ -185,7 +205,7 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
         }),
       errorAnswer: (failure) =>
         jsonAnswer({ ok: false, error: failure === "invalid_grant" ? "invalid_refresh_token" : failure }),
-    };
+    });
     const emulator = await emulate(dialect);
     const connectorId = await connectorAt(emulator, dialect, "slack", {
       scopes: ["channels:read", "chat:write"],
@@ -232,12 +252,7 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
   });
 
   it("GitHub: Accept application/json, form-encoded errors with HTTP 200, revocation by DELETE with Basic", async () => {
-    const dialect: EmulatorDialect = {
-      clientId: "gh-client",
-      clientSecret: "gh-secret",
-      clientAuth: "post",
-      tokenEncoding: "form",
-      pkce: "supported",
+    const dialect = providerDialect("gh", {
       // Without Accept: application/json GitHub answers form-encoded; Latchkey must ask for JSON.
       tokenHeaders: { Accept: /^application\/json$/ },
       tokenAnswer: (tokens) =>
@@ -248,7 +263,7 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
           error_description: "The code passed is incorrect or expired.",
           error_uri: "https://docs.github.com/apps/troubleshooting",
         }),
-    };
+    });
     const emulator = await emulate(dialect);
     emulator.on("/user", (request) =>
       request.headers.authorization?.startsWith("Bearer at-") &&
@@ -298,12 +313,9 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
   });
 
   it("Notion: HTTP Basic with a JSON token body, no refresh token and no expiry, account from the token answer", async () => {
-    const dialect: EmulatorDialect = {
-      clientId: "notion-client",
-      clientSecret: "notion-secret",
+    const dialect = providerDialect("notion", {
       clientAuth: "basic",
       tokenEncoding: "json",
-      pkce: "supported",
       // https://developers.notion.com/docs/authorization: the answer names the workspace and the owner.
       tokenAnswer: (tokens) =>
         jsonAnswer({
@@ -318,8 +330,8 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
           },
           duplicated_template_id: null,
         }),
-      errorAnswer: (failure) => jsonAnswer({ error: failure, error_description: "bad request" }, 400),
-    };
+      errorDescription: "bad request",
+    });
     const emulator = await emulate(dialect);
     const connectorId = await connectorAt(emulator, dialect, "notion");
     const connected = await connect(emulator, connectorId);
@@ -343,12 +355,7 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
   });
 
   it("Salesforce: instance_url kept from the token answer, no expires_in, a connector-fixed login host", async () => {
-    const dialect: EmulatorDialect = {
-      clientId: "sf-client",
-      clientSecret: "sf-secret",
-      clientAuth: "post",
-      tokenEncoding: "form",
-      pkce: "supported",
+    const dialect = providerDialect("sf", {
       tokenAnswer: (tokens) =>
         jsonAnswer({
           access_token: tokens.accessToken,
@@ -361,8 +368,8 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
           issued_at: "1278448101416",
           ...(tokens.idToken !== null && { id_token: tokens.idToken }),
         }),
-      errorAnswer: (failure) => jsonAnswer({ error: failure, error_description: "authentication failure" }, 400),
-    };
+      errorDescription: "authentication failure",
+    });
     const emulator = await emulate(dialect);
     emulator.on("/userinfo", () =>
       jsonAnswer({ user_id: "005xx000001SwiUAAS", email: "admin@acme.test", name: "Admin" }),
@@ -396,12 +403,8 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
   });
 
   it("QuickBooks: realmId from the callback into connection_config", async () => {
-    const dialect: EmulatorDialect = {
-      clientId: "qb-client",
-      clientSecret: "qb-secret",
+    const dialect = providerDialect("qb", {
       clientAuth: "basic",
-      tokenEncoding: "form",
-      pkce: "supported",
       tokenAnswer: (tokens) =>
         jsonAnswer({
           token_type: "bearer",
@@ -411,8 +414,7 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
           x_refresh_token_expires_in: 8726400,
           ...(tokens.idToken !== null && { id_token: tokens.idToken }),
         }),
-      errorAnswer: (failure) => jsonAnswer({ error: failure }, 400),
-    };
+    });
     const emulator = await emulate(dialect);
     const connectorId = await connectorAt(emulator, dialect, "quickbooks");
     const connected = await connect(emulator, connectorId, { extra: { realmId: "4620816365215471234" } });
@@ -423,15 +425,10 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
   });
 
   it("Shopify: the shop from the app user fills the URLs, the callback HMAC is verified, a hostile shop never reaches a host", async () => {
-    const dialect: EmulatorDialect = {
-      clientId: "shopify-client",
-      clientSecret: "shopify-secret",
-      clientAuth: "post",
-      tokenEncoding: "form",
-      pkce: "supported",
+    const dialect = providerDialect("shopify", {
       tokenAnswer: (tokens) => jsonAnswer({ access_token: tokens.accessToken, scope: "read_products,write_orders" }),
-      errorAnswer: (failure) => jsonAnswer({ error: failure, error_description: "oauth error" }, 400),
-    };
+      errorDescription: "oauth error",
+    });
     const emulator = await emulate(dialect, "/admin/oauth/access_token");
     routedHosts.set("acme-store.myshopify.com", emulator);
     // Shopify's catalog URLs are templates: the connector does not override them.
@@ -487,12 +484,7 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
   });
 
   it("Google and Dropbox: their fixed extra authorization parameters; Google's preset from a Base44 integration type", async () => {
-    const dialect: EmulatorDialect = {
-      clientId: "google-client",
-      clientSecret: "google-secret",
-      clientAuth: "post",
-      tokenEncoding: "form",
-      pkce: "supported",
+    const dialect = providerDialect("google", {
       tokenAnswer: (tokens) =>
         jsonAnswer({
           access_token: tokens.accessToken,
@@ -502,8 +494,7 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
           token_type: "Bearer",
           ...(tokens.idToken !== null && { id_token: tokens.idToken }),
         }),
-      errorAnswer: (failure) => jsonAnswer({ error: failure }, 400),
-    };
+    });
     const google = await emulate(dialect);
     const googleConnector = await connectorAt(google, dialect, "google", {
       integration_type: "googlecalendar",
@@ -534,11 +525,8 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
   });
 
   it("X (Twitter): PKCE required, S256 challenge sent and the verifier redeemed with Basic auth", async () => {
-    const dialect: EmulatorDialect = {
-      clientId: "x-client",
-      clientSecret: "x-secret",
+    const dialect = providerDialect("x", {
       clientAuth: "basic",
-      tokenEncoding: "form",
       pkce: "required",
       rotatesRefreshTokens: true,
       tokenAnswer: (tokens) =>
@@ -549,8 +537,8 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
           scope: "tweet.read users.read offline.access",
           refresh_token: tokens.refreshToken,
         }),
-      errorAnswer: (failure) => jsonAnswer({ error: failure, error_description: "Value passed was invalid" }, 400),
-    };
+      errorDescription: "Value passed was invalid",
+    });
     const emulator = await emulate(dialect);
     emulator.on("/2/users/me", () =>
       jsonAnswer({ data: { id: "2244994945", name: "X Dev", username: "XDevelopers" } }),
@@ -574,12 +562,8 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
   });
 
   it("Reddit: Basic auth, duration=permanent, and the User-Agent Reddit demands", async () => {
-    const dialect: EmulatorDialect = {
-      clientId: "reddit-client",
-      clientSecret: "reddit-secret",
+    const dialect = providerDialect("reddit", {
       clientAuth: "basic",
-      tokenEncoding: "form",
-      pkce: "supported",
       tokenHeaders: { "User-Agent": /^server:latchkey:/ },
       tokenAnswer: (tokens) =>
         jsonAnswer({
@@ -590,7 +574,7 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
           refresh_token: tokens.refreshToken,
         }),
       errorAnswer: (failure) => jsonAnswer({ error: failure }, failure === "invalid_client" ? 401 : 400),
-    };
+    });
     const emulator = await emulate(dialect);
     const connectorId = await connectorAt(emulator, dialect, "reddit");
     const connected = await connect(emulator, connectorId);
@@ -604,12 +588,8 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
   });
 
   it("Atlassian: a post-connect lookup fills connection_config; a rotated refresh token is the one used next", async () => {
-    const dialect: EmulatorDialect = {
-      clientId: "atl-client",
-      clientSecret: "atl-secret",
-      clientAuth: "post",
+    const dialect = providerDialect("atl", {
       tokenEncoding: "json",
-      pkce: "supported",
       rotatesRefreshTokens: true,
       tokenAnswer: (tokens) =>
         jsonAnswer({
@@ -621,7 +601,7 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
         }),
       errorAnswer: (failure) =>
         jsonAnswer({ error: failure, error_description: "Unknown or invalid refresh token." }, 403),
-    };
+    });
     const emulator = await emulate(dialect);
     // Atlassian's lookup and account URLs are fixed hosts: routed to the emulator like the browser would never be.
     routedHosts.set("api.atlassian.com", emulator);
@@ -667,12 +647,7 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
 
   it("a provider's own dead-grant answer (GitHub bad_refresh_token with HTTP 200) marks needs_reauth; a 5xx does not", async () => {
     let outage = false;
-    const dialect: EmulatorDialect = {
-      clientId: "gh2-client",
-      clientSecret: "gh2-secret",
-      clientAuth: "post",
-      tokenEncoding: "form",
-      pkce: "supported",
+    const dialect = providerDialect("gh2", {
       rotatesRefreshTokens: true,
       tokenAnswer: (tokens, grant) =>
         outage && grant === "refresh_token"
@@ -690,7 +665,7 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
           error: failure === "invalid_grant" ? "bad_refresh_token" : failure,
           error_description: "The refresh token passed is incorrect or expired.",
         }),
-    };
+    });
     const emulator = await emulate(dialect);
     const connectorId = await connectorAt(emulator, dialect, "github", {
       endpoints: { userinfo_url: `${emulator.origin}/user` },

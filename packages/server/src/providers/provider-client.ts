@@ -7,6 +7,7 @@ import type { Config } from "../config/config.ts";
 import type { Vault } from "../vault/vault.ts";
 import { createOutboundFetch } from "../http/outbound-fetch.ts";
 import { normalizeTokenAnswer, tokenRequestInit, type TokenAnswerCapture } from "./token-answer.ts";
+import { asymmetricJwsAlgorithms } from "../kernel/jws-algorithms.ts";
 
 /** What provider clients need: the client secret is decrypted per call, requests go through `fetch`. */
 export interface ProviderClientDeps {
@@ -17,25 +18,6 @@ export interface ProviderClientDeps {
 
 /** Every call to a provider gives up after this long (RFC 9700 / THREATS: bounded outbound calls). */
 export const providerTimeoutMs = 10_000;
-
-/**
- * ID tokens from the token endpoint arrive over TLS straight from the provider, so oauth4webapi
- * checks their claims, not their signature; this list only keeps it from refusing a provider
- * that signs with something other than RS256.
- */
-const idTokenAlgorithms = [
-  "RS256",
-  "RS384",
-  "RS512",
-  "PS256",
-  "PS384",
-  "PS512",
-  "ES256",
-  "ES384",
-  "ES512",
-  "EdDSA",
-  "Ed25519",
-];
 
 /** What oauth4webapi needs to talk to one connector's provider. */
 export interface ProviderClient {
@@ -98,7 +80,10 @@ function createProviderClient(
     ...(provider.revocationEndpoint !== null && { revocation_endpoint: provider.revocationEndpoint }),
     ...(provider.userinfoEndpoint !== null && { userinfo_endpoint: provider.userinfoEndpoint }),
     authorization_response_iss_parameter_supported: provider.authorizationResponseIssParameterSupported,
-    id_token_signing_alg_values_supported: idTokenAlgorithms,
+    // ID tokens from the token endpoint arrive over TLS straight from the provider, so oauth4webapi
+    // checks their claims, not their signature; this list only keeps it from refusing a provider
+    // that signs with something other than RS256.
+    id_token_signing_alg_values_supported: asymmetricJwsAlgorithms,
   };
   const client: oauth.Client = {
     client_id: connector.client_id,
