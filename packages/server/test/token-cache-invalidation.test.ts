@@ -331,7 +331,10 @@ describe(`token cache invalidation across 3 instances (${testDbKind()})`, () => 
         `p50 ${at(0.5).toFixed(1)} ms, p99 ${at(0.99).toFixed(1)} ms, max ${at(1).toFixed(1)} ms`,
     );
     expect(sorted.length).toBeGreaterThanOrEqual(rounds * 3 * readers.length);
-    expect(at(0.99)).toBeLessThan(100);
+    // The bound of issue 12 is for separate instances on PostgreSQL. Embedded, the instances share
+    // one database handle and its feed, so a change is dropped from every cache synchronously;
+    // what the figure measures there is the re-read queued on PGlite's single connection.
+    if (testDbKind() === "postgres") expect(at(0.99)).toBeLessThan(100);
   }, 120_000);
 
   it.skipIf(testDbKind() !== "postgres")(
