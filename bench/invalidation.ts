@@ -16,45 +16,54 @@
  * bench/results/<date>-invalidation.json. Target: p99 < 100 ms.
  */
 import { randomBytes } from "node:crypto";
-import fs from "node:fs/promises";
 import os from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { accessTokenContext } from "../packages/server/src/connections/connection-store.ts";
 import { parseEncryptionKeys } from "../packages/server/src/config/config.ts";
 import { Vault } from "../packages/server/src/vault/vault.ts";
-import { startAuthorizationServer } from "../packages/server/test/support/oidc-provider.ts";
-import { startProcess, type RunningProcess } from "./process.ts";
+import {
+  type AuthorizationServer,
+  api,
+  createApp,
+  createOidcConnector,
+  createWorkspace,
+  encryptionKeys,
+  latchkeyEnv,
+  returnOrigin,
+  round2,
+  startLatchkey,
+  str,
+  withBenchSession,
+  writeResults,
+} from "./harness.ts";
+import type { RunningProcess } from "./process.ts";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const adminUrl = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const changes = Number(process.env.BENCH_INVALIDATION_CHANGES ?? 200);
 const instanceCount = 3;
-const operatorKey = `op_bench_${randomBytes(24).toString("hex")}`;
-const encryptionKeys = `b1:${randomBytes(32).toString("base64")}`;
-const returnOrigin = "http://127.0.0.1:9";
 
 type Kind = "token" | "connector";
 
-async function main(): Promise<void> {
-  const databaseName = `latchkey_bench_invalidation_${Date.now()}`;
-  const databaseUrl = await createDatabase(databaseName);
-  const provider = await startAuthorizationServer({ accessTokenTtlSeconds: 3600 });
-  const instances: RunningProcess[] = [];
-  const writer = new pg.Client({ connectionString: databaseUrl });
-  try {
-    // One at a time: the first applies the migrations.
-    for (let i = 0; i < instanceCount; i++) {
-      instances.push(
-        await startLatchkey({
-          DATABASE_URL: databaseUrl,
-          LATCHKEY_ENCRYPTION_KEYS: encryptionKeys,
-          LATCHKEY_OPERATOR_KEY: operatorKey,
-          LOG_LEVEL: "warn",
-        }),
-      );
+export async function main(): Promise<void> {
+  await withBenchSession("latchkey_bench_invalidation", async ({ databaseUrl, provider, processes }) => {
+    const writer = new pg.Client({ connectionString: databaseUrl });
+    try {
+      await measure(databaseUrl, provider, processes, writer);
+    } finally {
+      await writer.end().catch(() => {});
     }
+  });
+}
+
+async function measure(
+  databaseUrl: string,
+  provider: AuthorizationServer,
+  instances: RunningProcess[],
+  writer: pg.Client,
+): Promise<void> {
+  {
+    // One at a time: the first applies the migrations.
+    for (let i = 0; i < instanceCount; i++)
+      instances.push(await startLatchkey(latchkeyEnv({ DATABASE_URL: databaseUrl })));
     const first = instances[0];
     if (!first) throw new Error("no instance");
     const shared = await connectShared(first.url, provider);
@@ -146,12 +155,7 @@ async function main(): Promise<void> {
       );
     }
     console.log(`[bench] token cache hits per instance during the run: ${result.cacheHitsPerInstance.join(", ")}`);
-    await writeResults(result);
-  } finally {
-    await writer.end().catch(() => {});
-    await Promise.all(instances.map((instance) => instance.stop()));
-    await provider.close();
-    await dropDatabase(databaseName);
+    await writeResults("invalidation", result);
   }
 }
 
@@ -171,127 +175,24 @@ interface Shared {
 }
 
 /** An oidc connector on the authorization server, and the app's shared connection made by an admin. */
-async function connectShared(
-  publicUrl: string,
-  provider: Awaited<ReturnType<typeof startAuthorizationServer>>,
-): Promise<Shared> {
-  const created = await api(publicUrl, "POST", "/api/operator/workspaces", operatorKey, {
-    name: "bench invalidation",
-    plan: "builder",
-    admin_email: "bench@example.test",
-  });
-  const workspaceId = str(created, "workspace.id");
-  const adminKey = str(created, "admin_api_key");
-  const app = await api(publicUrl, "POST", `/api/workspaces/${workspaceId}/apps`, adminKey, {
-    name: "bench invalidation app",
-    allowed_return_origins: [returnOrigin],
-    identity: { type: "latchkey" },
-  });
-  const appId = str(app, "app.id");
-  const serviceKey = str(app, "service_key");
-  const clientSecret = randomBytes(24).toString("base64url");
-  provider.addClient({
-    clientId: "bench-invalidation-client",
-    clientSecret,
-    redirectUris: [`${publicUrl}/oauth/callback`],
-    tokenEndpointAuthMethod: "client_secret_basic",
-  });
-  const connector = await api(publicUrl, "POST", `/api/workspaces/${workspaceId}/connectors`, adminKey, {
-    provider: "oidc",
-    issuer: provider.issuer,
-    client_id: "bench-invalidation-client",
-    client_secret: clientSecret,
-    scopes: ["openid", "email", "offline_access"],
-  });
-  const connectorId = str(connector, "connector.id");
+async function connectShared(publicUrl: string, provider: AuthorizationServer): Promise<Shared> {
+  const workspace = await createWorkspace(publicUrl, "bench invalidation");
+  const app = await createApp(publicUrl, workspace, "bench invalidation app");
+  const connectorId = await createOidcConnector(publicUrl, workspace, provider, "bench-invalidation-client");
   const initiated = await api(
     publicUrl,
     "POST",
-    `/api/workspaces/${workspaceId}/apps/${appId}/connectors/${connectorId}/initiate`,
-    adminKey,
+    `/api/workspaces/${workspace.workspaceId}/apps/${app.appId}/connectors/${connectorId}/initiate`,
+    workspace.adminKey,
     { return_to: `${returnOrigin}/done` },
   );
   const callback = await provider.authorize(str(initiated, "redirect_url"), { login: "bench-shared" });
   const finished = await fetch(callback, { redirect: "manual" });
   const location = finished.headers.get("location") ?? "";
   if (!location.includes("latchkey_status=connected")) throw new Error(`connect failed: ${location}`);
-  const token = await fetch(`${publicUrl}/api/apps/${appId}/external-auth/tokens/connectors/${connectorId}`, {
-    headers: { authorization: `Bearer ${serviceKey}` },
+  const token = await fetch(`${publicUrl}/api/apps/${app.appId}/external-auth/tokens/connectors/${connectorId}`, {
+    headers: { authorization: `Bearer ${app.serviceKey}` },
   });
   const accessToken = str(await token.json(), "access_token");
-  return { workspaceId, adminKey, appId, serviceKey, connectorId, accessToken };
+  return { ...workspace, ...app, connectorId, accessToken };
 }
-
-async function startLatchkey(env: Record<string, string>): Promise<RunningProcess> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const running = await startProcess(
-    `latchkey:${port}`,
-    [path.join(here, "../packages/server/bin/latchkey.js"), "serve"],
-    { ...env, PORT: String(port), HOST: "127.0.0.1", LATCHKEY_PUBLIC_URL: url },
-    `${url}/readyz`,
-  );
-  return { ...running, url };
-}
-
-async function api(base: string, method: string, pathname: string, token: string, body: unknown) {
-  const response = await fetch(`${base}${pathname}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${pathname} → ${response.status} ${text}`);
-  return JSON.parse(text) as unknown;
-}
-
-function str(value: unknown, dotPath: string): string {
-  let current = value;
-  for (const key of dotPath.split(".")) {
-    current = current !== null && typeof current === "object" ? (current as Record<string, unknown>)[key] : undefined;
-  }
-  if (typeof current !== "string") throw new Error(`expected a string at ${dotPath}`);
-  return current;
-}
-
-async function createDatabase(name: string): Promise<string> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  await client.query(`create database "${name}"`);
-  await client.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function dropDatabase(name: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  await client.query(`drop database if exists "${name}" with (force)`);
-  await client.end();
-}
-
-async function freePort(): Promise<number> {
-  const net = await import("node:net");
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
-
-const round2 = (n: number) => Math.round(n * 100) / 100;
-
-async function writeResults(results: Record<string, unknown>): Promise<void> {
-  const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "?", node: process.version };
-  const stamp = new Date().toISOString().slice(0, 10);
-  const file = path.join(here, "results", `${stamp}-invalidation.json`);
-  await fs.writeFile(file, `${JSON.stringify({ date: new Date().toISOString(), machine, ...results }, null, 2)}\n`);
-  console.log(`[bench] wrote ${path.relative(process.cwd(), file)}`);
-}
-
-await main();

@@ -4,7 +4,8 @@
  * it is loopback), the emulator answers as that provider's documentation shows and checks what it
  * receives the way the provider would, and the test asserts both the outcome and the requests.
  */
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
+import { createClient, LatchkeyError } from "@latchkey/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signedQuery } from "../src/providers/callback-hmac.ts";
 import { createProviderResolver } from "../src/providers/create-provider-resolver.ts";
@@ -483,6 +484,93 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
     expect(emulator.problems).toEqual([]);
   });
 
+  it("Smartsheet: code and refresh requests carry hash = SHA-256(secret|code or refresh_token), never the secret", async () => {
+    const dialect: EmulatorDialect = {
+      clientId: "smartsheet-client",
+      clientSecret: "smartsheet-secret",
+      clientAuth: "hash",
+      tokenEncoding: "form",
+      pkce: "supported",
+      rotatesRefreshTokens: true,
+      // developers.smartsheet.com "Gets or refreshes an access token": a week-long token and a refresh token.
+      tokenAnswer: (tokens) =>
+        jsonAnswer({
+          access_token: tokens.accessToken,
+          token_type: "bearer",
+          refresh_token: tokens.refreshToken,
+          expires_in: 604799,
+        }),
+      errorAnswer: (failure) =>
+        failure === "invalid_client"
+          ? jsonAnswer({ errorCode: 1004, message: "You are not authorized to perform this action.", refId: "x1" }, 403)
+          : jsonAnswer({ error: failure, error_description: "Invalid grant" }, 400),
+    };
+    const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
+    const emulator = await emulate(dialect);
+    emulator.on("/2.0/users/me", (request) =>
+      request.headers.authorization?.startsWith("Bearer at-")
+        ? jsonAnswer({ id: 4583173393803140, email: "ada@acme.test", firstName: "Ada", lastName: "Lovelace" })
+        : jsonAnswer({ errorCode: 1002, message: "Your Access Token is invalid." }, 401),
+    );
+    emulator.on("/revoke", () => jsonAnswer({ message: "SUCCESS", resultCode: 0 }));
+    const connectorId = await connectorAt(emulator, dialect, "smartsheet", {
+      scope_preset: "sheets",
+      endpoints: { userinfo_url: `${emulator.origin}/2.0/users/me`, revocation_url: `${emulator.origin}/revoke` },
+    });
+
+    const connected = await connect(emulator, connectorId);
+    expect(connected.back.searchParams.get("latchkey_error"), emulator.problems.join()).toBeNull();
+    expect(connected.redirectUrl.searchParams.get("scope")).toBe("READ_SHEETS WRITE_SHEETS");
+    const [exchange] = emulator.requestsTo("/token");
+    expect(exchange?.contentType).toMatch(/^application\/x-www-form-urlencoded/);
+    expect(exchange?.params.grant_type).toBe("authorization_code");
+    expect(exchange?.params.client_id).toBe("smartsheet-client");
+    expect(exchange?.params.hash).toBe(sha256(`smartsheet-secret|${exchange?.params.code}`));
+    expect(exchange?.params.client_secret).toBeUndefined();
+    expect(exchange?.headers.authorization).toBeUndefined();
+    expect(exchange?.raw).not.toContain("smartsheet-secret");
+    const answer = await json<TokenAnswer>(await tokenOf(connected), 200);
+    expect(answer.access_token).toMatch(/^at-1-/);
+    expect(answer.account).toEqual({ id: "4583173393803140", email: "ada@acme.test", name: "Ada" });
+
+    // Near the end of the week the token is refreshed with the refresh token's hash; the rotated one is used next.
+    clock.advance(604_799 * 1000);
+    expect((await json<TokenAnswer>(await tokenOf(connected), 200)).access_token).toMatch(/^at-2-/);
+    clock.advance(604_799 * 1000);
+    expect((await json<TokenAnswer>(await tokenOf(connected), 200)).access_token).toMatch(/^at-3-/);
+    const refreshes = emulator.requestsTo("/token").filter((request) => request.params.grant_type === "refresh_token");
+    expect(refreshes).toHaveLength(2);
+    for (const refresh of refreshes) {
+      expect(refresh.params.client_id).toBe("smartsheet-client");
+      expect(refresh.params.hash).toBe(sha256(`smartsheet-secret|${refresh.params.refresh_token}`));
+      expect(refresh.params.client_secret).toBeUndefined();
+      expect(refresh.params.code).toBeUndefined();
+      expect(refresh.headers.authorization).toBeUndefined();
+      expect(refresh.raw).not.toContain("smartsheet-secret");
+    }
+    expect(refreshes.map((request) => request.params.refresh_token?.split("-")[1])).toEqual(["1", "2"]);
+
+    // Disconnect revokes with the access token as a Bearer token, the secret again never sent.
+    const token = await userToken(t, tenant, connected.userId);
+    const removed = await t.call("DELETE", `/api/apps/${tenant.appId}/app-user-auth/connectors/${connectorId}`, {
+      token,
+    });
+    expect(removed.status).toBe(204);
+    const [revoke] = emulator.requestsTo("/revoke");
+    expect(revoke?.method).toBe("DELETE");
+    expect(revoke?.headers.authorization).toMatch(/^Bearer at-3-/);
+    expect(`${revoke?.raw}${revoke?.query.toString()}`).not.toContain("smartsheet-secret");
+    expect(emulator.problems).toEqual([]);
+
+    // A connector holding the wrong secret yields a wrong hash: Smartsheet refuses it, nothing is stored.
+    const wrong = await emulate(dialect);
+    const wrongConnector = await connectorAt(wrong, { ...dialect, clientSecret: "not-the-secret" }, "smartsheet");
+    const refused = await connect(wrong, wrongConnector);
+    expect(refused.back.searchParams.get("latchkey_error")).toBe("token_exchange_failed");
+    expect(await connectionCount(wrongConnector)).toBe(0);
+    expect(wrong.problems).toEqual(["client_id / hash missing or wrong in the body"]);
+  });
+
   it("Google and Dropbox: their fixed extra authorization parameters; Google's preset from a Base44 integration type", async () => {
     const dialect = providerDialect("google", {
       tokenAnswer: (tokens) =>
@@ -517,10 +605,26 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
       clientAuth: "basic" as const,
     };
     const dropbox = await emulate(dropboxDialect);
+    // Dropbox reads the account with a POST and no body (users/get_current_account); a GET is refused.
+    dropbox.on("/userinfo", (request) =>
+      request.method === "POST" && request.raw === "" && request.headers.authorization?.startsWith("Bearer at-")
+        ? jsonAnswer({
+            account_id: "dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc",
+            name: { given_name: "Franz", surname: "Ferdinand", display_name: "Franz Ferdinand (Personal)" },
+            email: "franz@dropbox.test",
+          })
+        : { status: 400, headers: { "content-type": "text/plain" }, body: "Error in call to API function" },
+    );
     const dropboxConnector = await connectorAt(dropbox, dropboxDialect, "dropbox");
     const viaDropbox = await connect(dropbox, dropboxConnector);
     expect(viaDropbox.redirectUrl.searchParams.get("token_access_type")).toBe("offline");
     expect(viaDropbox.back.searchParams.get("latchkey_status")).toBe("connected");
+    expect((await json<TokenAnswer>(await tokenOf(viaDropbox), 200)).account).toEqual({
+      id: "dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc",
+      email: "franz@dropbox.test",
+      name: "Franz Ferdinand (Personal)",
+    });
+    expect(dropbox.requestsTo("/userinfo").map((request) => request.method)).toEqual(["POST"]);
     expect([...google.problems, ...dropbox.problems]).toEqual([]);
   });
 
@@ -687,5 +791,463 @@ describe(`provider quirks through the real flow (${testDbKind()})`, () => {
       .executeTakeFirstOrThrow();
     expect(row.status).toBe("needs_reauth");
     expect(emulator.problems).toEqual([]);
+  });
+
+  it("Strava and Square: expiry as Unix seconds and as an RFC 3339 date, the account read from the token answer", async () => {
+    const stravaDialect: EmulatorDialect = {
+      clientId: "strava-client",
+      clientSecret: "strava-secret",
+      clientAuth: "post",
+      tokenEncoding: "form",
+      pkce: "supported",
+      rotatesRefreshTokens: true,
+      // developers.strava.com/docs/authentication: expires_at in Unix seconds, the athlete beside the tokens.
+      tokenAnswer: (tokens, grant) =>
+        jsonAnswer({
+          token_type: "Bearer",
+          expires_at: Math.floor(clock.now().getTime() / 1000) + 21_600,
+          expires_in: 21_600,
+          refresh_token: tokens.refreshToken,
+          access_token: tokens.accessToken,
+          ...(grant === "authorization_code" && {
+            athlete: { id: 134815, username: "marianne_t", firstname: "Marianne" },
+          }),
+        }),
+      errorAnswer: (failure) =>
+        jsonAnswer(
+          { message: "Bad Request", errors: [{ resource: "RefreshToken", field: "refresh_token", code: failure }] },
+          400,
+        ),
+    };
+    const strava = await emulate(stravaDialect);
+    const stravaConnector = await connectorAt(strava, stravaDialect, "strava", { scope_preset: "activities" });
+    const viaStrava = await connect(strava, stravaConnector);
+    expect(viaStrava.back.searchParams.get("latchkey_status")).toBe("connected");
+    expect(viaStrava.redirectUrl.searchParams.get("scope")).toBe("read,activity:read_all");
+    const stravaAnswer = await json<TokenAnswer>(await tokenOf(viaStrava), 200);
+    const stravaExpiry = Date.parse(stravaAnswer.expires_at ?? "");
+    // The absolute time the provider gave, not a lifetime added to some other clock.
+    expect(Math.abs(stravaExpiry - (clock.now().getTime() + 21_600_000))).toBeLessThan(2_000);
+    expect(stravaAnswer.account).toEqual({ id: "134815", email: null, name: "marianne_t" });
+    clock.advance(21_600 * 1000);
+    expect((await json<TokenAnswer>(await tokenOf(viaStrava), 200)).access_token).toMatch(/^at-2-/);
+
+    const squareDialect: EmulatorDialect = {
+      clientId: "sq0idp-client",
+      clientSecret: "sq0csp-secret",
+      clientAuth: "post",
+      tokenEncoding: "json",
+      pkce: "supported",
+      rotatesRefreshTokens: true,
+      // developer.squareup.com ObtainToken: JSON in, expires_at as an ISO 8601 date, no expires_in.
+      tokenAnswer: (tokens) =>
+        jsonAnswer({
+          access_token: tokens.accessToken,
+          token_type: "bearer",
+          expires_at: new Date(clock.now().getTime() + 30 * 86_400_000).toISOString().replace(/\.\d{3}Z$/, "Z"),
+          merchant_id: "MLQW2EXAMPLE",
+          refresh_token: tokens.refreshToken,
+          short_lived: false,
+        }),
+      errorAnswer: (failure) =>
+        jsonAnswer({ errors: [{ category: "AUTHENTICATION_ERROR", code: "UNAUTHORIZED", detail: failure }] }, 401),
+    };
+    const square = await emulate(squareDialect);
+    const squareConnector = await connectorAt(square, squareDialect, "square");
+    const viaSquare = await connect(square, squareConnector);
+    expect(viaSquare.back.searchParams.get("latchkey_status")).toBe("connected");
+    expect(square.requestsTo("/token")[0]?.contentType).toBe("application/json");
+    const squareAnswer = await json<TokenAnswer>(await tokenOf(viaSquare), 200);
+    expect(
+      Math.abs(Date.parse(squareAnswer.expires_at ?? "") - (clock.now().getTime() + 30 * 86_400_000)),
+    ).toBeLessThan(2_000);
+    expect(squareAnswer.account?.id).toBe("MLQW2EXAMPLE");
+    clock.advance(30 * 86_400_000);
+    expect((await json<TokenAnswer>(await tokenOf(viaSquare), 200)).access_token).toMatch(/^at-2-/);
+    expect(square.requestsTo("/token")[1]?.contentType).toBe("application/json");
+    expect([...strava.problems, ...square.problems]).toEqual([]);
+  });
+
+  it("Fitbit and Twitch: their own dead-grant dialects (nested errors[0].errorType; a 400 with a message) mean needs_reauth", async () => {
+    const fitbitDialect: EmulatorDialect = {
+      clientId: "fitbit-client",
+      clientSecret: "fitbit-secret",
+      clientAuth: "basic",
+      tokenEncoding: "form",
+      pkce: "supported",
+      rotatesRefreshTokens: true,
+      tokenAnswer: (tokens) =>
+        jsonAnswer({
+          access_token: tokens.accessToken,
+          expires_in: 28_800,
+          refresh_token: tokens.refreshToken,
+          scope: "profile activity",
+          token_type: "Bearer",
+          user_id: "GGNJL9",
+        }),
+      // dev.fitbit.com "Authorization errors": a list of errors, each with errorType and message.
+      errorAnswer: (failure) =>
+        jsonAnswer(
+          { errors: [{ errorType: failure, message: `Refresh token invalid: ${failure}` }], success: false },
+          failure === "invalid_client" ? 401 : 400,
+        ),
+    };
+    const twitchDialect: EmulatorDialect = {
+      clientId: "twitch-client",
+      clientSecret: "twitch-secret",
+      clientAuth: "post",
+      tokenEncoding: "form",
+      pkce: "supported",
+      rotatesRefreshTokens: true,
+      tokenAnswer: (tokens) =>
+        jsonAnswer({
+          access_token: tokens.accessToken,
+          expires_in: 14_124,
+          refresh_token: tokens.refreshToken,
+          scope: ["openid", "user:read:email"],
+          token_type: "bearer",
+        }),
+      // dev.twitch.tv "Refreshing access tokens": a dead refresh token is HTTP 400 with this message.
+      errorAnswer: (failure) =>
+        jsonAnswer(
+          failure === "invalid_grant"
+            ? { status: 400, message: "Invalid refresh token" }
+            : { status: 400, message: `invalid ${failure}` },
+          400,
+        ),
+    };
+    for (const [provider, dialect, lifetime] of [
+      ["fitbit", fitbitDialect, 28_800],
+      ["twitch", twitchDialect, 14_124],
+    ] as const) {
+      const emulator = await emulate(dialect);
+      const connectorId = await connectorAt(emulator, dialect, provider);
+      const connected = await connect(emulator, connectorId);
+      expect(connected.back.searchParams.get("latchkey_status"), provider).toBe("connected");
+      clock.advance(lifetime * 1000);
+      expect((await json<TokenAnswer>(await tokenOf(connected), 200)).access_token, provider).toMatch(/^at-2-/);
+      emulator.revokeGrants();
+      clock.advance(lifetime * 1000);
+      const dead = await json<{ error: { code: string } }>(await tokenOf(connected), 409);
+      expect(dead.error.code, provider).toBe("CONNECTION_NEEDS_REAUTH");
+      expect(emulator.problems, provider).toEqual([]);
+    }
+  });
+
+  describe("the API proxy on catalog hosts", () => {
+    interface ProxyAnswer {
+      success: boolean;
+      status_code: number | null;
+      data: unknown;
+      data_base64: string | null;
+      content_type: string | null;
+      headers: Record<string, string>;
+    }
+    const callAs = (connected: Pick<Connected, "connectorId" | "userId">, body: unknown) =>
+      t.call(
+        "POST",
+        `/api/apps/${tenant.appId}/app-user-auth/connectors/${connected.connectorId}/users/${connected.userId}/call`,
+        { token: tenant.serviceKey, body },
+      );
+
+    it("Zoho: the region fills the API host, the token goes as Zoho-oauthtoken", async () => {
+      const dialect: EmulatorDialect = {
+        clientId: "zoho-client",
+        clientSecret: "zoho-secret",
+        clientAuth: "post",
+        tokenEncoding: "form",
+        pkce: "supported",
+        tokenAnswer: (tokens) =>
+          jsonAnswer({
+            access_token: tokens.accessToken,
+            refresh_token: tokens.refreshToken,
+            api_domain: "https://www.zohoapis.eu",
+            token_type: "Bearer",
+            expires_in: 3600,
+          }),
+        errorAnswer: (failure) => jsonAnswer({ error: failure === "invalid_grant" ? "invalid_code" : failure }),
+      };
+      const emulator = await emulate(dialect, "/oauth/v2/token");
+      routedHosts.set("accounts.zoho.eu", emulator);
+      routedHosts.set("www.zohoapis.eu", emulator);
+      emulator.on("/crm/v2/Leads", (request) =>
+        /^Zoho-oauthtoken at-/.test(request.headers.authorization ?? "")
+          ? jsonAnswer({ data: [{ id: "4150868000000224005" }] })
+          : jsonAnswer({ code: "INVALID_TOKEN", message: "invalid oauth token" }, 401),
+      );
+      const connectorId = await createConnector({
+        provider: "zoho",
+        client_id: dialect.clientId,
+        client_secret: dialect.clientSecret,
+        connection_values: { region: "eu" },
+      });
+      const connected = await connect(emulator, connectorId, { extra: { location: "eu" } });
+      expect(connected.redirectUrl.origin).toBe("https://accounts.zoho.eu");
+      expect(connected.back.searchParams.get("latchkey_status")).toBe("connected");
+      const answer = await json<ProxyAnswer>(await callAs(connected, { path: "/crm/v2/Leads" }), 200);
+      expect(answer).toMatchObject({
+        success: true,
+        status_code: 200,
+        data: { data: [{ id: "4150868000000224005" }] },
+      });
+      const [call] = emulator.requestsTo("/crm/v2/Leads");
+      expect(call?.headers.authorization).toMatch(/^Zoho-oauthtoken at-1-/);
+      expect(call?.headers.host).toBe(new URL(emulator.origin).host);
+      expect(contactedHosts).toContain("www.zohoapis.eu");
+      expect(emulator.problems).toEqual([]);
+    });
+
+    it("Twitch and Notion: the client id header, a default header the caller may replace, exposed rate-limit headers", async () => {
+      const twitch: EmulatorDialect = {
+        clientId: "twitch-api-client",
+        clientSecret: "twitch-api-secret",
+        clientAuth: "post",
+        tokenEncoding: "form",
+        pkce: "supported",
+        tokenAnswer: (tokens) =>
+          jsonAnswer({ access_token: tokens.accessToken, refresh_token: tokens.refreshToken, expires_in: 14_124 }),
+        errorAnswer: () => jsonAnswer({ status: 400, message: "Invalid refresh token" }, 400),
+      };
+      const emulator = await emulate(twitch);
+      routedHosts.set("api.twitch.tv", emulator);
+      emulator.on("/helix/users", (request) =>
+        request.headers["client-id"] === "twitch-api-client" && request.headers.authorization?.startsWith("Bearer at-")
+          ? {
+              ...jsonAnswer({ data: [{ id: "141981764", login: "twitchdev" }] }),
+              headers: {
+                "content-type": "application/json",
+                "ratelimit-limit": "800",
+                "ratelimit-remaining": "799",
+                "x-internal": "hidden",
+              },
+            }
+          : jsonAnswer({ error: "Unauthorized", status: 401, message: "Client ID and OAuth token do not match" }, 401),
+      );
+      const twitchConnector = await connectorAt(emulator, twitch, "twitch");
+      const viaTwitch = await connect(emulator, twitchConnector);
+      expect(viaTwitch.back.searchParams.get("latchkey_status")).toBe("connected");
+      const twitchAnswer = await json<ProxyAnswer>(
+        await callAs(viaTwitch, { path: "/users", headers: { "Client-Id": "forged", "X-Internal": "x" } }),
+        200,
+      );
+      expect(twitchAnswer).toMatchObject({ success: true, status_code: 200 });
+      expect(twitchAnswer.headers).toEqual({ "ratelimit-limit": "800", "ratelimit-remaining": "799" });
+      expect(emulator.requestsTo("/helix/users")[0]?.headers["client-id"]).toBe("twitch-api-client");
+
+      const notion: EmulatorDialect = {
+        clientId: "notion-api-client",
+        clientSecret: "notion-api-secret",
+        clientAuth: "basic",
+        tokenEncoding: "json",
+        pkce: "supported",
+        tokenAnswer: (tokens) =>
+          jsonAnswer({ access_token: tokens.accessToken, token_type: "bearer", bot_id: "b1", workspace_id: "w1" }),
+        errorAnswer: (failure) => jsonAnswer({ error: failure }, 400),
+      };
+      const notionEmulator = await emulate(notion);
+      routedHosts.set("api.notion.com", notionEmulator);
+      notionEmulator.on("/v1/users/me", (request) => ({
+        ...jsonAnswer({ object: "user", version: request.headers["notion-version"] }),
+        headers: { "content-type": "application/json", "retry-after": "3" },
+      }));
+      const notionConnector = await connectorAt(notionEmulator, notion, "notion");
+      const viaNotion = await connect(notionEmulator, notionConnector);
+      expect(viaNotion.back.searchParams.get("latchkey_status")).toBe("connected");
+      const byDefault = await json<ProxyAnswer>(await callAs(viaNotion, { path: "/v1/users/me" }), 200);
+      expect(byDefault).toMatchObject({ data: { version: "2022-06-28" }, headers: { "retry-after": "3" } });
+      const chosen = await json<ProxyAnswer>(
+        await callAs(viaNotion, { path: "/v1/users/me", headers: { "notion-version": "2025-09-03" } }),
+        200,
+      );
+      expect(chosen.data).toEqual({ object: "user", version: "2025-09-03" });
+      expect([...emulator.problems, ...notionEmulator.problems]).toEqual([]);
+    });
+
+    it("a 401 whose refresh finds the grant dead is 409 CONNECTION_NEEDS_REAUTH; the call was sent once", async () => {
+      const dialect: EmulatorDialect = {
+        clientId: "twitch-dead-client",
+        clientSecret: "twitch-dead-secret",
+        clientAuth: "post",
+        tokenEncoding: "form",
+        pkce: "supported",
+        rotatesRefreshTokens: true,
+        tokenAnswer: (tokens) =>
+          jsonAnswer({ access_token: tokens.accessToken, refresh_token: tokens.refreshToken, expires_in: 14_124 }),
+        errorAnswer: () => jsonAnswer({ status: 400, message: "Invalid refresh token" }, 400),
+      };
+      const emulator = await emulate(dialect);
+      routedHosts.set("api.twitch.tv", emulator);
+      // The user removed the app at Twitch: the access token is refused and the refresh token is dead.
+      emulator.on("/helix/users", () =>
+        jsonAnswer({ error: "Unauthorized", status: 401, message: "Invalid OAuth token" }, 401),
+      );
+      const connectorId = await connectorAt(emulator, dialect, "twitch");
+      const connected = await connect(emulator, connectorId);
+      expect(connected.back.searchParams.get("latchkey_status")).toBe("connected");
+      emulator.revokeGrants();
+      const refused = await json<{ error: { code: string } }>(await callAs(connected, { path: "/users" }), 409);
+      expect(refused.error.code).toBe("CONNECTION_NEEDS_REAUTH");
+      expect(emulator.requestsTo("/helix/users")).toHaveLength(1);
+      expect(emulator.requestsTo("/token").map((request) => request.params.grant_type)).toEqual([
+        "authorization_code",
+        "refresh_token",
+      ]);
+      // Known dead now: the next call is refused before anything is sent.
+      expect((await callAs(connected, { path: "/users" })).status).toBe(409);
+      expect(emulator.requestsTo("/helix/users")).toHaveLength(1);
+      expect(emulator.problems).toEqual([]);
+    });
+
+    it("Zendesk through @latchkey/sdk: connectAppUser with the user's subdomain, callAppUserApi on that subdomain's API", async () => {
+      const dialect: EmulatorDialect = {
+        clientId: "zendesk-client",
+        clientSecret: "zendesk-secret",
+        clientAuth: "post",
+        tokenEncoding: "form",
+        pkce: "supported",
+        tokenAnswer: (tokens) => jsonAnswer({ access_token: tokens.accessToken, token_type: "bearer", scope: "read" }),
+        errorAnswer: (failure) => jsonAnswer({ error: failure, error_description: "invalid" }, 400),
+      };
+      const emulator = await emulate(dialect, "/oauth/tokens");
+      routedHosts.set("acme.zendesk.com", emulator);
+      emulator.on("/api/v2/users/me", () => jsonAnswer({ user: { id: 35436, email: "ada@acme.test", name: "Ada" } }));
+      emulator.on("/api/v2/tickets.json", (request) =>
+        request.headers.authorization?.startsWith("Bearer at-")
+          ? {
+              ...jsonAnswer({ tickets: [{ id: 35436, subject: "Help" }], query: request.query.get("page") }),
+              headers: { "content-type": "application/json", "x-rate-limit-remaining": "699" },
+            }
+          : jsonAnswer({ error: "Couldn't authenticate you" }, 401),
+      );
+      const connectorId = await createConnector({
+        provider: "zendesk",
+        client_id: dialect.clientId,
+        client_secret: dialect.clientSecret,
+      });
+      const userId = "zendesk-user";
+      const client = createClient({
+        serverUrl: "http://latchkey.test",
+        appId: tenant.appId,
+        token: await userToken(t, tenant, userId),
+        serviceToken: tenant.serviceKey,
+        fetch: (input, init) => Promise.resolve(t.app.request(input, init)),
+      });
+
+      const redirectUrl = new URL(
+        await client.connectors.connectAppUser(connectorId, { connectionValues: { subdomain: "acme" } }),
+      );
+      expect(`${redirectUrl.origin}${redirectUrl.pathname}`).toBe("https://acme.zendesk.com/oauth/authorizations/new");
+      const back = await callback(t, emulator.authorize(redirectUrl.href));
+      expect(new URL(back.headers.get("location") ?? "").searchParams.get("latchkey_status")).toBe("connected");
+
+      const asCurrent = await client.asServiceRole.connectors.callAppUserApi(connectorId, {
+        path: "/tickets.json",
+        query: { page: 2 },
+      });
+      expect(asCurrent).toMatchObject({
+        success: true,
+        status: 200,
+        data: { tickets: [{ id: 35436, subject: "Help" }], query: "2" },
+        headers: { "x-rate-limit-remaining": "699" },
+      });
+      const asNamed = await client.asServiceRole.connectors.callAppUserApi(
+        connectorId,
+        { path: "/tickets.json" },
+        { userId },
+      );
+      expect(asNamed.success).toBe(true);
+      expect(emulator.requestsTo("/api/v2/tickets.json")).toHaveLength(2);
+
+      // A subdomain that would move the host, or none at all: LatchkeyError 400 INVALID_REQUEST, nothing stored.
+      const before = await tableCounts(t);
+      for (const connectionValues of [{ subdomain: "evil.example/x" }, { subdomain: "a.b" }, {}]) {
+        const refused = await client.connectors.connectAppUser(connectorId, { connectionValues }).catch((e) => e);
+        expect(refused).toBeInstanceOf(LatchkeyError);
+        expect(refused).toMatchObject({ status: 400, code: "INVALID_REQUEST" });
+      }
+      expect(await tableCounts(t)).toEqual(before);
+      expect(emulator.problems).toEqual([]);
+    });
+
+    it("Atlassian: a host whose value the connection lacks (its lookup failed) is 409 CONNECTION_NEEDS_REAUTH, never sent", async () => {
+      const dialect: EmulatorDialect = {
+        clientId: "atl-proxy-client",
+        clientSecret: "atl-proxy-secret",
+        clientAuth: "post",
+        tokenEncoding: "json",
+        pkce: "supported",
+        tokenAnswer: (tokens) =>
+          jsonAnswer({ access_token: tokens.accessToken, refresh_token: tokens.refreshToken, expires_in: 3600 }),
+        errorAnswer: (failure) => jsonAnswer({ error: failure }, 403),
+      };
+      const emulator = await emulate(dialect);
+      routedHosts.set("api.atlassian.com", emulator);
+      // The accessible-resources lookup fails at connect time: the connection has no cloud_id.
+      emulator.on("/oauth/token/accessible-resources", () => ({ status: 503, body: "unavailable" }));
+      emulator.on("/me", () => jsonAnswer({ account_id: "5b10ac8d82e05b22cc7d4ef5", email: "ada@acme.test" }));
+      const connectorId = await connectorAt(emulator, dialect, "atlassian", {
+        endpoints: { userinfo_url: `${emulator.origin}/me` },
+      });
+      const connected = await connect(emulator, connectorId);
+      expect(connected.back.searchParams.get("latchkey_status")).toBe("connected");
+      expect((await json<TokenAnswer>(await tokenOf(connected), 200)).connection_config).toBeNull();
+
+      const before = emulator.requests.length;
+      const refused = await json<{ error: { code: string; message: string } }>(
+        await callAs(connected, { host: "jira", path: "/rest/api/3/myself" }),
+        409,
+      );
+      expect(refused.error.code).toBe("CONNECTION_NEEDS_REAUTH");
+      expect(refused.error.message).toContain('"jira"');
+      expect(emulator.requests.length).toBe(before);
+      // The host that needs no value still works.
+      emulator.on("/me/permissions", () => jsonAnswer({ permissions: {} }));
+      const fine = await json<ProxyAnswer>(await callAs(connected, { path: "/me/permissions" }), 200);
+      expect(fine).toMatchObject({ success: true, status_code: 200 });
+      expect(emulator.problems).toEqual([]);
+    });
+
+    it("Smartsheet: a declared binary type (a sheet as PDF) comes back in data_base64", async () => {
+      const dialect: EmulatorDialect = {
+        clientId: "smartsheet-api-client",
+        clientSecret: "smartsheet-api-secret",
+        clientAuth: "hash",
+        tokenEncoding: "form",
+        pkce: "supported",
+        tokenAnswer: (tokens) =>
+          jsonAnswer({
+            access_token: tokens.accessToken,
+            token_type: "bearer",
+            refresh_token: tokens.refreshToken,
+            expires_in: 604_799,
+          }),
+        errorAnswer: (failure) => jsonAnswer({ error: failure }, 400),
+      };
+      const pdf = Buffer.from("%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n");
+      const emulator = await emulate(dialect);
+      routedHosts.set("api.smartsheet.com", emulator);
+      emulator.on("/2.0/sheets/4583173393803140", (request) =>
+        request.headers.accept === "application/pdf"
+          ? { status: 200, headers: { "content-type": "application/pdf" }, body: pdf.toString() }
+          : jsonAnswer({ id: 4583173393803140, name: "Plan" }),
+      );
+      const connectorId = await connectorAt(emulator, dialect, "smartsheet");
+      const connected = await connect(emulator, connectorId);
+      expect(connected.back.searchParams.get("latchkey_status")).toBe("connected");
+      const answer = await json<ProxyAnswer>(
+        await callAs(connected, { path: "/sheets/4583173393803140", headers: { Accept: "application/pdf" } }),
+        200,
+      );
+      expect(answer).toMatchObject({ success: true, data: null, content_type: "application/pdf" });
+      expect(Buffer.from(answer.data_base64 ?? "", "base64").equals(pdf)).toBe(true);
+      expect(emulator.problems).toEqual([]);
+    });
+  });
+
+  // Last: every host any test above made the server call was an emulator, never a real provider.
+  it("contacted no real provider", () => {
+    const real = contactedHosts.filter((host) => !host.startsWith("127.0.0.1:") && !routedHosts.has(host));
+    expect(contactedHosts.length).toBeGreaterThan(0);
+    expect(real).toEqual([]);
   });
 });

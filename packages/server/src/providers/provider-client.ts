@@ -8,6 +8,7 @@ import type { Vault } from "../vault/vault.ts";
 import { createOutboundFetch } from "../http/outbound-fetch.ts";
 import { normalizeTokenAnswer, tokenRequestInit, type TokenAnswerCapture } from "./token-answer.ts";
 import { asymmetricJwsAlgorithms } from "../kernel/jws-algorithms.ts";
+import { tokenHashAuthentication } from "./token-hash.ts";
 
 /** What provider clients need: the client secret is decrypted per call, requests go through `fetch`. */
 export interface ProviderClientDeps {
@@ -151,6 +152,8 @@ function clientAuthentication(
       `Connector ${connector.id} has no client secret for ${provider.clientAuthMethod}`,
     );
   }
+  // The hook replaces how the secret is presented (a hash of it instead), whichever secret-based method is set.
+  if (provider.hooks.includes("smartsheet-token-hash")) return tokenHashAuthentication(secret);
   return provider.clientAuthMethod === "client_secret_post"
     ? oauth.ClientSecretPost(secret)
     : oauth.ClientSecretBasic(secret);
