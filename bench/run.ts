@@ -21,6 +21,8 @@
  *  - `npm run bench -- scale`: bench/scale.ts (token reads, connect flow and size at 10k and 1M connections).
  *  - `npm run bench -- embedded`: bench/embedded.ts (the token route on PGlite against a PGlite floor).
  *  - `npm run bench -- cold-start`: bench/cold-start.ts (start-up time and memory).
+ *  - `npm run bench -- invalidation`: bench/invalidation.ts (how soon a change is visible on every
+ *    one of 3 instances, beside a plain cached read).
  */
 import {
   type AuthorizationServer,
@@ -338,6 +340,7 @@ const modes: Record<string, () => Promise<unknown>> = {
   "cold-start": () => import("./cold-start.ts"),
   scale: () => import("./scale.ts").then((m) => m.main()),
   embedded: () => import("./embedded.ts").then((m) => m.main()),
+  invalidation: () => import("./invalidation.ts").then((m) => m.main()),
 };
 const run = modes[mode];
 if (!run) throw new Error(`unknown bench mode "${mode}": one of ${Object.keys(modes).join(", ")}`);

@@ -4,6 +4,7 @@ import { AppError, forbidden, notFound, unauthenticated } from "../errors/app-er
 import type { Config } from "../config/config.ts";
 import type { Db } from "../db/open-database.ts";
 import type { Clock } from "../kernel/clock.ts";
+import type { ChangeFeed } from "../kernel/changes.ts";
 import type { Logger } from "../log/logger.ts";
 import type { AppEnv, AuthenticatedApp } from "../http/app-env.ts";
 import type { UserTokenVerifier } from "./user-token-verifier.ts";
@@ -17,6 +18,7 @@ export interface AccessDeps {
   db: Db;
   clock: Clock;
   logger: Logger;
+  changes: ChangeFeed;
 }
 
 /** Routes called with an app user's token also need the verifier. */
@@ -121,11 +123,16 @@ interface CachedServiceKey {
 
 /**
  * Bearer service key of the path's app. A key of another app gets 404. Verified keys are cached
- * per middleware for LATCHKEY_SERVICE_KEY_CACHE_SECONDS so the token hot path costs one database
- * read, not two; a revoked key stops working within that time on every instance.
+ * per middleware for LATCHKEY_SERVICE_KEY_CACHE_SECONDS so the token hot path needs no database
+ * read for them. Any change to a service key or an app (a revocation, new identity settings or
+ * origins) empties the cache on every instance as it commits (the change feed); the TTL bounds
+ * what a lost change feed could leave, and while it is lost nothing is cached.
  */
 export function serviceKeyAuth(deps: AccessDeps): MiddlewareHandler<AppEnv> {
-  const cache = new TtlCache<CachedServiceKey>(serviceKeyCacheMaxEntries);
+  const cache = new TtlCache<CachedServiceKey>(serviceKeyCacheMaxEntries, {
+    feed: deps.changes,
+    tables: ["service_keys", "apps"],
+  });
   const accept = (c: Context<AppEnv>, appId: string, verified: CachedServiceKey): Promise<void> | void => {
     if (verified.app.id !== appId) throw notFound("App");
     c.set("serviceApp", { app: verified.app, serviceKeyId: verified.keyId });
@@ -154,6 +161,7 @@ async function lookUpServiceKey(
   cache: TtlCache<CachedServiceKey>,
   ttlMs: number,
 ): Promise<CachedServiceKey> {
+  const generation = cache.generation;
   const row = await deps.db
     .selectFrom("service_keys as k")
     .innerJoin("apps as a", "a.id", "k.app_id")
@@ -165,7 +173,7 @@ async function lookUpServiceKey(
   if (!row) throw unauthenticated("Invalid or revoked service key");
   const { key_id, key_last_used_at, ...app } = row;
   const entry = { app, keyId: key_id, lastUsedAt: key_last_used_at };
-  cache.set(hash, entry, ttlMs);
+  cache.set(hash, entry, ttlMs, generation);
   return entry;
 }
 

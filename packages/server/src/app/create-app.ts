@@ -60,6 +60,16 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   const docs = new ApiDocs();
   const app = new Hono<AppEnv>();
   const metrics = new Metrics();
+  metrics.gauge({
+    name: "latchkey_change_feed_live",
+    help: "1 while this instance sees every change to cached data (LISTEN up); 0: its caches are bypassed",
+    collect: (gauge) => gauge.set(undefined, deps.changes.live ? 1 : 0),
+  });
+  metrics.gauge({
+    name: "latchkey_change_feed_losses",
+    help: "Times since start the change feed's source (the LISTEN connection) was lost",
+    collect: (gauge) => gauge.set(undefined, deps.changes.stats.losses),
+  });
   const rateLimits = createRateLimits(deps.config, () => deps.clock.now().getTime());
   app.use(
     requestContext({ logger: deps.logger, metrics: httpMetrics(metrics), authFailures: rateLimits.authFailures }),

@@ -1,6 +1,7 @@
 import type { Config } from "../config/config.ts";
 import type { Db } from "../db/open-database.ts";
 import type { Clock } from "../kernel/clock.ts";
+import type { ChangeFeed } from "../kernel/changes.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Vault } from "../vault/vault.ts";
 
@@ -12,6 +13,8 @@ export interface AppDeps {
   config: Config;
   db: Db;
   dbKind: "postgres" | "embedded";
+  /** The database handle's change feed: caches that must see other instances' writes subscribe. */
+  changes: ChangeFeed;
   vault: Vault;
   logger: Logger;
   clock: Clock;

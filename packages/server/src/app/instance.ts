@@ -29,6 +29,16 @@ export async function startInstance(config: Config, logger: Logger): Promise<Ins
   const database = config.databaseUrl
     ? openPostgres(config.databaseUrl, {
         onIdleClientError: (error) => logger.warn({ err: error }, "idle database connection lost"),
+        listen: {
+          url: config.listenDatabaseUrl ?? config.databaseUrl,
+          onListening: ({ attempt, pid }) =>
+            logger.info({ attempt, pid }, "listening for changes: per-instance caches cleared and in use"),
+          onLost: ({ error, retryInMs }) =>
+            logger.warn(
+              { err: error, retry_in_ms: retryInMs },
+              "change listener lost: per-instance caches bypassed until it is back",
+            ),
+        },
       })
     : await openEmbeddedDatabase(config.dataDir);
   try {
@@ -45,6 +55,7 @@ export async function startInstance(config: Config, logger: Logger): Promise<Ins
       config,
       db: database.db,
       dbKind: database.kind,
+      changes: database.changes,
       vault: new Vault(keys),
       logger,
       clock: systemClock,

@@ -27,6 +27,9 @@ const Env = z.object({
   HOST: z.string().min(1).default("0.0.0.0"),
   LATCHKEY_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  LATCHKEY_LISTEN_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  LATCHKEY_TOKEN_CACHE_ENTRIES: z.coerce.number().int().min(0).max(10_000_000).default(100_000),
+  LATCHKEY_TOKEN_CACHE_MB: z.coerce.number().min(0).max(65_536).default(64),
   LATCHKEY_DATA_DIR: z.string().min(1).default("./.latchkey"),
   LATCHKEY_ENCRYPTION_KEYS: z.string().optional(),
   LATCHKEY_OPERATOR_KEY: z.string().min(32, "must be at least 32 characters").optional(),
@@ -70,6 +73,13 @@ export interface Config {
   host: string;
   publicUrl: string;
   databaseUrl: string | undefined;
+  /**
+   * The session connection that LISTENs for changes (PostgreSQL): DATABASE_URL unless set. Behind
+   * a transaction pooler it must reach the server directly (LISTEN needs a session).
+   */
+  listenDatabaseUrl: string | undefined;
+  /** The in-process token cache's bounds (entries, bytes); 0 entries or bytes turns it off. */
+  tokenCache: { maxEntries: number; maxBytes: number };
   dataDir: string;
   /** Newest first. Undefined only in embedded mode before the data dir provides one. */
   encryptionKeys: EncryptionKeySpec[] | undefined;
@@ -232,6 +242,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: values.HOST,
     publicUrl: (values.LATCHKEY_PUBLIC_URL ?? `http://localhost:${values.PORT}`).replace(/\/+$/, ""),
     databaseUrl: values.DATABASE_URL,
+    listenDatabaseUrl: values.LATCHKEY_LISTEN_DATABASE_URL ?? values.DATABASE_URL,
+    tokenCache: {
+      maxEntries: values.LATCHKEY_TOKEN_CACHE_ENTRIES,
+      maxBytes: Math.floor(values.LATCHKEY_TOKEN_CACHE_MB * 1024 * 1024),
+    },
     dataDir: path.resolve(values.LATCHKEY_DATA_DIR),
     encryptionKeys,
     operatorKey: values.LATCHKEY_OPERATOR_KEY,

@@ -12,6 +12,11 @@ import type { ConnectionStoreDeps, TokenRow } from "./connection-store.ts";
 export interface TokenSource {
   /** True when the row's token can be answered as read, without a refresh and without a promise. */
   servableAsRead(row: TokenRow): boolean;
+  /**
+   * Until when (ms since the epoch) `servableAsRead` keeps answering true for this row as it is:
+   * its expiry minus the refresh window, Infinity for a token that never expires.
+   */
+  servableUntilMs(row: Pick<TokenRow, "expires_at">): number;
   usable(row: TokenRow): Promise<TokenRow>;
 }
 

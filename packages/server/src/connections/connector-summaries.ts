@@ -1,6 +1,7 @@
 import type { ConnectorsTable } from "../db/schema.ts";
 import type { Config } from "../config/config.ts";
 import type { Db } from "../db/open-database.ts";
+import type { ChangeFeed } from "../kernel/changes.ts";
 import { TtlCache } from "../kernel/ttl-cache.ts";
 import { integrationTypeOf } from "./connection-store.ts";
 
@@ -15,14 +16,16 @@ const maxEntries = 10_000;
 
 /**
  * A connector's provider and status for the token routes, cached for the same few seconds as
- * verified service keys (LATCHKEY_SERVICE_KEY_CACHE_SECONDS): disabling a connector stops its
- * tokens being served within that time on every instance. A provider never changes after a
+ * verified service keys (LATCHKEY_SERVICE_KEY_CACHE_SECONDS) and forgotten as soon as any
+ * connector changes on any instance (the change feed). A provider never changes after a
  * connector is created. With the cache off (0), every call reads the database.
  */
 export class ConnectorSummaries {
-  readonly #cache = new TtlCache<ConnectorSummary | null>(maxEntries);
+  readonly #cache;
 
-  constructor(private readonly deps: { db: Db; config: Pick<Config, "serviceKeyCacheMs"> }) {}
+  constructor(private readonly deps: { db: Db; changes: ChangeFeed; config: Pick<Config, "serviceKeyCacheMs"> }) {
+    this.#cache = new TtlCache<ConnectorSummary | null>(maxEntries, { feed: deps.changes, tables: ["connectors"] });
+  }
 
   /** The cached summary (null: no such connector), or undefined when it must be read. */
   peek(connectorId: string): ConnectorSummary | null | undefined {
@@ -32,6 +35,7 @@ export class ConnectorSummaries {
   async get(connectorId: string): Promise<ConnectorSummary | null> {
     const cached = this.#cache.get(connectorId);
     if (cached !== undefined) return cached;
+    const generation = this.#cache.generation;
     const row = await this.deps.db
       .selectFrom("connectors as k")
       .select(["k.provider", "k.status"])
@@ -39,7 +43,7 @@ export class ConnectorSummaries {
       .where("k.id", "=", connectorId)
       .executeTakeFirst();
     const summary = row ?? null;
-    this.#cache.set(connectorId, summary, this.deps.config.serviceKeyCacheMs);
+    this.#cache.set(connectorId, summary, this.deps.config.serviceKeyCacheMs, generation);
     return summary;
   }
 }

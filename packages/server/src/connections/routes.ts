@@ -4,7 +4,7 @@ import { AppError, noRoute } from "../errors/app-error.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { defineRoute } from "../http/define-route.ts";
 import { parseOrThrow } from "../http/read-json.ts";
-import { jsonWithResponseHeaders } from "../http/response-headers.ts";
+import { bodyWithResponseHeaders } from "../http/response-headers.ts";
 import type { RouteContext } from "../http/route-context.ts";
 import { workspaceRoutes } from "../access/workspace-routes.ts";
 import type { ConnectionDeps, TokenSource } from "./connection-deps.ts";
@@ -31,6 +31,7 @@ import {
 } from "./connection-wire.ts";
 import { disconnect } from "./disconnect.ts";
 import { memberOrigin } from "../events/request-origin.ts";
+import { TokenCache, type CachedToken } from "./token-cache.ts";
 
 const tag = "Connections";
 
@@ -46,33 +47,75 @@ const tokenErrors = [
 
 export function registerConnectionRoutes(ctx: RouteContext<ConnectionDeps>): void {
   registerAppUserRoutes(ctx);
-  registerTokenRoutes(ctx, ctx.deps.refresher, connectionReader(ctx.deps.db), new ConnectorSummaries(ctx.deps));
+  registerTokenRoutes(
+    ctx,
+    ctx.deps.refresher,
+    connectionReader(ctx.deps.db),
+    new ConnectorSummaries(ctx.deps),
+    tokenCache(ctx.deps),
+  );
   registerWorkspaceRoutes(ctx);
 }
 
-/** Hands out a connection's access token, refreshed first when it is about to expire. */
+/** The instance's token cache, with its figures on /metrics. */
+function tokenCache(deps: ConnectionDeps): TokenCache {
+  const cache = new TokenCache(deps.changes, deps.clock, deps.config.tokenCache);
+  deps.metrics.gauge({
+    name: "latchkey_token_cache_entries",
+    help: "Token answers held by this instance's token cache",
+    collect: (gauge) => gauge.set(undefined, cache.size),
+  });
+  deps.metrics.gauge({
+    name: "latchkey_token_cache_bytes",
+    help: "Bytes charged to the token cache's entries (answers plus a fixed overhead each)",
+    collect: (gauge) => gauge.set(undefined, cache.bytes),
+  });
+  deps.metrics.gauge<"result">({
+    name: "latchkey_token_cache_lookups",
+    help: "Token cache lookups since start, by result (bypass: the change feed was not live)",
+    labelNames: ["result"],
+    collect: (gauge) => {
+      gauge.set({ result: "hit" }, cache.stats.hits);
+      gauge.set({ result: "miss" }, cache.stats.misses);
+      gauge.set({ result: "bypass" }, cache.stats.bypassed);
+    },
+  });
+  return cache;
+}
+
+const tokenAnswerHeaders = { "Cache-Control": "no-store" } as const;
+
+/**
+ * Hands out a connection's access token, refreshed first when it is about to expire. A token
+ * answered as read (not refreshed) goes to `remember` for the token cache.
+ */
 function tokenAnswer(
   c: Context<AppEnv>,
   ctx: RouteContext<ConnectionDeps>,
   refresher: TokenSource,
   found: TokenRow | null,
   connector: ConnectorSummary | null,
+  remember?: (entry: CachedToken) => void,
 ): Response | Promise<Response> {
   if (!found || !connector || connector.status !== "enabled") {
     throw new AppError("CONNECTION_NOT_FOUND", found && connector ? "The connector is disabled" : "No such connection");
   }
   ctx.deps.usage.touch(found.id);
-  const answer = (row: TokenRow) =>
-    jsonWithResponseHeaders(
-      c,
-      toTokenResponse(row, connector.integrationType, decryptAccessToken(ctx.deps.vault, row)),
-      200,
-      {
-        "Cache-Control": "no-store",
-      },
-    );
+  const serialize = (row: TokenRow) =>
+    JSON.stringify(toTokenResponse(row, connector.integrationType, decryptAccessToken(ctx.deps.vault, row)));
   // The hot path stays synchronous from the read to the answer; only a refresh waits.
-  return refresher.servableAsRead(found) ? answer(found) : refresher.usable(found).then(answer);
+  if (refresher.servableAsRead(found)) {
+    const body = serialize(found);
+    remember?.({
+      connectionId: found.id,
+      body,
+      bodyBytes: Buffer.byteLength(body),
+      servableUntilMs: refresher.servableUntilMs(found),
+    });
+    return bodyWithResponseHeaders(c, body, 200, tokenAnswerHeaders);
+  }
+  // A refreshed row is not remembered: its write has just changed the feed's generation anyway.
+  return refresher.usable(found).then((row) => bodyWithResponseHeaders(c, serialize(row), 200, tokenAnswerHeaders));
 }
 
 /** The connection of a key and its connector's summary (only looked up when there is a connection). */
@@ -151,19 +194,30 @@ function registerTokenRoutes(
   refresher: TokenSource,
   read: ConnectionReader,
   connectors: ConnectorSummaries,
+  cache: TokenCache,
 ): void {
   const { deps } = ctx;
   const serviceAuth = serviceKeyAuth(deps);
-  /** The token of the caller's app's connection to `connectorId` owned by the user (or the app). */
-  const answerFor = async (
+  /**
+   * The token of the caller's app's connection to `connectorId` owned by the user (or the app):
+   * from the token cache when it holds it, else read (and remembered if nothing changed meanwhile).
+   */
+  const answerFor = (
     c: Context<AppEnv>,
     connectorId: string,
     ownerType: ConnectionKey["ownerType"],
     userId: string,
-  ) => {
+  ): Response | Promise<Response> => {
     const key = { appId: c.get("serviceApp").app.id, connectorId, ownerType, userId };
-    const [found, connector] = await connectionAndConnector(read, connectors, key);
-    return tokenAnswer(c, ctx, refresher, found, connector);
+    const cached = cache.get(key);
+    if (cached !== undefined) {
+      deps.usage.touch(cached.connectionId);
+      return bodyWithResponseHeaders(c, cached.body, 200, tokenAnswerHeaders);
+    }
+    const generation = cache.generation;
+    return connectionAndConnector(read, connectors, key).then(([found, connector]) =>
+      tokenAnswer(c, ctx, refresher, found, connector, (entry) => cache.set(key, entry, generation)),
+    );
   };
   const tokenResponses = { 200: { description: "OK", schema: TokenResponseSchema } };
 

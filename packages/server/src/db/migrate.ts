@@ -4,6 +4,7 @@ import * as consoleSessions from "./migrations/002-console-sessions.ts";
 import * as oauthStateConnectionValues from "./migrations/003-oauth-state-connection-values.ts";
 import * as connectionLastUsed from "./migrations/004-connection-last-used.ts";
 import * as eventsWebhooks from "./migrations/005-events-webhooks.ts";
+import * as changeNotify from "./migrations/006-change-notify.ts";
 
 /** Migrations are listed here in order (not read from disk), so bundling cannot lose one. */
 const migrations: Record<string, Migration> = {
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   "003-oauth-state-connection-values": oauthStateConnectionValues,
   "004-connection-last-used": connectionLastUsed,
   "005-events-webhooks": eventsWebhooks,
+  "006-change-notify": changeNotify,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -6,20 +6,34 @@ import pg from "pg";
 import type { Database } from "./schema.ts";
 import { PGliteDialect } from "./pglite-dialect.ts";
 import { withPreparedStatements } from "./prepared-statements.ts";
+import { ChangeFeed } from "../kernel/changes.ts";
+import { listenEmbedded, localWritesPlugin, PostgresChangeListener, type ListenerEvents } from "./change-feed.ts";
 
 export type Db = Kysely<Database>;
 
 export interface OpenedDatabase {
   db: Db;
   kind: "postgres" | "embedded";
+  /** Changes to what per-instance caches hold: see kernel/changes.ts. */
+  changes: ChangeFeed;
+  /** PostgreSQL with `listen`: the LISTEN session (null embedded or without it). */
+  listener: PostgresChangeListener | null;
   close(): Promise<void>;
 }
 
+export interface PostgresOptions {
+  maxConnections?: number;
+  onIdleClientError?: (error: Error) => void;
+  /**
+   * Announce other sessions' changes to caches: LISTEN on its own connection to this URL (the
+   * pool's URL, or the server itself behind a transaction pooler). Without it the change feed is
+   * never live and caches read through.
+   */
+  listen?: { url: string } & ListenerEvents;
+}
+
 // timestamptz, json and bigint come back as Date, parsed JSON and string in both drivers.
-export function openPostgres(
-  url: string,
-  options: { maxConnections?: number; onIdleClientError?: (error: Error) => void } = {},
-): OpenedDatabase {
+export function openPostgres(url: string, options: PostgresOptions = {}): OpenedDatabase {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.maxConnections ?? 20,
@@ -36,8 +50,24 @@ export function openPostgres(
   pool.on("connect", (client) => {
     client.on("error", () => {});
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: withPreparedStatements(pool) }) });
-  return { db, kind: "postgres", close: () => db.destroy() };
+  const changes = new ChangeFeed({ live: false });
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: withPreparedStatements(pool) }),
+    plugins: [localWritesPlugin(changes)],
+  });
+  const { listen } = options;
+  const listener = listen ? new PostgresChangeListener(listen.url, changes, listen) : null;
+  listener?.start();
+  return {
+    db,
+    kind: "postgres",
+    changes,
+    listener,
+    close: async () => {
+      await listener?.stop();
+      await db.destroy();
+    },
+  };
 }
 
 /** The embedded database: PGlite in `dataDir/pgdata`, or in memory from a dump (tests). */
@@ -54,10 +84,15 @@ export async function openEmbedded(
   } else {
     pglite = await PGlite.create({ loadDataDir: source.loadDataDir });
   }
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  const changes = new ChangeFeed({ live: false });
+  // Before the first query through Kysely: LISTEN must not land inside someone's transaction.
+  await listenEmbedded(pglite, changes);
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite), plugins: [localWritesPlugin(changes)] });
   return {
     db,
     kind: "embedded",
+    changes,
+    listener: null,
     close: async () => {
       await db.destroy();
       // Kysely only destroys a driver it has initialised (on the first query); close PGlite either way.

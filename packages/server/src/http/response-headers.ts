@@ -3,20 +3,20 @@ import type { AppEnv } from "./app-env.ts";
 
 /**
  * Headers every answer carries (request id, CORS), gathered during the request in one plain
- * object, `c.get("responseHeaders")`. The token routes answer with `jsonWithResponseHeaders`, which
- * hands them to the Response with the body as that plain object: @hono/node-server gives it to
- * Node as is, whereas `c.header()` + `c.json()` build a Fetch `Headers` that node-server then
+ * object, `c.get("responseHeaders")`. The token routes answer with `bodyWithResponseHeaders`
+ * (their JSON already serialized, so the token cache can keep it), which hands them to the
+ * Response as that plain object: @hono/node-server gives it to Node as is, whereas `c.header()` + `c.json()` build a Fetch `Headers` that node-server then
  * converts back (a measurable share of the token hot path). Every other answer gets them from
  * `applyResponseHeaders` once its route has run.
  */
-export function jsonWithResponseHeaders(
+export function bodyWithResponseHeaders(
   c: Context<AppEnv>,
-  body: unknown,
+  json: string,
   status: number,
   extra: Readonly<Record<string, string>>,
 ): Response {
   c.set("responseHeadersApplied", true);
-  return new Response(JSON.stringify(body), {
+  return new Response(json, {
     status,
     headers: { ...c.get("responseHeaders"), "Content-Type": "application/json", ...extra },
   });

@@ -1,11 +1,40 @@
+import type { ChangeFeed } from "./changes.ts";
+
+/** Which database changes empty a cache (see kernel/changes.ts). */
+export interface FollowedChanges {
+  feed: ChangeFeed;
+  tables: readonly string[];
+}
+
 /**
  * A small per-instance cache whose entries expire after a time-to-live and whose size is capped
  * (the oldest entry goes first). A TTL of 0 or less stores nothing, so callers can turn it off.
+ *
+ * Following a change feed, it also forgets everything when one of `tables` changes (on any
+ * instance), and holds nothing while the feed is not live; callers then pass the generation they
+ * noted before their read to `set`, so a value read before a change is not stored after it.
  */
 export class TtlCache<Value> {
   readonly #entries = new Map<string, { value: Value; expiresAt: number }>();
+  readonly #follows: FollowedChanges | undefined;
 
-  constructor(private readonly maxEntries: number) {}
+  constructor(
+    private readonly maxEntries: number,
+    follows?: FollowedChanges,
+  ) {
+    this.#follows = follows;
+    if (follows) {
+      const tables = new Set(follows.tables);
+      follows.feed.subscribe((change) => {
+        if (change.table === "*" || tables.has(change.table)) this.#entries.clear();
+      });
+    }
+  }
+
+  /** The feed's generation, to note before reading a value to `set` (0 without a feed). */
+  get generation(): number {
+    return this.#follows?.feed.generation ?? 0;
+  }
 
   get(key: string): Value | undefined {
     const entry = this.#entries.get(key);
@@ -15,8 +44,10 @@ export class TtlCache<Value> {
     return undefined;
   }
 
-  set(key: string, value: Value, ttlMs: number): void {
+  set(key: string, value: Value, ttlMs: number, generation = this.generation): void {
     if (ttlMs <= 0) return;
+    const follows = this.#follows;
+    if (follows && (!follows.feed.live || follows.feed.generation !== generation)) return;
     this.#entries.delete(key);
     if (this.#entries.size >= this.maxEntries) {
       const oldest = this.#entries.keys().next();

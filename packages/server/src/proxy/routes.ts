@@ -139,11 +139,13 @@ async function sharedConnection(
 }
 
 class ApiProxy {
-  readonly #connectors = new TtlCache<ConnectorEntry>(10_000);
+  readonly #connectors;
   readonly #outbound: typeof fetch;
   readonly #calls;
 
   constructor(private readonly deps: ProxyDeps) {
+    // A disabled or deleted connector is seen at once on every instance (the change feed).
+    this.#connectors = new TtlCache<ConnectorEntry>(10_000, { feed: deps.changes, tables: ["connectors"] });
     this.#outbound = createOutboundFetch({
       fetch: deps.fetch,
       denyPrivateNetwork: deps.config.denyPrivateNetwork,
@@ -230,6 +232,7 @@ class ApiProxy {
     const key = `${connectorId}\n${JSON.stringify(row.connection_config)}`;
     const cached = this.#connectors.get(key);
     if (cached) return cached;
+    const generation = this.#connectors.generation;
     const connector = await this.deps.db
       .selectFrom("connectors")
       .selectAll()
@@ -245,7 +248,7 @@ class ApiProxy {
       throw error;
     }
     const entry = { connector, provider };
-    this.#connectors.set(key, entry, this.deps.config.serviceKeyCacheMs);
+    this.#connectors.set(key, entry, this.deps.config.serviceKeyCacheMs, generation);
     return entry;
   }
 }

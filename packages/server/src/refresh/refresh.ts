@@ -135,6 +135,12 @@ export class TokenRefresher {
     return !this.#isExpiring(row, this.deps.clock.now());
   }
 
+  /** The first instant at which `#isExpiring` holds for the row (the token cache keeps it until then). */
+  servableUntilMs(row: Pick<ConnectionRow, "expires_at">): number {
+    if (row.expires_at === null) return Number.POSITIVE_INFINITY;
+    return row.expires_at.getTime() - this.deps.config.refreshBeforeSeconds * 1000;
+  }
+
   /** Due for a refresh: expiring, or still holding an access token the provider refused. */
   #isStale(row: Pick<ConnectionRow, "expires_at" | "access_token">, now: Date, due: Due): boolean {
     return (due.rejected !== undefined && row.access_token === due.rejected) || this.#isExpiring(row, now, due.aheadMs);

@@ -83,6 +83,7 @@ export function buildTestApp(options: TestAppOptions): TestApp {
     config: testConfig(options.env),
     db: options.database.db,
     dbKind: options.database.kind,
+    changes: options.database.changes,
     vault: new Vault(options.keys ?? testKeys()),
     logger: createLogger({ level: "debug", destination: logs }),
     clock: options.clock ?? { now: () => new Date() },

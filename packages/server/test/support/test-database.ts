@@ -28,7 +28,7 @@ export async function createTestDatabase(): Promise<OpenedDatabase> {
   } finally {
     await admin.close();
   }
-  const opened = openPostgres(adminUrl(name), { maxConnections: 10 });
+  const opened = openPostgres(adminUrl(name), { maxConnections: 10, listen: { url: adminUrl(name) } });
   return {
     ...opened,
     close: async () => {
