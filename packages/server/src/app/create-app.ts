@@ -79,7 +79,20 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
     refuseNulInUrl(c);
     // GET and HEAD cannot carry a body in Fetch; skipping them spares the token hot path the
     // limiter's `c.req.raw.body` read, which makes the node adapter build a full Fetch Request.
-    return c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next);
+    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+    // A declared length within the limit is all Node's parser reads as this request's body, so the
+    // limiter has nothing to add; skipping it lets the adapter hand the body to readJson straight
+    // from the socket instead of through a Fetch Request and a web stream (the API proxy's POSTs).
+    const declared = c.req.header("content-length");
+    if (
+      declared !== undefined &&
+      /^\d{1,15}$/.test(declared) &&
+      Number(declared) <= deps.config.bodyLimitBytes &&
+      c.req.header("transfer-encoding") === undefined
+    ) {
+      return next();
+    }
+    return limitBody(c, next);
   });
 
   const outbound = outboundUses(deps);
