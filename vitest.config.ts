@@ -43,6 +43,7 @@ export default defineConfig({
             "examples/*/app/**/*.test.ts",
             "examples/*/demo/**/*.test.ts",
             "examples/*/e2e/**/*.test.ts",
+            "bench/**/*.test.ts",
           ],
           env: { LATCHKEY_TEST_DB: "embedded" },
           globalSetup: ["packages/server/test/support/global-setup.ts"],

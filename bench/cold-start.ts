@@ -4,10 +4,17 @@
  * database with an existing data dir. Run with `npm run bench -- cold-start`; it writes
  * bench/results/<date>-cold-start.json.
  *
- * Two ways to run the server are compared, each started BENCH_COLD_STARTS times (default 3):
- *  - dist: `node packages/server/bin/latchkey.js serve` on the build (what an installed package runs);
+ * Three ways to run the server are compared, each started BENCH_COLD_STARTS times (default 3):
+ *  - dist: `node packages/server/bin/latchkey.js serve` on the build (what an installed package runs:
+ *    the bundle in dist/bundle/, see packages/server/scripts/bundle.mjs);
+ *  - modules: the build as tsc wrote it, one module per source file, dependencies from node_modules
+ *    (`node packages/server/dist/cli/main.js serve`: what dist ran before the bundle);
  *  - tsx: the TypeScript sources through tsx's loader (how the server ran before it had a build).
  * The first embedded start on an empty data dir (initdb) is measured once per way as well.
+ *
+ * To measure less (a busy machine, one change at a time): BENCH_COLD_WAYS=dist (comma-separated ways),
+ * BENCH_COLD_DATABASES=postgres (postgres, embedded or both) and BENCH_COLD_FIRST=0 (the initdb start
+ * still runs, to create the data dir, but is not reported).
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -28,10 +35,25 @@ const idleMs = Number(process.env.BENCH_IDLE_MS ?? 2_000);
 const operatorKey = `op_bench_${randomBytes(24).toString("hex")}`;
 const encryptionKeys = `b1:${randomBytes(32).toString("base64")}`;
 
-type Way = "dist" | "tsx";
+type Way = "dist" | "modules" | "tsx";
+type Database = "postgres" | "embedded";
+
+function listSetting<T extends string>(name: string, allowed: readonly T[]): T[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return [...allowed];
+  const chosen = raw.split(",").map((item) => item.trim());
+  const unknown = chosen.filter((item) => !(allowed as readonly string[]).includes(item));
+  if (unknown.length > 0) throw new Error(`${name}: unknown ${unknown.join(", ")} (allowed: ${allowed.join(", ")})`);
+  return chosen as T[];
+}
+
+const ways = listSetting<Way>("BENCH_COLD_WAYS", ["tsx", "modules", "dist"]);
+const databases = listSetting<Database>("BENCH_COLD_DATABASES", ["postgres", "embedded"]);
+const measureFirstStart = process.env.BENCH_COLD_FIRST !== "0";
 
 const commands: Record<Way, string[]> = {
   dist: [path.join(serverDir, "bin", "latchkey.js"), "serve"],
+  modules: [path.join(serverDir, "dist", "cli", "main.js"), "serve"],
   tsx: ["--conditions=latchkey-source", "--import", "tsx", path.join(serverDir, "src", "cli", "main.ts"), "serve"],
 };
 
@@ -47,7 +69,7 @@ interface Start {
 
 interface Series {
   way: Way;
-  database: "postgres" | "embedded";
+  database: Database;
   starts: Start[];
   medianReadyMs: number;
   medianCpuMsAtReady: number;
@@ -55,7 +77,7 @@ interface Series {
 }
 
 async function main(): Promise<void> {
-  if (!existsSync(path.join(serverDir, "dist", "cli", "main.js"))) {
+  if (!existsSync(path.join(serverDir, "dist", "bundle", "main.js"))) {
     throw new Error("No build: run `npm run build` first (the dist way runs packages/server/dist).");
   }
   const work = await fs.mkdtemp(path.join(os.tmpdir(), "latchkey-cold-start-"));
@@ -66,13 +88,16 @@ async function main(): Promise<void> {
   try {
     const postgresEnv = { DATABASE_URL: databaseUrl, LATCHKEY_ENCRYPTION_KEYS: encryptionKeys };
     // Migrates the schema; not measured.
-    await measure("dist", postgresEnv);
-    for (const way of ["tsx", "dist"] as const) {
-      series.push(await run(way, "postgres", postgresEnv));
-
+    if (databases.includes("postgres")) await measure(ways[0] ?? "dist", postgresEnv);
+    for (const way of ways) {
+      if (databases.includes("postgres")) series.push(await run(way, "postgres", postgresEnv));
+      if (!databases.includes("embedded")) continue;
       const dataDir = path.join(work, `data-${way}`);
-      firstEmbedded[way] = await measure(way, { LATCHKEY_DATA_DIR: dataDir });
-      console.log(`${way} embedded first start (initdb): ${format(firstEmbedded[way])}`);
+      const first = await measure(way, { LATCHKEY_DATA_DIR: dataDir });
+      if (measureFirstStart) {
+        firstEmbedded[way] = first;
+        console.log(`${way} embedded first start (initdb): ${format(first)}`);
+      }
       series.push(await run(way, "embedded", { LATCHKEY_DATA_DIR: dataDir }));
     }
   } finally {
@@ -97,12 +122,12 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${path.relative(repoRoot, file)}`);
   for (const s of series) {
     console.log(
-      `${s.way.padEnd(4)} ${s.database.padEnd(8)} ready ${s.medianReadyMs} ms (median; CPU ${s.medianCpuMsAtReady} ms), idle RSS ${s.medianIdleRssMb} MB`,
+      `${s.way.padEnd(7)} ${s.database.padEnd(8)} ready ${s.medianReadyMs} ms (median; CPU ${s.medianCpuMsAtReady} ms), idle RSS ${s.medianIdleRssMb} MB`,
     );
   }
 }
 
-async function run(way: Way, database: Series["database"], env: Record<string, string>): Promise<Series> {
+async function run(way: Way, database: Database, env: Record<string, string>): Promise<Series> {
   const measured: Start[] = [];
   for (let i = 0; i < starts; i++) {
     const start = await measure(way, env);

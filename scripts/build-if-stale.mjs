@@ -31,7 +31,9 @@ for (const name of ["contracts", "catalog", "server"]) {
   const dir = join(packagesDir, name);
   const built = mtime(join(dir, "dist", ".build-stamp"));
   // Once one package is rebuilt, those after it (its dependents) are rebuilt against it too.
-  if (!rebuilt && built !== undefined && newestSource(join(dir, "src")) <= built) continue;
+  // The server's scripts/bundle.mjs makes part of its build: an edit to it is a stale build too.
+  const newest = Math.max(newestSource(join(dir, "src")), mtime(join(dir, "scripts", "bundle.mjs")) ?? 0);
+  if (!rebuilt && built !== undefined && newest <= built) continue;
   console.log(`Building @latchkey/${name}…`);
   execFileSync(process.execPath, [buildScript], { cwd: dir, stdio: "inherit" });
   rebuilt = true;

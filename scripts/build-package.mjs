@@ -1,8 +1,10 @@
 // Builds one workspace package (run from its directory): src/ to dist/ as ES modules with declarations,
 // by the TypeScript compiler alone with the package's tsconfig.build.json. Type errors fail the build.
 // Used by @latchkey/contracts, @latchkey/catalog and @latchkey/server (the SDK has its own, dual, build).
-import { rmSync, writeFileSync } from "node:fs";
+// A package with a scripts/bundle.mjs (the server) is then bundled by that script's bundleServer().
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import ts from "typescript";
 
 const packageDir = process.cwd();
@@ -41,6 +43,17 @@ if (diagnostics.length > 0) {
   report(diagnostics);
   rmSync(outDir, { recursive: true, force: true });
   process.exit(1);
+}
+const bundleScript = join(packageDir, "scripts", "bundle.mjs");
+if (existsSync(bundleScript)) {
+  const { bundleServer } = await import(pathToFileURL(bundleScript).href);
+  try {
+    await bundleServer();
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    rmSync(outDir, { recursive: true, force: true });
+    process.exit(1);
+  }
 }
 // Written last: bin/latchkey.js compares its time with the sources' to tell a current build from a stale one.
 writeFileSync(join(outDir, ".build-stamp"), `${new Date().toISOString()}\n`);

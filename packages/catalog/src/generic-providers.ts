@@ -1,5 +1,8 @@
 import { defineProvider } from "./provider-schema.ts";
 
+// The server's build replaces this module with its exports' values, computed at build time
+// (packages/server/scripts/bundle.mjs): every export here is plain data.
+
 /** Any OAuth 2.0 authorization server; each connector gives its endpoint URLs as options. */
 export const genericOAuth2 = defineProvider({
   id: "oauth2",

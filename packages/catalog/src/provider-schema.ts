@@ -392,12 +392,16 @@ export const AccountSource = z.strictObject({
 });
 
 /** Logic data cannot express, by name; each hook is implemented once in the server. */
-export const hookNames = [
-  /** Shopify signs its callback with an HMAC-SHA256 of the query under the client secret; verify it. */
-  "shopify-callback-hmac",
-  /** Smartsheet's token and refresh requests carry `hash` = SHA-256 of `client_secret|code` (or `|refresh_token`) instead of the secret. */
-  "smartsheet-token-hash",
-] as const;
+export const hookNames = ["shopify-callback-hmac", "smartsheet-token-hash"] as const;
+export type HookName = (typeof hookNames)[number];
+
+/** What each hook does and why no field can say it, as docs/providers.md lists them. */
+export const hookPurposes: Readonly<Record<HookName, string>> = {
+  "shopify-callback-hmac":
+    "Shopify signs its redirect with `hmac`, an HMAC-SHA256 of the other query parameters under the client secret; the callback is refused unless it verifies (a computation over the request, not a value to read).",
+  "smartsheet-token-hash":
+    "Smartsheet's token requests carry `client_id` and `hash`, the hex SHA-256 of `<secret>|<code>` (or `|<refresh_token>` on refresh), instead of the client secret (a value computed per request).",
+};
 
 export const Base44IntegrationType = z.strictObject({
   name: z.string().regex(/^[a-z0-9_]{1,63}$/, "a Base44 integration type is lowercase letters, digits and _"),

@@ -1,5 +1,5 @@
 import { catalog } from "./catalog.ts";
-import type { ProviderDescription } from "./provider-schema.ts";
+import { hookPurposes, type ProviderDescription } from "./provider-schema.ts";
 import { findProviderByIntegrationType } from "./provider-info.ts";
 
 /** Base44's integration-type names (its connectors module); each is mapped by a provider or listed as not covered. */
@@ -116,6 +116,15 @@ export function providersMarkdown(descriptions: Iterable<ProviderDescription> = 
     "with `integration_type` set can stand in for one until its data file is added.",
     "",
     ...uncovered.map((name) => `- \`${name}\``),
+    "",
+    "## Providers that need a hook",
+    "",
+    "Everything else is data. A hook is named logic for what no field can express, implemented once in",
+    "the server and switched on by the provider's `hooks`.",
+    "",
+    ...named.flatMap((description) =>
+      description.hooks.map((hook) => `- \`${description.id}\`: \`${hook}\`. ${hookPurposes[hook]}`),
+    ),
     "",
   );
   return lines.join("\n");

@@ -1,4 +1,3 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
@@ -6,6 +5,13 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createContext, runInContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  cleanEnv,
+  type LatchkeyProcess,
+  npmPack,
+  run as runCommand,
+  startLatchkey,
+} from "../../server/test/support/packaging.ts";
 
 // The package as users get it: built, packed with `npm pack`, installed offline from the tarball into
 // four throwaway projects, each of which calls a real Latchkey server (started here from its CLI).
@@ -67,81 +73,13 @@ const nodeConfig = `const config = {
   serviceKey: process.env.LATCHKEY_SERVICE_KEY,
 };`;
 
-interface Run {
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      command,
-      args,
-      { cwd: options.cwd, env: options.env ?? cleanEnv(), maxBuffer: 16 * 1024 * 1024, timeout: 180_000 },
-      (error, stdout, stderr) => {
-        if (error) {
-          reject(
-            new Error(`${command} ${args.join(" ")} failed in ${options.cwd}: ${error.message}\n${stdout}\n${stderr}`),
-          );
-        } else {
-          resolve({ stdout, stderr });
-        }
-      },
-    );
-  });
-}
-
-/** Nothing of the runner's environment (npm_config_*, LATCHKEY_*, NODE_OPTIONS) reaches the child processes. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const { PATH, HOME } = process.env;
-  return { ...(PATH && { PATH }), ...(HOME && { HOME }), TMPDIR: os.tmpdir(), ...extra };
-}
+const run = (command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }) =>
+  runCommand(command, args, { timeoutMs: 180_000, ...options });
 
 function lastJsonLine(output: string): Outcome {
   const line = output.trim().split("\n").at(-1);
   if (!line) throw new Error("the project printed nothing");
   return JSON.parse(line) as Outcome;
-}
-
-interface Latchkey {
-  /** Resolves to the server's URL once it listens. */
-  ready: Promise<string>;
-  stop(): Promise<void>;
-}
-
-function startLatchkey(dataDir: string): Latchkey {
-  const child: ChildProcess = spawn(process.execPath, [serverBin, "serve"], {
-    cwd: os.tmpdir(),
-    env: cleanEnv({
-      PORT: "0",
-      HOST: "127.0.0.1",
-      LATCHKEY_DATA_DIR: dataDir,
-      LATCHKEY_OPERATOR_KEY: operatorKey,
-      LOG_LEVEL: "warn",
-    }),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  const ready = new Promise<string>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString("utf8");
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match?.[1]) resolve(match[1]);
-    };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
-    void exited.then((code) => reject(new Error(`latchkey serve exited with ${code} before listening:\n${output}`)));
-  });
-  // Awaited later; a start failure must not be an unhandled rejection meanwhile.
-  ready.catch(() => undefined);
-  return {
-    ready,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-      await exited;
-    },
-  };
 }
 
 async function api<T>(url: string, bearer: string, body: unknown): Promise<T> {
@@ -183,7 +121,7 @@ const expectedOutcome = {
 
 describe.skipIf(missing.length > 0)("the packed @latchkey/sdk in fresh projects", () => {
   let work: string;
-  let latchkey: Latchkey | undefined;
+  let latchkey: LatchkeyProcess | undefined;
   let config: Awaited<ReturnType<typeof seed>>;
   let tarball: string;
   let packedFiles: string[];
@@ -210,15 +148,16 @@ describe.skipIf(missing.length > 0)("the packed @latchkey/sdk in fresh projects"
   beforeAll(async () => {
     work = await fs.mkdtemp(path.join(os.tmpdir(), "latchkey-sdk-packaging-"));
     // The server starts (a few seconds on the embedded database) while the package builds.
-    latchkey = startLatchkey(path.join(work, "latchkey-data"));
+    latchkey = startLatchkey({
+      bin: serverBin,
+      cwd: os.tmpdir(),
+      dataDir: path.join(work, "latchkey-data"),
+      operatorKey,
+    });
 
     // The build the README documents, then the tarball `npm publish` would upload (prepack would only rebuild).
     await run("npm", ["run", "build"], { cwd: packageDir });
-    const packed = await run("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", work], {
-      cwd: packageDir,
-      env: cleanEnv({ npm_config_cache: path.join(work, "npm-cache") }),
-    });
-    const [manifest] = JSON.parse(packed.stdout) as [{ filename: string; files: { path: string }[] }];
+    const manifest = await npmPack(packageDir, work, path.join(work, "npm-cache"));
     tarball = path.join(work, manifest.filename);
     packedFiles = manifest.files.map((file) => file.path);
 

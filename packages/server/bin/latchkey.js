@@ -1,15 +1,17 @@
 #!/usr/bin/env node
-// The `latchkey` command. An installed package runs its build (dist/), with nothing compiled at run time.
+// The `latchkey` command. An installed package runs its build, bundled (dist/bundle/, see
+// scripts/bundle.mjs: a start loads a few modules instead of about a thousand), with nothing compiled at run time.
 // In a repository checkout (src/ beside dist/) the build runs only while it is current, that is newer than
 // every source file of the server, catalog and contracts packages; otherwise the TypeScript sources run
 // through tsx (a dev dependency), so an edit takes effect without a rebuild.
 import { readdirSync, statSync } from "node:fs";
 import { register } from "node:module";
 
-const dist = new URL("../dist/cli/main.js", import.meta.url);
+const dist = new URL("../dist/bundle/main.js", import.meta.url);
 const source = new URL("../src/cli/main.ts", import.meta.url);
 
-if (!isCheckout() || buildIsCurrent()) {
+// A build from before the bundle (a stamp but no dist/bundle/) counts as stale, not as a crash.
+if (!isCheckout() || (buildIsCurrent() && mtime(dist) !== undefined)) {
   await import(dist.href);
 } else {
   await runSources();

@@ -1,10 +1,11 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { catalog, toProviderInfo } from "@latchkey/catalog";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cleanEnv, type LatchkeyProcess, npmPack, type Packed, run, startLatchkey } from "./support/packaging.ts";
 import { testDbKind } from "./support/test-database.ts";
 
 // The server as an operator gets it: contracts, catalog and server built, packed with `npm pack`,
@@ -20,89 +21,10 @@ const npmCache = process.env.npm_config_cache ?? path.join(os.homedir(), ".npm")
 const operatorKey = "op_server_packaging_test_0123456789abcdefghij";
 const slow = 600_000;
 
-interface Run {
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      command,
-      args,
-      { cwd: options.cwd, env: options.env ?? cleanEnv(), maxBuffer: 16 * 1024 * 1024, timeout: 400_000 },
-      (error, stdout, stderr) => {
-        if (error) {
-          reject(
-            new Error(`${command} ${args.join(" ")} failed in ${options.cwd}: ${error.message}\n${stdout}\n${stderr}`),
-          );
-        } else {
-          resolve({ stdout, stderr });
-        }
-      },
-    );
-  });
-}
-
-/** Nothing of the runner's environment (npm_config_*, LATCHKEY_*, NODE_OPTIONS, its PATH to tsx) leaks in. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const { PATH, HOME } = process.env;
-  return { ...(PATH && { PATH }), ...(HOME && { HOME }), TMPDIR: os.tmpdir(), ...extra };
-}
-
-interface Server {
-  ready: Promise<string>;
-  stop(): Promise<number | null>;
-}
-
-/** Starts the installed `latchkey serve` (its bin, as npx would find it) on a free port. */
-function serve(project: string, dataDir: string): Server {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [path.join(project, "node_modules", "@latchkey", "server", "bin", "latchkey.js"), "serve"],
-    {
-      cwd: project,
-      env: cleanEnv({
-        PORT: "0",
-        HOST: "127.0.0.1",
-        LATCHKEY_DATA_DIR: dataDir,
-        LATCHKEY_OPERATOR_KEY: operatorKey,
-        LOG_LEVEL: "warn",
-      }),
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let output = "";
-  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  const ready = new Promise<string>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString("utf8");
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match?.[1]) resolve(match[1]);
-    };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
-    void exited.then((code) => reject(new Error(`latchkey serve exited with ${code} before listening:\n${output}`)));
-  });
-  ready.catch(() => undefined);
-  return {
-    ready,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-      return exited;
-    },
-  };
-}
-
-interface Packed {
-  filename: string;
-  files: { path: string }[];
-}
-
 describe.runIf(testDbKind() === "embedded")("the packed @latchkey/server, installed offline in a fresh project", () => {
   let work: string;
   let project: string;
-  let server: Server | undefined;
+  let server: LatchkeyProcess | undefined;
   const packed = new Map<string, Packed>();
   /** Why the tarballs could not be installed (not in the npm cache, and no registry), if so. */
   let cannotInstallOffline: string | undefined;
@@ -114,12 +36,7 @@ describe.runIf(testDbKind() === "embedded")("the packed @latchkey/server, instal
     // What `npm start` builds (nothing when the build is current), then the tarballs `npm publish` would upload.
     await run(process.execPath, [path.join(repoRoot, "scripts", "build-if-stale.mjs")], { cwd: repoRoot });
     for (const name of packageNames) {
-      const { stdout } = await run("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", work], {
-        cwd: path.join(repoRoot, "packages", name),
-        env: cleanEnv({ npm_config_cache: path.join(work, "pack-cache") }),
-      });
-      const [manifest] = JSON.parse(stdout) as [Packed];
-      packed.set(name, manifest);
+      packed.set(name, await npmPack(path.join(repoRoot, "packages", name), work, path.join(work, "pack-cache")));
     }
 
     await fs.mkdir(project);
@@ -152,7 +69,9 @@ describe.runIf(testDbKind() === "embedded")("the packed @latchkey/server, instal
         return;
       }
     }
-    server = serve(project, path.join(work, "data"));
+    // The installed bin, as npx would find it.
+    const bin = path.join(project, "node_modules", "@latchkey", "server", "bin", "latchkey.js");
+    server = startLatchkey({ bin, cwd: project, dataDir: path.join(work, "data"), operatorKey });
   }, slow);
 
   afterAll(async () => {
@@ -180,8 +99,16 @@ describe.runIf(testDbKind() === "embedded")("the packed @latchkey/server, instal
       expect.arrayContaining(["dist/index.js", "dist/index.d.ts", "provider.schema.json", "providers/github.json"]),
     );
     expect(packedPaths("server")).toEqual(
-      expect.arrayContaining(["bin/latchkey.js", "dist/cli/main.js", "dist/cli/main.d.ts", "dist/ops/routes.js"]),
+      expect.arrayContaining([
+        "bin/latchkey.js",
+        "dist/bundle/main.js",
+        "dist/cli/main.js",
+        "dist/cli/main.d.ts",
+        "dist/ops/routes.js",
+      ]),
     );
+    // The bundle's chunks have content hashes in their names: at least the server command's.
+    expect(packedPaths("server").some((file) => /^dist\/bundle\/server-command-\w+\.js$/.test(file))).toBe(true);
   });
 
   it("installs no TypeScript tooling: the server needs none at run time", async (context) => {
@@ -221,6 +148,10 @@ describe.runIf(testDbKind() === "embedded")("the packed @latchkey/server, instal
       await fs.readFile(path.join(repoRoot, "packages", "server", "package.json"), "utf8"),
     ) as { version: string };
     expect(openapi.info.version).toBe(serverPackage.version);
+    // The bundle's catalog was compiled in at build time: it is the catalog the sources read and validate.
+    const providers = (await (await fetch(`${url}/api/providers`)).json()) as { providers: unknown[] };
+    expect(providers.providers).toEqual([...catalog.values()].map(toProviderInfo));
+    expect(providers.providers.length).toBeGreaterThan(40);
 
     expect(await server.stop()).toBe(0);
   });

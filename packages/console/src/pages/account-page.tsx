@@ -7,6 +7,7 @@ import { Facts } from "../ui/facts.tsx";
 import { formatTime } from "../ui/format.ts";
 import { FormError, Loadable } from "../ui/states.tsx";
 import { useResource } from "../use-resource.ts";
+import { DataTable } from "../ui/data-table.tsx";
 
 export function AccountPage() {
   const session = useSession();
@@ -45,38 +46,24 @@ export function AccountPage() {
       <FormError error={error} />
       <Loadable resource={sessions} what="your sessions">
         {(list) => (
-          <table>
-            <caption className="sr-only">Your sessions</caption>
-            <thead>
-              <tr>
-                <th scope="col">Browser</th>
-                <th scope="col">Address</th>
-                <th scope="col">Signed in</th>
-                <th scope="col">Last seen</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
+          <DataTable caption="Your sessions" columns={["Browser", "Address", "Signed in", "Last seen"]} actions>
+            {list.map((item) => (
+              <tr key={item.id}>
+                <td>
+                  {shortAgent(item.user_agent)}
+                  {item.current && <span className="badge">this browser</span>}
+                </td>
+                <td>{item.ip ?? "—"}</td>
+                <td>{formatTime(item.created_at)}</td>
+                <td>{formatTime(item.last_seen_at)}</td>
+                <td>
+                  <button type="button" className="secondary small-button" onClick={() => void revoke(item)}>
+                    {item.current ? "Sign out" : "Revoke"}
+                  </button>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {list.map((item) => (
-                <tr key={item.id}>
-                  <td>
-                    {shortAgent(item.user_agent)}
-                    {item.current && <span className="badge">this browser</span>}
-                  </td>
-                  <td>{item.ip ?? "—"}</td>
-                  <td>{formatTime(item.created_at)}</td>
-                  <td>{formatTime(item.last_seen_at)}</td>
-                  <td>
-                    <button type="button" className="secondary small-button" onClick={() => void revoke(item)}>
-                      {item.current ? "Sign out" : "Revoke"}
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </DataTable>
         )}
       </Loadable>
       <button type="button" className="danger" onClick={() => setSigningOutAll(true)}>

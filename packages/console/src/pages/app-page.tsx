@@ -1,4 +1,4 @@
-import { type FormEvent, useState } from "react";
+import { useState } from "react";
 import { api } from "../api/client.ts";
 import type { App, ServiceKeyInfo, TokenTestResult } from "../api/types.ts";
 import { Link, navigate } from "../router.tsx";
@@ -8,8 +8,11 @@ import { Facts } from "../ui/facts.tsx";
 import { formatTime, splitLines } from "../ui/format.ts";
 import { SecretOnce } from "../ui/secret-once.tsx";
 import { Empty, FormError, Loadable } from "../ui/states.tsx";
+import { SubmitButton } from "../ui/submit-button.tsx";
+import { useSubmit } from "../use-submit.ts";
 import { useResource } from "../use-resource.ts";
 import { draftFrom, IdentityFields, identityInput } from "./identity-fields.tsx";
+import { DataTable } from "../ui/data-table.tsx";
 
 export function AppPage({ id }: { id: string }) {
   const session = useSession();
@@ -86,32 +89,20 @@ function EditApp({ app, path, onSaved }: { app: App; path: string; onSaved: () =
   const [name, setName] = useState(app.name);
   const [origins, setOrigins] = useState(app.allowed_return_origins.join("\n"));
   const [identity, setIdentity] = useState(() => draftFrom(app.identity));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState(false);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
+  const { busy, error, onSubmit } = useSubmit(async () => {
     setSaved(false);
-    try {
-      await api("PATCH", path, {
-        name: name.trim(),
-        allowed_return_origins: splitLines(origins),
-        identity: identityInput(identity),
-      });
-      setSaved(true);
-      onSaved();
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+    await api("PATCH", path, {
+      name: name.trim(),
+      allowed_return_origins: splitLines(origins),
+      identity: identityInput(identity),
+    });
+    setSaved(true);
+    onSaved();
+  });
 
   return (
-    <form onSubmit={submit} className="form" aria-labelledby="edit-app-title">
+    <form onSubmit={onSubmit} className="form" aria-labelledby="edit-app-title">
       <h2 id="edit-app-title">Edit</h2>
       <div className="field">
         <label htmlFor="edit-app-name">Name</label>
@@ -128,9 +119,9 @@ function EditApp({ app, path, onSaved }: { app: App; path: string; onSaved: () =
           Changes saved.
         </p>
       )}
-      <button type="submit" disabled={busy}>
-        {busy ? "Saving…" : "Save changes"}
-      </button>
+      <SubmitButton busy={busy} busyLabel="Saving…">
+        Save changes
+      </SubmitButton>
     </form>
   );
 }
@@ -139,27 +130,15 @@ function EditApp({ app, path, onSaved }: { app: App; path: string; onSaved: () =
 function TestToken({ path, app }: { path: string; app: App }) {
   const session = useSession();
   const [token, setToken] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
   const [result, setResult] = useState<TokenTestResult | null>(null);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
+  const { busy, error, onSubmit } = useSubmit(async () => {
     setResult(null);
-    try {
-      setResult(await api<TokenTestResult>("POST", `${path}/test-token`, { token: token.trim() }));
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+    setResult(await api<TokenTestResult>("POST", `${path}/test-token`, { token: token.trim() }));
+  });
 
   if (!session.isAdmin) return null;
   return (
-    <form onSubmit={submit} className="form" aria-labelledby="test-token-title">
+    <form onSubmit={onSubmit} className="form" aria-labelledby="test-token-title">
       <h2 id="test-token-title">Test a user token</h2>
       <p className="muted">
         Paste a token your app would send as <code>Authorization: Bearer …</code>; Latchkey checks it with this app's{" "}
@@ -192,9 +171,9 @@ function TestToken({ path, app }: { path: string; app: App }) {
           )}
         </div>
       )}
-      <button type="submit" disabled={busy}>
-        {busy ? "Checking…" : "Check token"}
-      </button>
+      <SubmitButton busy={busy} busyLabel="Checking…">
+        Check token
+      </SubmitButton>
     </form>
   );
 }
@@ -204,26 +183,14 @@ function ServiceKeys({ path }: { path: string }) {
   const keysPath = `${path}/service-keys`;
   const keys = useResource(() => api<{ keys: ServiceKeyInfo[] }>("GET", keysPath).then((r) => r.keys), keysPath);
   const [name, setName] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
   const [shown, setShown] = useState<string | null>(null);
   const [revoking, setRevoking] = useState<ServiceKeyInfo | null>(null);
-
-  const create = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const response = await api<{ service_key: string }>("POST", keysPath, { name: name.trim() });
-      setShown(response.service_key);
-      setName("");
-      keys.reload();
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const create = useSubmit(async () => {
+    const response = await api<{ service_key: string }>("POST", keysPath, { name: name.trim() });
+    setShown(response.service_key);
+    setName("");
+    keys.reload();
+  });
 
   return (
     <section aria-labelledby="keys-title">
@@ -243,56 +210,43 @@ function ServiceKeys({ path }: { path: string }) {
           list.length === 0 ? (
             <Empty>No service keys: the app's backend cannot fetch tokens until you create one.</Empty>
           ) : (
-            <table>
-              <caption className="sr-only">Service keys</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Starts with</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Last used</th>
-                  <th scope="col">Status</th>
+            <DataTable
+              caption="Service keys"
+              columns={["Name", "Starts with", "Created", "Last used", "Status"]}
+              actions={session.isAdmin}
+            >
+              {list.map((key) => (
+                <tr key={key.id}>
+                  <td>{key.name}</td>
+                  <td>
+                    <code>{key.prefix}…</code>
+                  </td>
+                  <td>{formatTime(key.created_at)}</td>
+                  <td>{formatTime(key.last_used_at)}</td>
+                  <td>
+                    {key.revoked_at ? (
+                      <span className="badge status-disabled">revoked {formatTime(key.revoked_at)}</span>
+                    ) : (
+                      <span className="badge status-enabled">active</span>
+                    )}
+                  </td>
                   {session.isAdmin && (
-                    <th scope="col">
-                      <span className="sr-only">Actions</span>
-                    </th>
-                  )}
-                </tr>
-              </thead>
-              <tbody>
-                {list.map((key) => (
-                  <tr key={key.id}>
-                    <td>{key.name}</td>
                     <td>
-                      <code>{key.prefix}…</code>
-                    </td>
-                    <td>{formatTime(key.created_at)}</td>
-                    <td>{formatTime(key.last_used_at)}</td>
-                    <td>
-                      {key.revoked_at ? (
-                        <span className="badge status-disabled">revoked {formatTime(key.revoked_at)}</span>
-                      ) : (
-                        <span className="badge status-enabled">active</span>
+                      {!key.revoked_at && (
+                        <button type="button" className="danger small-button" onClick={() => setRevoking(key)}>
+                          Revoke<span className="sr-only"> {key.name}</span>
+                        </button>
                       )}
                     </td>
-                    {session.isAdmin && (
-                      <td>
-                        {!key.revoked_at && (
-                          <button type="button" className="danger small-button" onClick={() => setRevoking(key)}>
-                            Revoke<span className="sr-only"> {key.name}</span>
-                          </button>
-                        )}
-                      </td>
-                    )}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+                  )}
+                </tr>
+              ))}
+            </DataTable>
           )
         }
       </Loadable>
       {session.isAdmin && (
-        <form onSubmit={create} className="inline-form" aria-label="Create a service key">
+        <form onSubmit={create.onSubmit} className="inline-form" aria-label="Create a service key">
           <div className="field">
             <label htmlFor="key-name">New key name</label>
             <input
@@ -304,10 +258,10 @@ function ServiceKeys({ path }: { path: string }) {
               onChange={(e) => setName(e.target.value)}
             />
           </div>
-          <button type="submit" disabled={busy}>
-            {busy ? "Creating…" : "Create service key"}
-          </button>
-          <FormError error={error} />
+          <SubmitButton busy={create.busy} busyLabel="Creating…">
+            Create service key
+          </SubmitButton>
+          <FormError error={create.error} />
         </form>
       )}
       {revoking && (

@@ -5,6 +5,7 @@ import { useSession } from "../session.tsx";
 import { formatTime } from "../ui/format.ts";
 import { Empty, Loadable } from "../ui/states.tsx";
 import { useResource } from "../use-resource.ts";
+import { DataTable } from "../ui/data-table.tsx";
 
 export function AppsPage() {
   const session = useSession();
@@ -39,33 +40,21 @@ export function AppsPage() {
               )}
             </Empty>
           ) : (
-            <table>
-              <caption className="sr-only">Apps</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Id</th>
-                  <th scope="col">Identity</th>
-                  <th scope="col">Return origins</th>
-                  <th scope="col">Created</th>
+            <DataTable caption="Apps" columns={["Name", "Id", "Identity", "Return origins", "Created"]}>
+              {list.map((app) => (
+                <tr key={app.id}>
+                  <td>
+                    <Link to={`/apps/${encodeURIComponent(app.id)}`}>{app.name}</Link>
+                  </td>
+                  <td>
+                    <code>{app.id}</code>
+                  </td>
+                  <td>{app.identity.type}</td>
+                  <td>{app.allowed_return_origins.join(", ") || <span className="muted">none</span>}</td>
+                  <td>{formatTime(app.created_at)}</td>
                 </tr>
-              </thead>
-              <tbody>
-                {list.map((app) => (
-                  <tr key={app.id}>
-                    <td>
-                      <Link to={`/apps/${encodeURIComponent(app.id)}`}>{app.name}</Link>
-                    </td>
-                    <td>
-                      <code>{app.id}</code>
-                    </td>
-                    <td>{app.identity.type}</td>
-                    <td>{app.allowed_return_origins.join(", ") || <span className="muted">none</span>}</td>
-                    <td>{formatTime(app.created_at)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+              ))}
+            </DataTable>
           )
         }
       </Loadable>

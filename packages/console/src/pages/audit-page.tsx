@@ -5,6 +5,7 @@ import { useSession } from "../session.tsx";
 import { formatTime } from "../ui/format.ts";
 import { Empty, ErrorBox, Loadable } from "../ui/states.tsx";
 import { useResource } from "../use-resource.ts";
+import { DataTable } from "../ui/data-table.tsx";
 
 interface AuditPage {
   events: AuditEvent[];
@@ -49,33 +50,21 @@ export function AuditPage() {
           return (
             <>
               <div className="table-scroll">
-                <table>
-                  <caption className="sr-only">Audit events</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Time</th>
-                      <th scope="col">Actor</th>
-                      <th scope="col">Action</th>
-                      <th scope="col">Target</th>
-                      <th scope="col">Request id</th>
+                <DataTable caption="Audit events" columns={["Time", "Actor", "Action", "Target", "Request id"]}>
+                  {events.map((event) => (
+                    <tr key={event.id}>
+                      <td>{formatTime(event.created_at ?? event.time)}</td>
+                      <td>{describe(event.actor)}</td>
+                      <td>
+                        <code>{event.action}</code>
+                      </td>
+                      <td>{describe(event.target)}</td>
+                      <td>
+                        <code className="small">{event.request_id ?? "—"}</code>
+                      </td>
                     </tr>
-                  </thead>
-                  <tbody>
-                    {events.map((event) => (
-                      <tr key={event.id}>
-                        <td>{formatTime(event.created_at ?? event.time)}</td>
-                        <td>{describe(event.actor)}</td>
-                        <td>
-                          <code>{event.action}</code>
-                        </td>
-                        <td>{describe(event.target)}</td>
-                        <td>
-                          <code className="small">{event.request_id ?? "—"}</code>
-                        </td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
+                  ))}
+                </DataTable>
               </div>
               {more?.error ? <ErrorBox error={more.error} /> : null}
               {cursor && (

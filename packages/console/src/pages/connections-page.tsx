@@ -7,6 +7,7 @@ import { formatTime, relativeTime } from "../ui/format.ts";
 import { Empty, ErrorBox, Loadable } from "../ui/states.tsx";
 import { useResource } from "../use-resource.ts";
 import { loadConnectionCounts } from "./connection-counts.ts";
+import { DataTable } from "../ui/data-table.tsx";
 
 interface Filters {
   app_id: string;
@@ -147,50 +148,34 @@ export function ConnectionsPage() {
           return (
             <>
               <div className="table-scroll">
-                <table>
-                  <caption className="sr-only">Connections</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Owner</th>
-                      <th scope="col">App</th>
-                      <th scope="col">Connector</th>
-                      <th scope="col">Account</th>
-                      <th scope="col">Scopes</th>
-                      <th scope="col">Status</th>
-                      <th scope="col">Expires</th>
-                      <th scope="col">Last refresh</th>
+                <DataTable
+                  caption="Connections"
+                  columns={["Owner", "App", "Connector", "Account", "Scopes", "Status", "Expires", "Last refresh"]}
+                  actions={session.isAdmin}
+                >
+                  {rows.map((row) => (
+                    <tr key={row.id}>
+                      <td>{row.owner_type === "app" ? <em>shared (app)</em> : <code>{row.user_id}</code>}</td>
+                      <td>{appName(row.app_id)}</td>
+                      <td>{connectorName(row.connector_id)}</td>
+                      <td>{row.account?.email ?? row.account?.name ?? row.account?.id ?? "—"}</td>
+                      <td className="scopes">{row.scopes.join(" ") || "—"}</td>
+                      <td>
+                        <span className={`badge status-${row.status}`}>{row.status.replace("_", " ")}</span>
+                        {row.needs_reauth_reason && <div className="small why">{row.needs_reauth_reason}</div>}
+                      </td>
+                      <td title={formatTime(row.expires_at)}>{relativeTime(row.expires_at)}</td>
+                      <td>{formatTime(row.refreshed_at)}</td>
                       {session.isAdmin && (
-                        <th scope="col">
-                          <span className="sr-only">Actions</span>
-                        </th>
+                        <td>
+                          <button type="button" className="danger small-button" onClick={() => setRevoking(row)}>
+                            Revoke<span className="sr-only"> connection {row.id}</span>
+                          </button>
+                        </td>
                       )}
                     </tr>
-                  </thead>
-                  <tbody>
-                    {rows.map((row) => (
-                      <tr key={row.id}>
-                        <td>{row.owner_type === "app" ? <em>shared (app)</em> : <code>{row.user_id}</code>}</td>
-                        <td>{appName(row.app_id)}</td>
-                        <td>{connectorName(row.connector_id)}</td>
-                        <td>{row.account?.email ?? row.account?.name ?? row.account?.id ?? "—"}</td>
-                        <td className="scopes">{row.scopes.join(" ") || "—"}</td>
-                        <td>
-                          <span className={`badge status-${row.status}`}>{row.status.replace("_", " ")}</span>
-                          {row.needs_reauth_reason && <div className="small why">{row.needs_reauth_reason}</div>}
-                        </td>
-                        <td title={formatTime(row.expires_at)}>{relativeTime(row.expires_at)}</td>
-                        <td>{formatTime(row.refreshed_at)}</td>
-                        {session.isAdmin && (
-                          <td>
-                            <button type="button" className="danger small-button" onClick={() => setRevoking(row)}>
-                              Revoke<span className="sr-only"> connection {row.id}</span>
-                            </button>
-                          </td>
-                        )}
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
+                  ))}
+                </DataTable>
               </div>
               {more?.error ? <ErrorBox error={more.error} /> : null}
               {cursor && (

@@ -1,4 +1,4 @@
-import { type FormEvent, type ReactNode, useState } from "react";
+import { type ReactNode, useState } from "react";
 import { api } from "../api/client.ts";
 import type { Connector } from "../api/types.ts";
 import { Link, navigate } from "../router.tsx";
@@ -7,6 +7,8 @@ import { ConfirmDialog } from "../ui/confirm-dialog.tsx";
 import { CopyField } from "../ui/copy-button.tsx";
 import { Facts } from "../ui/facts.tsx";
 import { formatTime, splitList } from "../ui/format.ts";
+import { SubmitButton } from "../ui/submit-button.tsx";
+import { useSubmit } from "../use-submit.ts";
 import { FormError, Loadable } from "../ui/states.tsx";
 import { useResource } from "../use-resource.ts";
 
@@ -145,25 +147,13 @@ function EditConnector({
   const [name, setName] = useState(connector.name);
   const [clientId, setClientId] = useState(connector.client_id);
   const [scopes, setScopes] = useState(connector.scopes.join(" "));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api("PATCH", path, { name: name.trim(), client_id: clientId.trim(), scopes: splitList(scopes) });
-      onSaved("Changes saved.");
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, onSubmit } = useSubmit(async () => {
+    await api("PATCH", path, { name: name.trim(), client_id: clientId.trim(), scopes: splitList(scopes) });
+    onSaved("Changes saved.");
+  });
 
   return (
-    <form onSubmit={submit} className="form" aria-labelledby="edit-connector-title">
+    <form onSubmit={onSubmit} className="form" aria-labelledby="edit-connector-title">
       <h2 id="edit-connector-title">Edit</h2>
       <div className="field">
         <label htmlFor="edit-name">Name</label>
@@ -186,33 +176,22 @@ function EditConnector({
         </p>
       </div>
       <FormError error={error} />
-      <button type="submit" disabled={busy}>
-        {busy ? "Saving…" : "Save changes"}
-      </button>
+      <SubmitButton busy={busy} busyLabel="Saving…">
+        Save changes
+      </SubmitButton>
     </form>
   );
 }
 
 function RotateSecret({ path, onSaved }: { path: string; onSaved: (message: string) => void }) {
   const [secret, setSecret] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api("PATCH", path, { client_secret: secret });
-      setSecret("");
-      onSaved("Client secret replaced. Refreshes and new connections use the new one from now on.");
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, onSubmit } = useSubmit(async () => {
+    await api("PATCH", path, { client_secret: secret });
+    setSecret("");
+    onSaved("Client secret replaced. Refreshes and new connections use the new one from now on.");
+  });
   return (
-    <form onSubmit={submit} className="form" aria-labelledby="rotate-title">
+    <form onSubmit={onSubmit} className="form" aria-labelledby="rotate-title">
       <h2 id="rotate-title">Rotate the client secret</h2>
       <p className="muted">Create a new secret at the provider, paste it here, then delete the old one there.</p>
       <div className="field">
@@ -227,9 +206,9 @@ function RotateSecret({ path, onSaved }: { path: string; onSaved: (message: stri
         />
       </div>
       <FormError error={error} />
-      <button type="submit" disabled={busy}>
-        {busy ? "Saving…" : "Replace secret"}
-      </button>
+      <SubmitButton busy={busy} busyLabel="Saving…">
+        Replace secret
+      </SubmitButton>
     </form>
   );
 }

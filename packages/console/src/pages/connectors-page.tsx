@@ -5,6 +5,7 @@ import { useSession } from "../session.tsx";
 import { Empty, Loadable } from "../ui/states.tsx";
 import { formatTime } from "../ui/format.ts";
 import { useResource } from "../use-resource.ts";
+import { DataTable } from "../ui/data-table.tsx";
 
 export function ConnectorsPage() {
   const session = useSession();
@@ -38,37 +39,24 @@ export function ConnectorsPage() {
               )}
             </Empty>
           ) : (
-            <table>
-              <caption className="sr-only">Connectors</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Provider</th>
-                  <th scope="col">Id</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Scopes</th>
-                  <th scope="col">Updated</th>
+            <DataTable caption="Connectors" columns={["Name", "Provider", "Id", "Status", "Scopes", "Updated"]}>
+              {list.map((connector) => (
+                <tr key={connector.id}>
+                  <td>
+                    <Link to={`/connectors/${encodeURIComponent(connector.id)}`}>{connector.name}</Link>
+                  </td>
+                  <td>{connector.provider}</td>
+                  <td>
+                    <code>{connector.id}</code>
+                  </td>
+                  <td>
+                    <span className={`badge status-${connector.status}`}>{connector.status}</span>
+                  </td>
+                  <td className="scopes">{connector.scopes.join(" ") || <span className="muted">default</span>}</td>
+                  <td>{formatTime(connector.updated_at)}</td>
                 </tr>
-              </thead>
-              <tbody>
-                {list.map((connector) => (
-                  <tr key={connector.id}>
-                    <td>
-                      <Link to={`/connectors/${encodeURIComponent(connector.id)}`}>{connector.name}</Link>
-                    </td>
-                    <td>{connector.provider}</td>
-                    <td>
-                      <code>{connector.id}</code>
-                    </td>
-                    <td>
-                      <span className={`badge status-${connector.status}`}>{connector.status}</span>
-                    </td>
-                    <td className="scopes">{connector.scopes.join(" ") || <span className="muted">default</span>}</td>
-                    <td>{formatTime(connector.updated_at)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+              ))}
+            </DataTable>
           )
         }
       </Loadable>

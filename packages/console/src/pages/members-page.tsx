@@ -1,12 +1,15 @@
-import { type FormEvent, useState } from "react";
+import { useState } from "react";
 import { api } from "../api/client.ts";
 import type { Member, MemberRole, SetupLink } from "../api/types.ts";
 import { useSession } from "../session.tsx";
 import { ConfirmDialog } from "../ui/confirm-dialog.tsx";
 import { CopyField } from "../ui/copy-button.tsx";
 import { formatTime } from "../ui/format.ts";
+import { SubmitButton } from "../ui/submit-button.tsx";
+import { useSubmit } from "../use-submit.ts";
 import { FormError, Loadable } from "../ui/states.tsx";
 import { useResource } from "../use-resource.ts";
+import { DataTable } from "../ui/data-table.tsx";
 
 export function MembersPage() {
   const session = useSession();
@@ -66,58 +69,45 @@ export function MembersPage() {
       <FormError error={rowError} />
       <Loadable resource={members} what="members">
         {(list) => (
-          <table>
-            <caption className="sr-only">Members</caption>
-            <thead>
-              <tr>
-                <th scope="col">Email</th>
-                <th scope="col">Role</th>
-                <th scope="col">Since</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((member) => {
-                const self = member.id === session.member.id;
-                return (
-                  <tr key={member.id}>
-                    <td>
-                      {member.email}
-                      {self && <span className="muted"> (you)</span>}
-                    </td>
-                    <td>
-                      <label className="sr-only" htmlFor={`role-${member.id}`}>
-                        Role of {member.email}
-                      </label>
-                      <select
-                        id={`role-${member.id}`}
-                        value={member.role}
-                        onChange={(e) => void changeRole(member, e.target.value as MemberRole)}
-                      >
-                        <option value="admin">admin</option>
-                        <option value="member">member</option>
-                      </select>
-                    </td>
-                    <td>{formatTime(member.created_at)}</td>
-                    <td>
-                      <div className="row-actions">
-                        <button type="button" className="secondary small-button" onClick={() => void newLink(member)}>
-                          New setup link<span className="sr-only"> for {member.email}</span>
+          <DataTable caption="Members" columns={["Email", "Role", "Since"]} actions>
+            {list.map((member) => {
+              const self = member.id === session.member.id;
+              return (
+                <tr key={member.id}>
+                  <td>
+                    {member.email}
+                    {self && <span className="muted"> (you)</span>}
+                  </td>
+                  <td>
+                    <label className="sr-only" htmlFor={`role-${member.id}`}>
+                      Role of {member.email}
+                    </label>
+                    <select
+                      id={`role-${member.id}`}
+                      value={member.role}
+                      onChange={(e) => void changeRole(member, e.target.value as MemberRole)}
+                    >
+                      <option value="admin">admin</option>
+                      <option value="member">member</option>
+                    </select>
+                  </td>
+                  <td>{formatTime(member.created_at)}</td>
+                  <td>
+                    <div className="row-actions">
+                      <button type="button" className="secondary small-button" onClick={() => void newLink(member)}>
+                        New setup link<span className="sr-only"> for {member.email}</span>
+                      </button>
+                      {!self && (
+                        <button type="button" className="danger small-button" onClick={() => setRemoving(member)}>
+                          Remove<span className="sr-only"> {member.email}</span>
                         </button>
-                        {!self && (
-                          <button type="button" className="danger small-button" onClick={() => setRemoving(member)}>
-                            Remove<span className="sr-only"> {member.email}</span>
-                          </button>
-                        )}
-                      </div>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+                      )}
+                    </div>
+                  </td>
+                </tr>
+              );
+            })}
+          </DataTable>
         )}
       </Loadable>
       {removing && (
@@ -140,24 +130,13 @@ export function MembersPage() {
 function Invite({ path, onInvited }: { path: string; onInvited: (link: SetupLink & { email: string }) => void }) {
   const [email, setEmail] = useState("");
   const [role, setRole] = useState<MemberRole>("member");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const response = await api<SetupLink & { member: Member }>("POST", path, { email: email.trim(), role });
-      onInvited({ setup_url: response.setup_url, expires_at: response.expires_at, email: response.member.email });
-      setEmail("");
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, onSubmit } = useSubmit(async () => {
+    const response = await api<SetupLink & { member: Member }>("POST", path, { email: email.trim(), role });
+    onInvited({ setup_url: response.setup_url, expires_at: response.expires_at, email: response.member.email });
+    setEmail("");
+  });
   return (
-    <form onSubmit={submit} className="inline-form" aria-labelledby="invite-title">
+    <form onSubmit={onSubmit} className="inline-form" aria-labelledby="invite-title">
       <h2 id="invite-title">Invite someone</h2>
       <div className="field">
         <label htmlFor="invite-email">Email</label>
@@ -170,9 +149,9 @@ function Invite({ path, onInvited }: { path: string; onInvited: (link: SetupLink
           <option value="admin">admin</option>
         </select>
       </div>
-      <button type="submit" disabled={busy}>
-        {busy ? "Inviting…" : "Invite"}
-      </button>
+      <SubmitButton busy={busy} busyLabel="Inviting…">
+        Invite
+      </SubmitButton>
       <FormError error={error} />
     </form>
   );

@@ -1,10 +1,12 @@
-import { type FormEvent, useState } from "react";
+import { useState } from "react";
 import { api } from "../api/client.ts";
 import type { App } from "../api/types.ts";
 import { Link, navigate } from "../router.tsx";
 import { useSession } from "../session.tsx";
 import { splitLines } from "../ui/format.ts";
 import { SecretOnce } from "../ui/secret-once.tsx";
+import { SubmitButton } from "../ui/submit-button.tsx";
+import { useSubmit } from "../use-submit.ts";
 import { FormError } from "../ui/states.tsx";
 import { draftFrom, IdentityFields, identityInput } from "./identity-fields.tsx";
 
@@ -13,26 +15,18 @@ export function NewAppPage() {
   const [name, setName] = useState("");
   const [origins, setOrigins] = useState("");
   const [identity, setIdentity] = useState(() => draftFrom(null));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
   const [created, setCreated] = useState<{ app: App; serviceKey: string } | null>(null);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+  const { busy, error, onSubmit } = useSubmit(
+    async () => {
       const response = await api<{ app: App; service_key: string }>("POST", `${session.workspacePath}/apps`, {
         name: name.trim(),
         allowed_return_origins: splitLines(origins),
         identity: identityInput(identity),
       });
       setCreated({ app: response.app, serviceKey: response.service_key });
-    } catch (caught) {
-      setError(caught);
-      setBusy(false);
-    }
-  };
+    },
+    { staysBusy: true },
+  );
 
   if (created) {
     return (
@@ -55,7 +49,7 @@ export function NewAppPage() {
         <Link to="/apps">Apps</Link> /
       </p>
       <h1 id="new-app-title">Create an app</h1>
-      <form onSubmit={submit} className="form">
+      <form onSubmit={onSubmit} className="form">
         <div className="field">
           <label htmlFor="app-name">Name</label>
           <input id="app-name" required maxLength={200} value={name} onChange={(e) => setName(e.target.value)} />
@@ -77,9 +71,9 @@ export function NewAppPage() {
         <IdentityFields draft={identity} onChange={setIdentity} editing={false} />
         <FormError error={error} />
         <div className="actions">
-          <button type="submit" disabled={busy}>
-            {busy ? "Creating…" : "Create app"}
-          </button>
+          <SubmitButton busy={busy} busyLabel="Creating…">
+            Create app
+          </SubmitButton>
           <Link to="/apps" className="button secondary">
             Cancel
           </Link>

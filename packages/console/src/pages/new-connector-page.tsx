@@ -1,4 +1,4 @@
-import { type FormEvent, useId, useState } from "react";
+import { useId, useState } from "react";
 import { api } from "../api/client.ts";
 import type { Connector, ProviderInfo } from "../api/types.ts";
 import { Link, navigate } from "../router.tsx";
@@ -6,6 +6,8 @@ import { useSession } from "../session.tsx";
 import { CopyField } from "../ui/copy-button.tsx";
 import { splitList } from "../ui/format.ts";
 import { Empty, FormError, Loadable } from "../ui/states.tsx";
+import { SubmitButton } from "../ui/submit-button.tsx";
+import { useSubmit } from "../use-submit.ts";
 import { useResource } from "../use-resource.ts";
 import { isGeneric, loadProviders, matchesSearch } from "./providers.ts";
 
@@ -97,18 +99,13 @@ function ConnectorForm({ provider, onBack }: { provider: ProviderInfo; onBack: (
     integration_type: "",
   });
   const [pkce, setPkce] = useState(true);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
 
   const set = (name: string) => (event: { target: { value: string } }) =>
     setValues((current) => ({ ...current, [name]: event.target.value }));
   const value = (name: string) => values[name] ?? "";
   const publicClient = value("token_endpoint_auth_method") === "none";
 
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
+  const requestBody = () => {
     const body: Record<string, unknown> = { provider: provider.id, client_id: value("client_id").trim() };
     if (value("name").trim()) body.name = value("name").trim();
     if (!publicClient && value("client_secret")) body.client_secret = value("client_secret");
@@ -137,14 +134,16 @@ function ConnectorForm({ provider, onBack }: { provider: ProviderInfo; onBack: (
       if (Object.keys(fixed).length > 0) body.connection_values = fixed;
       if (value("integration_type")) body.integration_type = value("integration_type");
     }
-    try {
-      const { connector } = await api<{ connector: Connector }>("POST", `${session.workspacePath}/connectors`, body);
-      navigate(`/connectors/${encodeURIComponent(connector.id)}?created=1`);
-    } catch (caught) {
-      setError(caught);
-      setBusy(false);
-    }
+    return body;
   };
+  const { busy, error, onSubmit } = useSubmit(
+    async () => {
+      const path = `${session.workspacePath}/connectors`;
+      const { connector } = await api<{ connector: Connector }>("POST", path, requestBody());
+      navigate(`/connectors/${encodeURIComponent(connector.id)}?created=1`);
+    },
+    { staysBusy: true },
+  );
 
   const text = (name: string, label: string, options: { required?: boolean; hint?: string; type?: string } = {}) => (
     <div className="field">
@@ -171,7 +170,7 @@ function ConnectorForm({ provider, onBack }: { provider: ProviderInfo; onBack: (
   );
 
   return (
-    <form onSubmit={submit} className="form" aria-labelledby={`${id}-title`}>
+    <form onSubmit={onSubmit} className="form" aria-labelledby={`${id}-title`}>
       <h2 id={`${id}-title`}>2. {provider.name}: client credentials</h2>
       <p>
         <button type="button" className="link-button" onClick={onBack}>
@@ -274,9 +273,9 @@ function ConnectorForm({ provider, onBack }: { provider: ProviderInfo; onBack: (
       )}
       <FormError error={error} />
       <div className="actions">
-        <button type="submit" disabled={busy}>
-          {busy ? "Registering…" : "Register connector"}
-        </button>
+        <SubmitButton busy={busy} busyLabel="Registering…">
+          Register connector
+        </SubmitButton>
         <Link to="/connectors" className="button secondary">
           Cancel
         </Link>

@@ -2,6 +2,8 @@ import { type FormEvent, useState } from "react";
 import { api } from "../api/client.ts";
 import { navigate } from "../router.tsx";
 import { useSessionState } from "../session.tsx";
+import { SubmitButton } from "../ui/submit-button.tsx";
+import { useSubmit } from "../use-submit.ts";
 import { FormError } from "../ui/states.tsx";
 
 export const minPasswordLength = 12;
@@ -17,27 +19,23 @@ export function SetupPage() {
   const [token] = useState(tokenFromLocation);
   const [password, setPassword] = useState("");
   const [repeat, setRepeat] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
 
   const mismatch = repeat !== "" && password !== repeat;
   const tooShort = password !== "" && password.length < minPasswordLength;
 
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    if (mismatch || tooShort) return;
-    setBusy(true);
-    setError(null);
-    try {
+  const { busy, error, run } = useSubmit(
+    async () => {
       await api("POST", "/api/console/setup", { token, password }, { expect401: true });
       // The link is spent: drop it from the address bar and history.
       window.history.replaceState(null, "", "/console/");
       await refresh();
       navigate("/", { replace: true });
-    } catch (caught) {
-      setError(caught);
-      setBusy(false);
-    }
+    },
+    { staysBusy: true },
+  );
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (!mismatch && !tooShort) await run();
   };
 
   return (
@@ -85,9 +83,9 @@ export function SetupPage() {
               {mismatch && <p className="field-error">The two passwords differ.</p>}
             </div>
             <FormError error={error} />
-            <button type="submit" disabled={busy || mismatch || tooShort}>
-              {busy ? "Saving…" : "Set password and sign in"}
-            </button>
+            <SubmitButton busy={busy} busyLabel="Saving…" disabled={mismatch || tooShort}>
+              Set password and sign in
+            </SubmitButton>
           </>
         )}
         <p className="small">

@@ -1,32 +1,26 @@
-import { type FormEvent, useState } from "react";
+import { useState } from "react";
 import { api } from "../api/client.ts";
 import { saveDevCredentials, useSessionState } from "../session.tsx";
+import { SubmitButton } from "../ui/submit-button.tsx";
+import { useSubmit } from "../use-submit.ts";
 import { FormError } from "../ui/states.tsx";
 
 export function SignInPage({ notice }: { notice?: string }) {
   const { refresh } = useSessionState();
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+  const { busy, error, onSubmit } = useSubmit(
+    async () => {
       await api("POST", "/api/console/sign-in", { email, password }, { expect401: true });
       setPassword("");
       await refresh();
-    } catch (caught) {
-      setError(caught);
-      setBusy(false);
-    }
-  };
+    },
+    { staysBusy: true },
+  );
 
   return (
     <main className="centered">
-      <form className="card auth-card" onSubmit={submit} aria-labelledby="sign-in-title">
+      <form className="card auth-card" onSubmit={onSubmit} aria-labelledby="sign-in-title">
         <h1 id="sign-in-title">Sign in to Latchkey</h1>
         {notice && (
           <p className="notice" role="status">
@@ -56,9 +50,9 @@ export function SignInPage({ notice }: { notice?: string }) {
           />
         </div>
         <FormError error={error} />
-        <button type="submit" disabled={busy}>
-          {busy ? "Signing in…" : "Sign in"}
-        </button>
+        <SubmitButton busy={busy} busyLabel="Signing in…">
+          Sign in
+        </SubmitButton>
         <p className="muted small">
           No password yet? Open the one-time setup link an admin gave you (or that <code>latchkey init</code> printed).
         </p>

@@ -1,4 +1,5 @@
-import { type ReactNode, useEffect, useRef, useState } from "react";
+import { type ReactNode, useEffect, useRef } from "react";
+import { useSubmit } from "../use-submit.ts";
 import { FormError } from "./states.tsx";
 
 /**
@@ -21,26 +22,23 @@ export function ConfirmDialog({
   onClose: () => void;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const {
+    busy,
+    error,
+    run: confirm,
+  } = useSubmit(
+    async () => {
+      await onConfirm();
+      onClose();
+    },
+    { staysBusy: true },
+  );
 
   useEffect(() => {
     const dialog = ref.current;
     if (dialog && !dialog.open) dialog.showModal();
     return () => dialog?.close();
   }, []);
-
-  const confirm = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await onConfirm();
-      onClose();
-    } catch (caught) {
-      setError(caught);
-      setBusy(false);
-    }
-  };
 
   return (
     <dialog ref={ref} className="dialog" aria-labelledby="confirm-title" onCancel={onClose}>

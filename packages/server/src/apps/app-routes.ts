@@ -1,8 +1,8 @@
 import type { CreateAppResponse } from "@latchkey/contracts";
 import { z } from "zod";
-import { type AccessDeps, workspaceAuth } from "../access/auth.ts";
-import { defineRoute } from "../http/define-route.ts";
+import type { AccessDeps } from "../access/auth.ts";
 import type { RouteContext } from "../http/route-context.ts";
+import { workspaceRoutes } from "../access/workspace-routes.ts";
 import type { Vault } from "../vault/vault.ts";
 import { NameSchema } from "../workspaces/wire-schemas.ts";
 import { appToWire, createAppWithServiceKey, deleteApp, listApps, requireAppRow, updateApp } from "./apps.ts";
@@ -34,16 +34,12 @@ const tag = "Apps";
 
 export function registerAppRoutes(ctx: RouteContext<AccessDeps & { vault: Vault }>): void {
   const { deps } = ctx;
-  const readers = [workspaceAuth(deps, "member")];
-  const admins = [workspaceAuth(deps, "admin")];
+  const { forMembers, forAdmins } = workspaceRoutes(ctx, tag);
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "post",
     path: appsPath,
     summary: "Create an app with its first service key; the key is returned once (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     body: CreateAppBody,
     responses: {
       201: {
@@ -51,7 +47,6 @@ export function registerAppRoutes(ctx: RouteContext<AccessDeps & { vault: Vault 
         schema: z.object({ app: AppSchema, service_key: z.string(), key: ServiceKeyInfoSchema }),
       },
     },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c, { body }) => {
       const workspaceId = c.get("member").workspaceId;
       const created = await createAppWithServiceKey(deps.db, deps.vault, {
@@ -71,50 +66,38 @@ export function registerAppRoutes(ctx: RouteContext<AccessDeps & { vault: Vault 
       });
       const response: CreateAppResponse = {
         app: created.app,
-        service_key: created.serviceKey.serviceKey,
+        service_key: created.serviceKey.key,
         key: created.serviceKey.info,
       };
       return c.json(response, 201);
     },
   });
 
-  defineRoute(ctx, {
+  forMembers({
     method: "get",
     path: appsPath,
     summary: "List the workspace's apps",
-    tag,
-    auth: "workspace",
-    use: readers,
     responses: { 200: { description: "OK", schema: z.object({ apps: z.array(AppSchema) }) } },
-    errors: ["NOT_FOUND"],
     handler: async (c) => c.json({ apps: await listApps(deps.db, c.get("member").workspaceId) }),
   });
 
-  defineRoute(ctx, {
+  forMembers({
     method: "get",
     path: appPath,
     summary: "Get an app",
-    tag,
-    auth: "workspace",
-    use: readers,
     responses: { 200: { description: "OK", schema: z.object({ app: AppSchema }) } },
-    errors: ["NOT_FOUND"],
     handler: async (c) => {
       const row = await requireAppRow(deps.db, c.get("member").workspaceId, c.req.param("appId") ?? "");
       return c.json({ app: appToWire(row) });
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "patch",
     path: appPath,
     summary: "Change an app's name, allowed return origins or identity config (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     body: UpdateAppBody,
     responses: { 200: { description: "OK", schema: z.object({ app: AppSchema }) } },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c, { body }) => {
       const workspaceId = c.get("member").workspaceId;
       const updated = await updateApp(deps.db, deps.vault, {
@@ -135,15 +118,11 @@ export function registerAppRoutes(ctx: RouteContext<AccessDeps & { vault: Vault 
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "delete",
     path: appPath,
     summary: "Delete an app with its service keys and connections (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     responses: { 204: { description: "Deleted" } },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c) => {
       const workspaceId = c.get("member").workspaceId;
       const appId = c.req.param("appId") ?? "";

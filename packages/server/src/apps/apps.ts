@@ -11,7 +11,7 @@ import {
   type IdentityPatch,
   type StoredIdentity,
 } from "./identity-config.ts";
-import { issueServiceKey, type IssuedServiceKey } from "./service-keys.ts";
+import { type IssuedServiceKey, serviceKeys } from "./service-keys.ts";
 import { normalizeOrigins } from "./return-origins.ts";
 
 export interface NewAppInput {
@@ -54,9 +54,9 @@ export async function createAppWithServiceKey(db: Db, vault: Vault, input: NewAp
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    const serviceKey = await issueServiceKey(trx, {
+    const serviceKey = await serviceKeys.issue(trx, {
       workspaceId: input.workspaceId,
-      appId: id,
+      ownerId: id,
       name: "initial service key",
       now: input.now,
     });

@@ -1,12 +1,12 @@
 import type { CreateServiceKeyResponse } from "@latchkey/contracts";
 import { z } from "zod";
-import { type AccessDeps, workspaceAuth } from "../access/auth.ts";
+import type { AccessDeps } from "../access/auth.ts";
 import { notFound } from "../errors/app-error.ts";
-import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
+import { workspaceRoutes } from "../access/workspace-routes.ts";
 import { NameSchema } from "../workspaces/wire-schemas.ts";
 import { requireAppRow } from "./apps.ts";
-import { issueServiceKey, listServiceKeys, revokeServiceKey } from "./service-keys.ts";
+import { serviceKeys } from "./service-keys.ts";
 import { ServiceKeyInfoSchema } from "./wire-schemas.ts";
 import { recordAudit } from "../events/record-event.ts";
 import { memberOrigin } from "../events/request-origin.ts";
@@ -19,43 +19,34 @@ const tag = "Service keys";
 /** An app's service keys. Several may be active at once, so a key can be rotated without downtime. */
 export function registerServiceKeyRoutes(ctx: RouteContext<AccessDeps>): void {
   const { deps } = ctx;
-  const readers = [workspaceAuth(deps, "member")];
-  const admins = [workspaceAuth(deps, "admin")];
+  const { forMembers, forAdmins } = workspaceRoutes(ctx, tag);
 
-  defineRoute(ctx, {
+  forMembers({
     method: "get",
     path: keysPath,
     summary: "List an app's service keys (metadata only, never the keys)",
-    tag,
-    auth: "workspace",
-    use: readers,
     responses: { 200: { description: "OK", schema: z.object({ keys: z.array(ServiceKeyInfoSchema) }) } },
-    errors: ["NOT_FOUND"],
     handler: async (c) => {
       const workspaceId = c.get("member").workspaceId;
       const appRow = await requireAppRow(deps.db, workspaceId, c.req.param("appId") ?? "");
-      return c.json({ keys: await listServiceKeys(deps.db, workspaceId, appRow.id) });
+      return c.json({ keys: await serviceKeys.list(deps.db, { workspaceId, ownerId: appRow.id }) });
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "post",
     path: keysPath,
     summary: "Create a service key for the app; the key is returned once (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     body: CreateServiceKeyBody,
     responses: {
       201: { description: "Created", schema: z.object({ service_key: z.string(), key: ServiceKeyInfoSchema }) },
     },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c, { body }) => {
       const workspaceId = c.get("member").workspaceId;
       const appRow = await requireAppRow(deps.db, workspaceId, c.req.param("appId") ?? "");
-      const issued = await issueServiceKey(deps.db, {
+      const issued = await serviceKeys.issue(deps.db, {
         workspaceId,
-        appId: appRow.id,
+        ownerId: appRow.id,
         name: body.name,
         now: deps.clock.now(),
       });
@@ -70,25 +61,22 @@ export function registerServiceKeyRoutes(ctx: RouteContext<AccessDeps>): void {
         appId: appRow.id,
         data: { name: issued.info.name, prefix: issued.info.prefix },
       });
-      const response: CreateServiceKeyResponse = { service_key: issued.serviceKey, key: issued.info };
+      const response: CreateServiceKeyResponse = { service_key: issued.key, key: issued.info };
       return c.json(response, 201);
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "delete",
     path: `${keysPath}/{keyId}`,
     summary: "Revoke a service key (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     responses: { 204: { description: "Revoked" } },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c) => {
       const workspaceId = c.get("member").workspaceId;
       const appId = c.req.param("appId") ?? "";
       const keyId = c.req.param("keyId") ?? "";
-      if (!(await revokeServiceKey(deps.db, { workspaceId, appId, keyId, now: deps.clock.now() }))) {
+      const target = { workspaceId, ownerId: appId, keyId, now: deps.clock.now() };
+      if ((await serviceKeys.revoke(deps.db, target)) === "not-found") {
         throw notFound("Service key");
       }
       c.get("log").info({ workspace_id: workspaceId, app_id: appId, key_id: keyId }, "service key revoked");

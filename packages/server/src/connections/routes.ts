@@ -6,10 +6,11 @@ import { defineRoute } from "../http/define-route.ts";
 import { parseOrThrow } from "../http/read-json.ts";
 import { jsonWithResponseHeaders } from "../http/response-headers.ts";
 import type { RouteContext } from "../http/route-context.ts";
+import { workspaceRoutes } from "../access/workspace-routes.ts";
 import type { ConnectionDeps, TokenSource } from "./connection-deps.ts";
 import { isPlainUserId, UserIdSchema } from "../identity/user-id.ts";
 import { requireAppRow } from "../apps/apps.ts";
-import { appUserAuth, assertAppIdHeader, onBehalfOfAuth, serviceKeyAuth, workspaceAuth } from "../access/auth.ts";
+import { appUserAuth, assertAppIdHeader, onBehalfOfAuth, serviceKeyAuth } from "../access/auth.ts";
 import {
   connectionReader,
   decryptAccessToken,
@@ -254,15 +255,13 @@ const ListConnectionsQuery = z.strictObject({
 });
 
 function registerWorkspaceRoutes(ctx: RouteContext<ConnectionDeps>): void {
+  const { forMembers, forAdmins } = workspaceRoutes(ctx, tag);
   const { deps } = ctx;
 
-  defineRoute(ctx, {
+  forMembers({
     method: "get",
     path: "/api/workspaces/{workspaceId}/connections",
     summary: "The workspace's connections, filtered and paged by id: metadata only, never tokens",
-    tag,
-    auth: "workspace",
-    use: [workspaceAuth(deps, "member")],
     query: ListConnectionsQuery,
     responses: {
       200: {
@@ -270,7 +269,6 @@ function registerWorkspaceRoutes(ctx: RouteContext<ConnectionDeps>): void {
         schema: z.object({ connections: z.array(ConnectionInfoSchema), next_cursor: z.string().nullable() }),
       },
     },
-    errors: ["NOT_FOUND"],
     handler: async (c, { query }) => {
       let select = deps.db
         .selectFrom("connections as c")
@@ -300,20 +298,16 @@ function registerWorkspaceRoutes(ctx: RouteContext<ConnectionDeps>): void {
     },
   });
 
-  defineRoute(ctx, {
+  forMembers({
     method: "get",
     path: "/api/workspaces/{workspaceId}/connection-counts",
     summary: "How many of the workspace's connections are in each status",
-    tag,
-    auth: "workspace",
-    use: [workspaceAuth(deps, "member")],
     responses: {
       200: {
         description: "OK",
         schema: z.object({ counts: z.object({ active: z.number().int(), needs_reauth: z.number().int() }) }),
       },
     },
-    errors: ["NOT_FOUND"],
     handler: async (c) => {
       const rows = await deps.db
         .selectFrom("connections")
@@ -327,15 +321,12 @@ function registerWorkspaceRoutes(ctx: RouteContext<ConnectionDeps>): void {
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "delete",
     path: "/api/workspaces/{workspaceId}/connections/{connectionId}",
     summary: "Revoke one connection (admin): revokes the grant at the provider where it can, then forgets the tokens",
-    tag,
-    auth: "workspace",
-    use: [workspaceAuth(deps, "admin")],
     responses: { 204: { description: "Revoked" } },
-    errors: ["FORBIDDEN", "NOT_FOUND", "CONNECTION_NOT_FOUND"],
+    errors: ["CONNECTION_NOT_FOUND"],
     handler: async (c) => {
       const row = await deps.db
         .selectFrom("connections")
@@ -355,16 +346,13 @@ function registerWorkspaceRoutes(ctx: RouteContext<ConnectionDeps>): void {
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "delete",
     path: "/api/workspaces/{workspaceId}/apps/{appId}/connectors/{connectorId}/connection",
     summary:
       "Disconnect the app's shared connection of a connector (admin): revokes at the provider where it can. 204 also when there was none.",
-    tag,
-    auth: "workspace",
-    use: [workspaceAuth(deps, "admin")],
     responses: { 204: { description: "Disconnected (or was not connected)" } },
-    errors: ["INVALID_REQUEST", "FORBIDDEN", "NOT_FOUND"],
+    errors: ["INVALID_REQUEST"],
     handler: async (c) => {
       const appId = c.req.param("appId") ?? "";
       assertAppIdHeader(c, appId);

@@ -5,12 +5,11 @@ import { z } from "zod";
 import type { ConnectorRow } from "../db/schema.ts";
 import { AppError } from "../errors/app-error.ts";
 import type { AppEnv } from "../http/app-env.ts";
-import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
+import { workspaceRoutes } from "../access/workspace-routes.ts";
 import type { AccessDeps } from "../access/auth.ts";
 import type { Config } from "../config/config.ts";
 import type { Vault } from "../vault/vault.ts";
-import { workspaceAuth } from "../access/auth.ts";
 import {
   ClientIdSchema,
   ClientSecretSchema,
@@ -83,31 +82,29 @@ const ConnectorSchema: z.ZodType<Connector> = z.object({
 
 export function registerConnectorRoutes(ctx: RouteContext<AccessDeps & { vault: Vault; config: Config }>): void {
   const { deps } = ctx;
-  const readers = [workspaceAuth(deps, "member")];
-  const admins = [workspaceAuth(deps, "admin")];
+  const { forMembers, forAdmins } = workspaceRoutes(ctx, tag);
   const urlPolicy: ProviderUrlPolicy = { denyPrivateNetwork: deps.config.denyPrivateNetwork };
   // One body schema per provider, chosen by `provider`: each validates the raw body (never a copy,
-  // which would turn a "__proto__" key into a prototype).
-  const CreateConnectorBody = z.discriminatedUnion(
-    "provider",
-    [...catalog.values()].map((description) =>
-      createConnectorBodySchema(description, urlPolicy),
-    ) as unknown as Discriminable,
-    { error: (issue) => (issue.code === "invalid_union" ? unknownProvider : undefined) },
+  // which would turn a "__proto__" key into a prototype). Built on the first create (or /openapi.json),
+  // not at start: ~55 strict object schemas were a tenth of a PostgreSQL start's CPU.
+  const CreateConnectorBody = z.lazy(() =>
+    z.discriminatedUnion(
+      "provider",
+      [...catalog.values()].map((description) =>
+        createConnectorBodySchema(description, urlPolicy),
+      ) as unknown as Discriminable,
+      { error: (issue) => (issue.code === "invalid_union" ? unknownProvider : undefined) },
+    ),
   ) as unknown as z.ZodType<CreateConnectorBody>;
   const toWire = (row: ConnectorRow) => connectorToWire(row, deps.config.publicUrl);
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "post",
     path: connectorsPath,
     summary:
       "Register a connector: OAuth client credentials for one provider, with the provider's options top-level. The client secret is stored encrypted and never returned (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     body: CreateConnectorBody,
     responses: { 201: { description: "Created", schema: z.object({ connector: ConnectorSchema }) } },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c, { body }) => {
       const description = findProvider(body.provider);
       if (!description) throw new AppError("INVALID_REQUEST", `Unknown provider "${body.provider}"`);
@@ -135,46 +132,35 @@ export function registerConnectorRoutes(ctx: RouteContext<AccessDeps & { vault: 
     },
   });
 
-  defineRoute(ctx, {
+  forMembers({
     method: "get",
     path: connectorsPath,
     summary: "List the workspace's connectors (never their secrets)",
-    tag,
-    auth: "workspace",
-    use: readers,
     responses: { 200: { description: "OK", schema: z.object({ connectors: z.array(ConnectorSchema) }) } },
-    errors: ["NOT_FOUND"],
     handler: async (c) => {
       const rows = await listConnectors(deps.db, c.get("member").workspaceId);
       return c.json({ connectors: rows.map(toWire) });
     },
   });
 
-  defineRoute(ctx, {
+  forMembers({
     method: "get",
     path: connectorPath,
     summary: "Get a connector (never its secret)",
-    tag,
-    auth: "workspace",
-    use: readers,
     responses: { 200: { description: "OK", schema: z.object({ connector: ConnectorSchema }) } },
-    errors: ["NOT_FOUND"],
     handler: async (c) => {
       const row = await requireConnector(deps.db, c.get("member").workspaceId, c.req.param("connectorId") ?? "");
       return c.json({ connector: toWire(row) });
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "patch",
     path: connectorPath,
     summary: "Change a connector's name, client id, secret (rotation), scopes, options or status (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     body: UpdateConnectorBody,
     responses: { 200: { description: "OK", schema: z.object({ connector: ConnectorSchema }) } },
-    errors: ["FORBIDDEN", "NOT_FOUND", "CONFLICT"],
+    errors: ["CONFLICT"],
     handler: async (c, { body }) => {
       const workspaceId = c.get("member").workspaceId;
       const target = { workspaceId, connectorId: c.req.param("connectorId") ?? "", now: deps.clock.now() };
@@ -190,15 +176,11 @@ export function registerConnectorRoutes(ctx: RouteContext<AccessDeps & { vault: 
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "delete",
     path: connectorPath,
     summary: "Delete a connector with all its connections (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     responses: { 204: { description: "Deleted" } },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c) => {
       const workspaceId = c.get("member").workspaceId;
       const connectorId = c.req.param("connectorId") ?? "";

@@ -1,11 +1,11 @@
 import { decodeJwt } from "jose";
 import { z } from "zod";
-import { type UserAccessDeps, workspaceAuth } from "../access/auth.ts";
+import type { UserAccessDeps } from "../access/auth.ts";
 import { requireAppRow } from "../apps/apps.ts";
 import type { Config } from "../config/config.ts";
 import { AppError } from "../errors/app-error.ts";
-import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
+import { workspaceRoutes } from "../access/workspace-routes.ts";
 import { inviteMember } from "../workspaces/members.ts";
 import { EmailSchema, MemberSchema, RoleSchema } from "../workspaces/wire-schemas.ts";
 import { createSetupLink, issueSetupLink } from "./setup-links.ts";
@@ -31,18 +31,15 @@ export interface ConsoleWorkspaceDeps extends UserAccessDeps {
 /** Workspace routes the console needs beyond the plain API: invitations, setup links, token tests. */
 export function registerConsoleWorkspaceRoutes(ctx: RouteContext<ConsoleWorkspaceDeps>): void {
   const { deps } = ctx;
-  const admins = [workspaceAuth(deps, "admin")];
+  const { forAdmins } = workspaceRoutes(ctx, tag);
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "post",
     path: "/api/workspaces/{workspaceId}/invitations",
     summary: "Invite a member: adds them (without an API key) and returns a one-time console setup link (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     body: InviteBody,
     responses: { 201: { description: "Invited", schema: z.object({ member: MemberSchema, ...setupLinkFields }) } },
-    errors: ["FORBIDDEN", "NOT_FOUND", "CONFLICT"],
+    errors: ["CONFLICT"],
     handler: async (c, { body }) => {
       const workspaceId = c.get("member").workspaceId;
       const now = deps.clock.now();
@@ -63,15 +60,11 @@ export function registerConsoleWorkspaceRoutes(ctx: RouteContext<ConsoleWorkspac
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "post",
     path: "/api/workspaces/{workspaceId}/members/{memberId}/setup-link",
     summary: "A new one-time console setup link for a member (password reset); voids their earlier links (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     responses: { 201: { description: "Issued", schema: z.object(setupLinkFields) } },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c) => {
       const workspaceId = c.get("member").workspaceId;
       const link = await issueSetupLink(deps, { workspaceId, memberId: c.req.param("memberId") ?? "" });
@@ -80,16 +73,12 @@ export function registerConsoleWorkspaceRoutes(ctx: RouteContext<ConsoleWorkspac
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "post",
     path: "/api/workspaces/{workspaceId}/apps/{appId}/test-token",
     summary: "Check a user token against the app's identity config and say why it would be refused (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     body: TestTokenBody,
     responses: { 200: { description: "The verdict; the token is neither stored nor logged", schema: TokenTestSchema } },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c, { body }) => {
       const appRow = await requireAppRow(deps.db, c.get("member").workspaceId, c.req.param("appId") ?? "");
       try {

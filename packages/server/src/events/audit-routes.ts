@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { type AccessDeps, workspaceAuth } from "../access/auth.ts";
+import type { AccessDeps } from "../access/auth.ts";
 import type { EventRow } from "../db/schema.ts";
-import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
+import { workspaceRoutes } from "../access/workspace-routes.ts";
 
 const ListAuditEventsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(200).default(50),
@@ -56,14 +56,12 @@ export function auditEventToWire(row: EventRow): AuditEvent {
 
 /** `GET /api/workspaces/{workspaceId}/audit-events`: admin actions and connection events, newest first. */
 export function registerAuditRoutes(ctx: RouteContext<AccessDeps>): void {
+  const { forMembers } = workspaceRoutes(ctx, "Audit");
   const { deps } = ctx;
-  defineRoute(ctx, {
+  forMembers({
     method: "get",
     path: "/api/workspaces/{workspaceId}/audit-events",
     summary: "The workspace's audit log, newest first: admin actions and connection events (never a secret)",
-    tag: "Audit",
-    auth: "workspace",
-    use: [workspaceAuth(deps, "member")],
     query: ListAuditEventsQuery,
     responses: {
       200: {
@@ -71,7 +69,6 @@ export function registerAuditRoutes(ctx: RouteContext<AccessDeps>): void {
         schema: z.object({ events: z.array(AuditEventSchema), next_cursor: z.string().nullable() }),
       },
     },
-    errors: ["NOT_FOUND"],
     handler: async (c, { query }) => {
       let select = deps.db.selectFrom("events").selectAll().where("workspace_id", "=", c.get("member").workspaceId);
       if (query.cursor !== undefined) select = select.where("seq", "<", query.cursor);

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { errors, jwtVerify, type JWSAlgorithm, type JWTPayload, type JWTVerifyOptions } from "jose";
+import { errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from "jose";
 import { AppError } from "../errors/app-error.ts";
 import type { AppRow } from "../db/schema.ts";
 import type { Config } from "../config/config.ts";
@@ -13,6 +13,7 @@ import { latchkeyIssuer, latchkeyTokenAlgorithm, maxUserTokenLifetimeSeconds } f
 import { describeTokenFailure, invalidUserToken, SigningKeysUnavailable } from "./token-failure.ts";
 import { isValidUserId } from "./user-id.ts";
 import type { UserTokenVerifier } from "../access/user-token-verifier.ts";
+import { asymmetricJwsAlgorithms } from "../kernel/jws-algorithms.ts";
 
 /** What verifying user tokens needs (JWKS fetches go through `fetch`). */
 export interface UserTokenVerifierDeps {
@@ -23,20 +24,6 @@ export interface UserTokenVerifierDeps {
   vault: Vault;
 }
 
-/** Asymmetric only: an HS* token can never be checked against a public key taken for a secret. */
-export const jwksAlgorithms: JWSAlgorithm[] = [
-  "RS256",
-  "RS384",
-  "RS512",
-  "PS256",
-  "PS384",
-  "PS512",
-  "ES256",
-  "ES384",
-  "ES512",
-  "EdDSA",
-  "Ed25519",
-];
 export const clockToleranceSeconds = 30;
 /** Real user tokens are a few KiB; a longer bearer is refused before any parsing. */
 export const maxUserTokenLength = 16 * 1024;
@@ -87,7 +74,7 @@ export function createUserTokenVerifier(
     );
     return jwtVerify(token, resolver.getKey, {
       ...commonChecks(),
-      algorithms: jwksAlgorithms,
+      algorithms: asymmetricJwsAlgorithms,
       issuer,
       ...(config.audience !== undefined && { audience: config.audience }),
     });

@@ -6,6 +6,8 @@ import { AppError } from "../errors/app-error.ts";
 import type { Config } from "../config/config.ts";
 import type { Vault } from "../vault/vault.ts";
 import { normalizeTokenAnswer, tokenRequestInit, type TokenAnswerCapture } from "./token-answer.ts";
+import { asymmetricJwsAlgorithms } from "../kernel/jws-algorithms.ts";
+import { tokenHashAuthentication } from "./token-hash.ts";
 
 /**
  * What provider clients need: the client secret is decrypted per call, requests go through
@@ -20,25 +22,6 @@ export interface ProviderClientDeps {
 
 /** Every call to a provider gives up after this long (RFC 9700 / THREATS: bounded outbound calls). */
 export const providerTimeoutMs = 10_000;
-
-/**
- * ID tokens from the token endpoint arrive over TLS straight from the provider, so oauth4webapi
- * checks their claims, not their signature; this list only keeps it from refusing a provider
- * that signs with something other than RS256.
- */
-const idTokenAlgorithms = [
-  "RS256",
-  "RS384",
-  "RS512",
-  "PS256",
-  "PS384",
-  "PS512",
-  "ES256",
-  "ES384",
-  "ES512",
-  "EdDSA",
-  "Ed25519",
-];
 
 /** What oauth4webapi needs to talk to one connector's provider. */
 export interface ProviderClient {
@@ -96,7 +79,10 @@ function createProviderClient(
     ...(provider.revocationEndpoint !== null && { revocation_endpoint: provider.revocationEndpoint }),
     ...(provider.userinfoEndpoint !== null && { userinfo_endpoint: provider.userinfoEndpoint }),
     authorization_response_iss_parameter_supported: provider.authorizationResponseIssParameterSupported,
-    id_token_signing_alg_values_supported: idTokenAlgorithms,
+    // ID tokens from the token endpoint arrive over TLS straight from the provider, so oauth4webapi
+    // checks their claims, not their signature; this list only keeps it from refusing a provider
+    // that signs with something other than RS256.
+    id_token_signing_alg_values_supported: asymmetricJwsAlgorithms,
   };
   const client: oauth.Client = {
     client_id: connector.client_id,
@@ -164,6 +150,8 @@ function clientAuthentication(
       `Connector ${connector.id} has no client secret for ${provider.clientAuthMethod}`,
     );
   }
+  // The hook replaces how the secret is presented (a hash of it instead), whichever secret-based method is set.
+  if (provider.hooks.includes("smartsheet-token-hash")) return tokenHashAuthentication(secret);
   return provider.clientAuthMethod === "client_secret_post"
     ? oauth.ClientSecretPost(secret)
     : oauth.ClientSecretBasic(secret);

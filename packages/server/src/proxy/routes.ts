@@ -243,10 +243,15 @@ class ApiProxy {
   }
 }
 
+/**
+ * The connection lacks a value a host's URL needs (a lookup that failed at connect time, a value the
+ * catalog added since): an unusable connection, which connecting again repairs, so the caller gets
+ * the code it already branches on for "reconnect" rather than a provider error.
+ */
 function needsValues(providerId: string, hostName: string | null): AppError {
   const what = hostName === null ? "The API" : `The API host "${hostName}"`;
   return new AppError(
-    "PROVIDER_ERROR",
+    "CONNECTION_NEEDS_REAUTH",
     `${what} of provider "${providerId}" needs values this connection does not hold; connect again`,
   );
 }

@@ -1,12 +1,12 @@
 import { z } from "zod";
-import { type AccessDeps, workspaceAuth } from "../access/auth.ts";
+import type { AccessDeps } from "../access/auth.ts";
 import { findAppRow } from "../apps/apps.ts";
 import type { Config } from "../config/config.ts";
 import { AppError, notFound } from "../errors/app-error.ts";
 import { recordAudit, webhookEventTypes } from "../events/record-event.ts";
 import { memberOrigin } from "../events/request-origin.ts";
-import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
+import { workspaceRoutes } from "../access/workspace-routes.ts";
 import type { Vault } from "../vault/vault.ts";
 import {
   createWebhook,
@@ -89,7 +89,7 @@ const tag = "Webhooks";
 
 export function registerWebhookRoutes(ctx: RouteContext<WebhookRouteDeps>): void {
   const { deps } = ctx;
-  const admins = [workspaceAuth(deps, "admin")];
+  const { forAdmins } = workspaceRoutes(ctx, tag);
   const UrlSchema = webhookUrlSchema(deps.config);
   const CreateBody = z.strictObject({
     url: UrlSchema,
@@ -121,16 +121,12 @@ export function registerWebhookRoutes(ctx: RouteContext<WebhookRouteDeps>): void
   };
   const webhookId = (c: { req: { param(name: string): string | undefined } }) => c.req.param("webhookId") ?? "";
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "post",
     path: webhooksPath,
     summary: "Subscribe a URL to connection events; the signing secret (whsec_…) is returned once (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     body: CreateBody,
     responses: { 201: { description: "Created", schema: z.object({ webhook: WebhookSchema, secret: z.string() }) } },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c, { body }) => {
       const origin = memberOrigin(c);
       await checkApp(origin.workspaceId, body.app_id);
@@ -152,15 +148,11 @@ export function registerWebhookRoutes(ctx: RouteContext<WebhookRouteDeps>): void
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "get",
     path: webhooksPath,
     summary: "List the workspace's webhooks (never their secrets) (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     responses: { 200: { description: "OK", schema: z.object({ webhooks: z.array(WebhookSchema) }) } },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c) => {
       const rows = await deps.db
         .selectFrom("webhooks")
@@ -174,31 +166,23 @@ export function registerWebhookRoutes(ctx: RouteContext<WebhookRouteDeps>): void
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "get",
     path: webhookPath,
     summary: "Get a webhook (never its secret) (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     responses: { 200: { description: "OK", schema: z.object({ webhook: WebhookSchema }) } },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c) => {
       const row = await requireWebhook(deps.db, c.get("member").workspaceId, webhookId(c));
       return c.json({ webhook: webhookToWire(row, deps.clock.now()) });
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "patch",
     path: webhookPath,
     summary: "Change a webhook's URL, events, app, description or status (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     body: UpdateBody,
     responses: { 200: { description: "OK", schema: z.object({ webhook: WebhookSchema }) } },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c, { body }) => {
       const origin = memberOrigin(c);
       await requireWebhook(deps.db, origin.workspaceId, webhookId(c));
@@ -221,15 +205,11 @@ export function registerWebhookRoutes(ctx: RouteContext<WebhookRouteDeps>): void
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "delete",
     path: webhookPath,
     summary: "Delete a webhook and its pending deliveries (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     responses: { 204: { description: "Deleted" } },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c) => {
       const origin = memberOrigin(c);
       const deleted = await deps.db
@@ -244,17 +224,13 @@ export function registerWebhookRoutes(ctx: RouteContext<WebhookRouteDeps>): void
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "post",
     path: `${webhookPath}/rotate-secret`,
     summary:
       "Replace the signing secret; the new one is returned once, the old one keeps signing alongside it for overlap_seconds (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     body: RotateBody,
     responses: { 200: { description: "Rotated", schema: z.object({ webhook: WebhookSchema, secret: z.string() }) } },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c, { body }) => {
       const origin = memberOrigin(c);
       const rotated = await rotateWebhookSecret(deps, origin.workspaceId, webhookId(c), body.overlap_seconds * 1000);
@@ -269,13 +245,10 @@ export function registerWebhookRoutes(ctx: RouteContext<WebhookRouteDeps>): void
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "get",
     path: `${webhookPath}/deliveries`,
     summary: "The webhook's deliveries, newest event first: state, attempts, last answer (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     query: ListDeliveriesQuery,
     responses: {
       200: {
@@ -283,7 +256,6 @@ export function registerWebhookRoutes(ctx: RouteContext<WebhookRouteDeps>): void
         schema: z.object({ deliveries: z.array(DeliverySchema), next_cursor: z.string().nullable() }),
       },
     },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c, { query }) => {
       const webhook = await requireWebhook(deps.db, c.get("member").workspaceId, webhookId(c));
       let select = deps.db
@@ -307,15 +279,11 @@ export function registerWebhookRoutes(ctx: RouteContext<WebhookRouteDeps>): void
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "post",
     path: `${webhookPath}/deliveries/{deliveryId}/redeliver`,
     summary: "Send a delivery again now, with the same webhook-id, and retry it on the schedule as if new (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     responses: { 202: { description: "Queued", schema: z.object({ delivery: DeliverySchema }) } },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c) => {
       const origin = memberOrigin(c);
       const webhook = await requireWebhook(deps.db, origin.workspaceId, webhookId(c));

@@ -1,10 +1,10 @@
 import type { CreateApiKeyResponse } from "@latchkey/contracts";
 import { z } from "zod";
-import { type AccessDeps, workspaceAuth } from "../access/auth.ts";
+import type { AccessDeps } from "../access/auth.ts";
 import { notFound } from "../errors/app-error.ts";
-import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
-import { issueAdminApiKey, listAdminApiKeys, revokeAdminApiKey } from "./admin-api-keys.ts";
+import { workspaceRoutes } from "../access/workspace-routes.ts";
+import { adminApiKeys, revokeAdminApiKey } from "./admin-api-keys.ts";
 import { findMember } from "./members.ts";
 import { AdminApiKeyInfoSchema, NameSchema } from "./wire-schemas.ts";
 import { recordAudit } from "../events/record-event.ts";
@@ -21,40 +21,32 @@ const tag = "API keys";
 /** Admin API keys: the bearer credentials of members for this API. Listed as metadata only. */
 export function registerApiKeyRoutes(ctx: RouteContext<AccessDeps>): void {
   const { deps } = ctx;
-  const readers = [workspaceAuth(deps, "member")];
-  const admins = [workspaceAuth(deps, "admin")];
+  const { forMembers, forAdmins } = workspaceRoutes(ctx, tag);
 
-  defineRoute(ctx, {
+  forMembers({
     method: "get",
     path: keysPath,
     summary: "List the workspace's API keys (metadata only, never the keys)",
-    tag,
-    auth: "workspace",
-    use: readers,
     responses: { 200: { description: "OK", schema: z.object({ keys: z.array(AdminApiKeyInfoSchema) }) } },
-    errors: ["NOT_FOUND"],
-    handler: async (c) => c.json({ keys: await listAdminApiKeys(deps.db, c.get("member").workspaceId) }),
+    handler: async (c) =>
+      c.json({ keys: await adminApiKeys.list(deps.db, { workspaceId: c.get("member").workspaceId }) }),
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "post",
     path: keysPath,
     summary: "Create an API key for a member (default: the caller); the key is returned once (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     body: CreateApiKeyBody,
     responses: {
       201: { description: "Created", schema: z.object({ api_key: z.string(), key: AdminApiKeyInfoSchema }) },
     },
-    errors: ["FORBIDDEN", "NOT_FOUND"],
     handler: async (c, { body }) => {
       const caller = c.get("member");
       const memberId = body.member_id ?? caller.memberId;
       if (!(await findMember(deps.db, caller.workspaceId, memberId))) throw notFound("Member");
-      const issued = await issueAdminApiKey(deps.db, {
+      const issued = await adminApiKeys.issue(deps.db, {
         workspaceId: caller.workspaceId,
-        memberId,
+        ownerId: memberId,
         name: body.name,
         now: deps.clock.now(),
       });
@@ -68,20 +60,17 @@ export function registerApiKeyRoutes(ctx: RouteContext<AccessDeps>): void {
         target: issued.info.id,
         data: { member_id: memberId, name: issued.info.name, prefix: issued.info.prefix },
       });
-      const response: CreateApiKeyResponse = { api_key: issued.apiKey, key: issued.info };
+      const response: CreateApiKeyResponse = { api_key: issued.key, key: issued.info };
       return c.json(response, 201);
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "delete",
     path: `${keysPath}/{keyId}`,
     summary: "Revoke an API key; the last active key of the last admins cannot be revoked (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     responses: { 204: { description: "Revoked" } },
-    errors: ["FORBIDDEN", "NOT_FOUND", "CONFLICT"],
+    errors: ["CONFLICT"],
     handler: async (c) => {
       const workspaceId = c.get("member").workspaceId;
       const keyId = c.req.param("keyId") ?? "";

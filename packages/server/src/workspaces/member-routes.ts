@@ -1,9 +1,9 @@
 import type { CreateMemberResponse } from "@latchkey/contracts";
 import { z } from "zod";
-import { type AccessDeps, workspaceAuth } from "../access/auth.ts";
+import type { AccessDeps } from "../access/auth.ts";
 import { notFound } from "../errors/app-error.ts";
-import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
+import { workspaceRoutes } from "../access/workspace-routes.ts";
 import { addMember, changeMemberRole, findMember, listMembers, removeMember } from "./members.ts";
 import { AdminApiKeyInfoSchema, EmailSchema, MemberSchema, RoleSchema } from "./wire-schemas.ts";
 import { recordAudit } from "../events/record-event.ts";
@@ -18,30 +18,21 @@ const tag = "Members";
 
 export function registerMemberRoutes(ctx: RouteContext<AccessDeps>): void {
   const { deps } = ctx;
-  const readers = [workspaceAuth(deps, "member")];
-  const admins = [workspaceAuth(deps, "admin")];
+  const { forMembers, forAdmins } = workspaceRoutes(ctx, tag);
 
-  defineRoute(ctx, {
+  forMembers({
     method: "get",
     path: membersPath,
     summary: "List the workspace's members",
-    tag,
-    auth: "workspace",
-    use: readers,
     responses: { 200: { description: "OK", schema: z.object({ members: z.array(MemberSchema) }) } },
-    errors: ["NOT_FOUND"],
     handler: async (c) => c.json({ members: await listMembers(deps.db, c.get("member").workspaceId) }),
   });
 
-  defineRoute(ctx, {
+  forMembers({
     method: "get",
     path: memberPath,
     summary: "Get a member",
-    tag,
-    auth: "workspace",
-    use: readers,
     responses: { 200: { description: "OK", schema: z.object({ member: MemberSchema }) } },
-    errors: ["NOT_FOUND"],
     handler: async (c) => {
       const member = await findMember(deps.db, c.get("member").workspaceId, c.req.param("memberId") ?? "");
       if (!member) throw notFound("Member");
@@ -49,13 +40,10 @@ export function registerMemberRoutes(ctx: RouteContext<AccessDeps>): void {
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "post",
     path: membersPath,
     summary: "Add a member; returns their own API key once (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     body: AddMemberBody,
     responses: {
       201: {
@@ -63,7 +51,7 @@ export function registerMemberRoutes(ctx: RouteContext<AccessDeps>): void {
         schema: z.object({ member: MemberSchema, api_key: z.string(), key: AdminApiKeyInfoSchema }),
       },
     },
-    errors: ["FORBIDDEN", "NOT_FOUND", "CONFLICT"],
+    errors: ["CONFLICT"],
     handler: async (c, { body }) => {
       const workspaceId = c.get("member").workspaceId;
       const added = await addMember(deps.db, {
@@ -82,21 +70,18 @@ export function registerMemberRoutes(ctx: RouteContext<AccessDeps>): void {
         target: added.member.id,
         data: { email: added.member.email, role: added.member.role },
       });
-      const response: CreateMemberResponse = { member: added.member, api_key: added.key.apiKey, key: added.key.info };
+      const response: CreateMemberResponse = { member: added.member, api_key: added.key.key, key: added.key.info };
       return c.json(response, 201);
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "patch",
     path: memberPath,
     summary: "Change a member's role; the last admin cannot be demoted (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     body: ChangeRoleBody,
     responses: { 200: { description: "OK", schema: z.object({ member: MemberSchema }) } },
-    errors: ["FORBIDDEN", "NOT_FOUND", "CONFLICT"],
+    errors: ["CONFLICT"],
     handler: async (c, { body }) => {
       const workspaceId = c.get("member").workspaceId;
       const member = await changeMemberRole(deps.db, {
@@ -115,15 +100,12 @@ export function registerMemberRoutes(ctx: RouteContext<AccessDeps>): void {
     },
   });
 
-  defineRoute(ctx, {
+  forAdmins({
     method: "delete",
     path: memberPath,
     summary: "Remove a member and their API keys; the last admin cannot be removed (admin)",
-    tag,
-    auth: "workspace",
-    use: admins,
     responses: { 204: { description: "Removed" } },
-    errors: ["FORBIDDEN", "NOT_FOUND", "CONFLICT"],
+    errors: ["CONFLICT"],
     handler: async (c) => {
       const workspaceId = c.get("member").workspaceId;
       const memberId = c.req.param("memberId") ?? "";

@@ -4,7 +4,7 @@ import type { Db } from "../db/open-database.ts";
 import type { Database, MemberRow } from "../db/schema.ts";
 import { AppError, notFound } from "../errors/app-error.ts";
 import { newId } from "../kernel/ids.ts";
-import { issueAdminApiKey, type IssuedAdminApiKey } from "./admin-api-keys.ts";
+import { adminApiKeys, type IssuedAdminApiKey } from "./admin-api-keys.ts";
 import { assertWorkspaceKeepsAnAdmin, lockWorkspace } from "./workspace-admins.ts";
 import { memberToWire } from "./workspaces.ts";
 
@@ -26,9 +26,9 @@ interface NewMember {
 /** Adds a member and issues them an API key. Emails are unique per workspace (compared lowercased). */
 export async function addMember(db: Db, input: NewMember): Promise<AddedMember> {
   return insertMember(db, input, async (trx, row) => {
-    const key = await issueAdminApiKey(trx, {
+    const key = await adminApiKeys.issue(trx, {
       workspaceId: input.workspaceId,
-      memberId: row.id,
+      ownerId: row.id,
       name: "initial key",
       now: input.now,
     });

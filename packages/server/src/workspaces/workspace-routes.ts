@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { type AccessDeps, workspaceAuth } from "../access/auth.ts";
+import type { AccessDeps } from "../access/auth.ts";
 import { notFound } from "../errors/app-error.ts";
-import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
+import { workspaceRoutes } from "../access/workspace-routes.ts";
 import { WorkspaceSchema } from "./wire-schemas.ts";
 import { workspaceToWire } from "./workspaces.ts";
 
@@ -11,17 +11,14 @@ import { workspaceToWire } from "./workspaces.ts";
  * `admin`. Ids of another workspace answer 404, exactly like ids that do not exist.
  */
 export function registerWorkspaceRoutes(ctx: RouteContext<AccessDeps>): void {
+  const { forMembers } = workspaceRoutes(ctx, "Workspace");
   const { deps } = ctx;
 
-  defineRoute(ctx, {
+  forMembers({
     method: "get",
     path: "/api/workspaces/{workspaceId}",
     summary: "Get the workspace",
-    tag: "Workspace",
-    auth: "workspace",
-    use: [workspaceAuth(deps, "member")],
     responses: { 200: { description: "OK", schema: z.object({ workspace: WorkspaceSchema }) } },
-    errors: ["NOT_FOUND"],
     handler: async (c) => {
       const row = await deps.db
         .selectFrom("workspaces")

@@ -3,7 +3,7 @@ import type { Db } from "../db/open-database.ts";
 import type { MemberRow, WorkspaceRow } from "../db/schema.ts";
 import type { Clock } from "../kernel/clock.ts";
 import { newId } from "../kernel/ids.ts";
-import { issueAdminApiKey } from "./admin-api-keys.ts";
+import { adminApiKeys } from "./admin-api-keys.ts";
 
 export interface NewWorkspace {
   name: string;
@@ -32,13 +32,13 @@ export async function createWorkspace(db: Db, clock: Clock, input: NewWorkspace)
       .values({ id: newId("mem"), workspace_id: workspace.id, email: input.adminEmail, role: "admin", created_at: now })
       .returningAll()
       .executeTakeFirstOrThrow();
-    const key = await issueAdminApiKey(trx, {
+    const key = await adminApiKeys.issue(trx, {
       workspaceId: workspace.id,
-      memberId: admin.id,
+      ownerId: admin.id,
       name: "initial admin key",
       now,
     });
-    return { workspace: workspaceToWire(workspace), admin: memberToWire(admin), adminApiKey: key.apiKey };
+    return { workspace: workspaceToWire(workspace), admin: memberToWire(admin), adminApiKey: key.key };
   });
 }
 

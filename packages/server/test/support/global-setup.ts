@@ -7,6 +7,7 @@ import { Kysely, sql } from "kysely";
 import { migrateToLatest } from "../../src/db/migrate.ts";
 import { openPostgres } from "../../src/db/open-database.ts";
 import { PGliteDialect } from "../../src/db/pglite-dialect.ts";
+import { ensureConsoleBuilt } from "../../../console/scripts/ensure-built.ts";
 import { adminUrl, templateDatabaseName } from "./postgres-admin.ts";
 
 declare module "vitest" {
@@ -19,10 +20,13 @@ declare module "vitest" {
 }
 
 /**
- * Migrates one template per run: a PGlite dump that each test file loads in ~0.4 s (a fresh
+ * Builds the console if needed, then migrates one template per run: a PGlite dump that each test file loads in ~0.4 s (a fresh
  * PGlite takes ~4 s), or a PostgreSQL database each test file clones with CREATE DATABASE … TEMPLATE.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Every route answers as deployed, the console's files included (they answer 503 NOT_READY while
+  // dist/ is missing): build it when missing or stale, a few seconds, else a few file stats.
+  ensureConsoleBuilt();
   if (project.config.env?.LATCHKEY_TEST_DB === "postgres") return setupPostgres(project);
   return setupPglite(project);
 }

@@ -58,8 +58,12 @@ export type TokenFailure =
 export interface EmulatorDialect {
   clientId: string;
   clientSecret: string;
-  /** How the provider expects the client to authenticate at its token endpoint. */
-  clientAuth: "basic" | "post";
+  /**
+   * How the provider expects the client to authenticate at its token endpoint. `hash`: `client_id`
+   * in the body and `hash` = hex SHA-256 of `secret|code` (or `secret|refresh_token`), never the
+   * secret itself (Smartsheet).
+   */
+  clientAuth: "basic" | "post" | "hash";
   /** The token request's body encoding the provider reads. */
   tokenEncoding: "form" | "json";
   /** A header value the provider insists on at the token endpoint (GitHub's Accept, Reddit's User-Agent). */
@@ -254,6 +258,19 @@ function checkClient(dialect: EmulatorDialect, request: EmulatedRequest): string
     return id === dialect.clientId && secret === dialect.clientSecret
       ? null
       : "HTTP Basic client authentication missing or wrong";
+  }
+  if (dialect.clientAuth === "hash") {
+    if (fromBody) return "client_secret sent; the provider wants only its hash";
+    if (authorization !== undefined)
+      return "Authorization header sent; the provider wants client_id and hash in the body";
+    const { grant_type, code, refresh_token, hash } = request.params;
+    const proof = grant_type === "refresh_token" ? refresh_token : code;
+    const expected = createHash("sha256")
+      .update(`${dialect.clientSecret}|${proof ?? ""}`, "utf8")
+      .digest("hex");
+    return request.params.client_id === dialect.clientId && hash === expected
+      ? null
+      : "client_id / hash missing or wrong in the body";
   }
   if (authorization !== undefined) return "Authorization header sent; the provider wants the secret in the body";
   if (request.params.client_id !== dialect.clientId || request.params.client_secret !== dialect.clientSecret) {

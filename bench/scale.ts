@@ -1,0 +1,377 @@
+/**
+ * Scale (`npm run bench -- scale`, not a test): Latchkey with many stored connections. Against one
+ * Latchkey instance on its own PostgreSQL database, it seeds connections up to each size of
+ * BENCH_SCALE_SIZES (default 10000,1000000) and at each size measures:
+ *
+ *  - token reads: the named-user token route with a random connection per request over the whole
+ *    set (never one hot row), beside the floor (bench/baseline-server.ts: Hono + one primary-key
+ *    select of a random connection), in BENCH_SCALE_ROUNDS (3) alternating rounds of
+ *    BENCH_DURATION_SECONDS (8) at BENCH_CONNECTIONS (50);
+ *  - the connect flow: BENCH_SCALE_FLOWS (50) app users connecting one after another through the real
+ *    authorization server (test/support/oidc-provider.ts): initiate, and the callback (code exchange
+ *    with the provider, connection stored);
+ *  - the database size per connection: pg_total_relation_size of connections (heap, TOAST and every
+ *    index) ÷ rows.
+ *
+ * Seeded rows are what the connect flow stores: ids from the same generator, access and refresh
+ * tokens encrypted with the real vault and the instance's key (each ciphertext is bound to its row
+ * id, so every row is encrypted on its own), over BENCH_SCALE_APPS (3) apps × 3 connectors (an oidc
+ * one, GitHub, Google: token lengths as theirs), many users. They go in with COPY (pg-copy-streams).
+ * Expiries lie 2–24 h ahead, so no seeded row enters the refresh window while the bench runs.
+ * Writes bench/results/<date>-scale.json; the database is dropped at the end.
+ */
+import { randomBytes, randomInt } from "node:crypto";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type autocannon from "autocannon";
+import { from as copyFrom } from "pg-copy-streams";
+import { parseEncryptionKeys } from "../packages/server/src/config/config.ts";
+import { accessTokenContext, refreshTokenContext } from "../packages/server/src/connections/connection-store.ts";
+import { newId } from "../packages/server/src/kernel/ids.ts";
+import { Vault } from "../packages/server/src/vault/vault.ts";
+import {
+  type AuthorizationServer,
+  api,
+  type BenchApp,
+  type BenchWorkspace,
+  connectUser,
+  connections,
+  createApp,
+  createOidcConnector,
+  createWorkspace,
+  durationSeconds,
+  encryptionKeys,
+  expectOk,
+  latchkeyEnv,
+  pairedRatios,
+  percentile,
+  round2,
+  runRounds,
+  startBenchServer,
+  startLatchkey,
+  str,
+  summarize,
+  withBenchSession,
+  withClient,
+  writeResults,
+} from "./harness.ts";
+import type { RunningProcess } from "./process.ts";
+
+const sizes = (process.env.BENCH_SCALE_SIZES ?? "10000,1000000")
+  .split(",")
+  .map(Number)
+  .sort((a, b) => a - b);
+const appCount = Number(process.env.BENCH_SCALE_APPS ?? 3);
+const scaleRounds = Number(process.env.BENCH_SCALE_ROUNDS ?? 3);
+const flowCount = Number(process.env.BENCH_SCALE_FLOWS ?? 50);
+/** Flows run before the measured ones, so the first connections and compilations are not counted. */
+const warmUpFlows = 3;
+const copyBatchRows = 1_000;
+
+/** The seeded connectors: provider, and the lengths of the tokens that provider issues. */
+const connectorKinds = [
+  { provider: "oidc", accessTokenLength: 43, refreshTokenLength: 43, scopes: ["openid", "email", "offline_access"] },
+  { provider: "github", accessTokenLength: 40, refreshTokenLength: 0, scopes: ["repo", "read:user"] },
+  {
+    provider: "google",
+    accessTokenLength: 218,
+    refreshTokenLength: 103,
+    scopes: ["openid", "email", "https://www.googleapis.com/auth/calendar.readonly"],
+  },
+] as const;
+
+interface Fleet {
+  workspace: BenchWorkspace;
+  apps: BenchApp[];
+  /** Connector ids, in connectorKinds order. */
+  connectorIds: string[];
+}
+
+/**
+ * Connection number i belongs to app (i / kinds) % apps, connector i % kinds and user
+ * i / (apps × kinds): every user of every app has each connector, and the keys are computed, not stored.
+ */
+function keyOf(index: number) {
+  const kinds = connectorKinds.length;
+  return {
+    app: Math.floor(index / kinds) % appCount,
+    connector: index % kinds,
+    userId: `user_${Math.floor(index / (kinds * appCount))}`,
+  };
+}
+
+export async function main(): Promise<void> {
+  await withBenchSession("latchkey_bench_scale", async ({ databaseUrl, provider, processes }) => {
+    const latchkey = await startLatchkey(latchkeyEnv({ DATABASE_URL: databaseUrl }));
+    processes.push(latchkey);
+    const baseline = await startBenchServer("baseline", "baseline-server.ts", { DATABASE_URL: databaseUrl });
+    processes.push(baseline);
+    const fleet = await createFleet(latchkey.url, provider);
+    const vault = new Vault(parseEncryptionKeys(encryptionKeys).keys);
+    const ids: string[] = [];
+    const stages = [];
+    for (const size of sizes) {
+      const seedStart = performance.now();
+      await seed(databaseUrl, vault, fleet, ids, size);
+      const seedSeconds = round2((performance.now() - seedStart) / 1000);
+      await withClient(databaseUrl, (client) => client.query("vacuum analyze connections"));
+      const databaseSize = await sizeOf(databaseUrl);
+      console.log(
+        `[bench] ${size} connections seeded in ${seedSeconds} s; ${databaseSize.bytesPerConnection} bytes per connection`,
+      );
+      const statsBefore = await tableActivity(databaseUrl);
+      const tokenReads = await benchmarkTokenReads(latchkey, baseline, fleet, ids);
+      const tableActivityDuringReads = activitySince(statsBefore, await tableActivity(databaseUrl));
+      const connectFlow = await benchmarkConnectFlow(latchkey.url, provider, fleet, size);
+      stages.push({ connections: size, seedSeconds, databaseSize, tokenReads, tableActivityDuringReads, connectFlow });
+    }
+    const first = stages[0];
+    const last = stages.at(-1);
+    const growth =
+      first && last && first !== last
+        ? {
+            from: first.connections,
+            to: last.connections,
+            tokenReadP50: round2(last.tokenReads.token.p50Ms / first.tokenReads.token.p50Ms),
+            tokenReadP99: round2(last.tokenReads.token.p99Ms / first.tokenReads.token.p99Ms),
+            floorP50: round2(last.tokenReads.floor.p50Ms / first.tokenReads.floor.p50Ms),
+            floorP99: round2(last.tokenReads.floor.p99Ms / first.tokenReads.floor.p99Ms),
+            callbackP50: round2(last.connectFlow.callback.p50Ms / first.connectFlow.callback.p50Ms),
+            goal: "tokenReadP50 and tokenReadP99 <= 1.3",
+          }
+        : null;
+    if (growth) {
+      console.log(
+        `[bench] token read at ${growth.to} ÷ at ${growth.from}: p50 ${growth.tokenReadP50}×, p99 ${growth.tokenReadP99}× ` +
+          `(floor p50 ${growth.floorP50}×, p99 ${growth.floorP99}×)`,
+      );
+    }
+    await writeResults("scale", { apps: appCount, connectors: connectorKinds.length, stages, growth });
+  });
+}
+
+/** One workspace, `appCount` apps and the three connectors, through the API. */
+async function createFleet(publicUrl: string, provider: AuthorizationServer): Promise<Fleet> {
+  const workspace = await createWorkspace(publicUrl, "bench scale");
+  const apps: BenchApp[] = [];
+  for (let index = 0; index < appCount; index++) apps.push(await createApp(publicUrl, workspace, `scale app ${index}`));
+  const connectorIds: string[] = [];
+  for (const kind of connectorKinds) {
+    if (kind.provider === "oidc") {
+      connectorIds.push(await createOidcConnector(publicUrl, workspace, provider, "bench-scale-client"));
+      continue;
+    }
+    const created = await api(
+      publicUrl,
+      "POST",
+      `/api/workspaces/${workspace.workspaceId}/connectors`,
+      workspace.adminKey,
+      {
+        provider: kind.provider,
+        client_id: `bench-${kind.provider}-client`,
+        client_secret: randomBytes(24).toString("base64url"),
+      },
+    );
+    connectorIds.push(str(created, "connector.id"));
+  }
+  return { workspace, apps, connectorIds };
+}
+
+/** Adds connections number ids.length … size − 1 with one COPY, appending their ids to `ids`. */
+async function seed(databaseUrl: string, vault: Vault, fleet: Fleet, ids: string[], size: number): Promise<void> {
+  const from = ids.length;
+  const columns = [
+    "id",
+    "workspace_id",
+    "app_id",
+    "connector_id",
+    "owner_type",
+    "user_id",
+    "status",
+    "access_token",
+    "refresh_token",
+    "token_type",
+    "expires_at",
+    "scopes",
+    "account",
+    "connected_at",
+  ];
+  const now = Date.now();
+  function row(index: number): string {
+    const key = keyOf(index);
+    const kind = connectorKinds[key.connector];
+    const appId = fleet.apps[key.app]?.appId;
+    const connectorId = fleet.connectorIds[key.connector];
+    if (!kind || !appId || !connectorId) throw new Error(`no app or connector for connection ${index}`);
+    const id = newId("conn");
+    ids.push(id);
+    const accessToken = vault.encrypt(token(kind.accessTokenLength), accessTokenContext(id));
+    const refreshToken =
+      kind.refreshTokenLength > 0 ? vault.encrypt(token(kind.refreshTokenLength), refreshTokenContext(id)) : "\\N";
+    // GitHub's OAuth-app tokens do not expire; the others have 2–24 h left.
+    const expiresAt = kind.refreshTokenLength > 0 ? new Date(now + randomInt(2 * 3600, 24 * 3600) * 1000) : null;
+    const account = { sub: `${key.userId}-${key.connector}`, email: `${key.userId}@example.test` };
+    const connectedAt = new Date(now - randomInt(0, 365 * 24 * 3600) * 1000);
+    return [
+      id,
+      fleet.workspace.workspaceId,
+      appId,
+      connectorId,
+      "user",
+      key.userId,
+      "active",
+      accessToken,
+      refreshToken,
+      "Bearer",
+      expiresAt ? expiresAt.toISOString() : "\\N",
+      JSON.stringify(kind.scopes),
+      JSON.stringify(account),
+      connectedAt.toISOString(),
+    ].join("\t");
+  }
+  async function* batches() {
+    for (let start = from; start < size; start += copyBatchRows) {
+      const end = Math.min(size, start + copyBatchRows);
+      const lines: string[] = [];
+      for (let index = start; index < end; index++) lines.push(row(index));
+      yield `${lines.join("\n")}\n`;
+      if (Math.floor(end / 100_000) > Math.floor(start / 100_000)) console.log(`[bench] seeded ${end} connections`);
+    }
+  }
+  await withClient(databaseUrl, (client) =>
+    pipeline(Readable.from(batches()), client.query(copyFrom(`copy connections (${columns.join(", ")}) from stdin`))),
+  );
+}
+
+/** A random opaque token of `length` base64url characters. */
+function token(length: number): string {
+  return randomBytes(Math.ceil((length * 3) / 4))
+    .toString("base64url")
+    .slice(0, length);
+}
+
+async function sizeOf(databaseUrl: string) {
+  const result = await withClient(databaseUrl, (client) =>
+    client.query<{ total: string; heap: string; indexes: string; rows: string }>(
+      `select pg_total_relation_size('connections') as total, pg_relation_size('connections') as heap,
+              pg_indexes_size('connections') as indexes, (select count(*) from connections) as rows`,
+    ),
+  );
+  const sizes = result.rows[0];
+  if (!sizes) throw new Error("no sizes");
+  const rows = Number(sizes.rows);
+  const total = Number(sizes.total);
+  const heap = Number(sizes.heap);
+  const indexes = Number(sizes.indexes);
+  return {
+    rows,
+    totalBytes: total,
+    heapBytes: heap,
+    indexBytes: indexes,
+    toastBytes: total - heap - indexes,
+    bytesPerConnection: Math.round(total / rows),
+    heapBytesPerConnection: Math.round(heap / rows),
+    indexBytesPerConnection: Math.round(indexes / rows),
+  };
+}
+
+/**
+ * PostgreSQL's counters for the connections table: rows updated (the token routes' batched
+ * `last_used_at` writes; HOT ones touch no index) and blocks found in shared buffers or read.
+ */
+async function tableActivity(databaseUrl: string): Promise<Record<string, number>> {
+  const result = await withClient(databaseUrl, (client) =>
+    client.query<Record<string, string>>(
+      `select t.n_tup_upd as rows_updated, t.n_tup_hot_upd as hot_updates,
+              io.heap_blks_read, io.heap_blks_hit, io.idx_blks_read, io.idx_blks_hit
+         from pg_stat_user_tables t join pg_statio_user_tables io using (relid)
+        where t.relname = 'connections'`,
+    ),
+  );
+  return Object.fromEntries(Object.entries(result.rows[0] ?? {}).map(([name, value]) => [name, Number(value)]));
+}
+
+function activitySince(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([name, value]) => [name, value - (before[name] ?? 0)]));
+}
+
+/** The named-user token route and the floor, each with a random one of all seeded connections per request. */
+async function benchmarkTokenReads(latchkey: RunningProcess, baseline: RunningProcess, fleet: Fleet, ids: string[]) {
+  const tokenPath = (index: number) => {
+    const key = keyOf(index);
+    const app = fleet.apps[key.app];
+    if (!app) throw new Error(`no app ${key.app}`);
+    return {
+      path: `/api/apps/${app.appId}/app-user-auth/connectors/${fleet.connectorIds[key.connector]}/users/${key.userId}/token`,
+      authorization: `Bearer ${app.serviceKey}`,
+    };
+  };
+  const sample = tokenPath(ids.length - 1);
+  await expectOk(`${latchkey.url}${sample.path}`, { authorization: sample.authorization });
+  await expectOk(`${baseline.url}/connections/${ids[0]}`, {});
+  const targets = [
+    {
+      name: "floor" as const,
+      title: `floor, random of ${ids.length}`,
+      process: baseline,
+      url: `${baseline.url}/connections/${ids[0]}`,
+      headers: {},
+      setupRequest: (request: autocannon.Request) => ({
+        ...request,
+        path: `/connections/${ids[randomInt(ids.length)]}`,
+      }),
+    },
+    {
+      name: "token" as const,
+      title: `token route, random of ${ids.length}`,
+      process: latchkey,
+      url: `${latchkey.url}${sample.path}`,
+      headers: { authorization: sample.authorization },
+      setupRequest: (request: autocannon.Request) => {
+        const target = tokenPath(randomInt(ids.length));
+        return { ...request, path: target.path, headers: { ...request.headers, authorization: target.authorization } };
+      },
+    },
+  ];
+  const runs = await runRounds(targets, scaleRounds);
+  const floor = summarize(runs.floor);
+  const tokenRoute = summarize(runs.token);
+  if (floor.non2xx + floor.errors + tokenRoute.non2xx + tokenRoute.errors > 0) {
+    throw new Error(`token reads failed: ${JSON.stringify({ floor, token: tokenRoute })}`);
+  }
+  return {
+    connections,
+    durationSeconds,
+    rounds: scaleRounds,
+    floor,
+    token: tokenRoute,
+    ratioToFloor: round2(tokenRoute.rps / floor.rps),
+    pairedRatiosToFloor: pairedRatios(runs.token, runs.floor),
+    allRuns: runs,
+  };
+}
+
+/** `flowCount` app users of the first app connect the oidc connector one after another. */
+async function benchmarkConnectFlow(publicUrl: string, provider: AuthorizationServer, fleet: Fleet, size: number) {
+  const app = fleet.apps[0];
+  const connectorId = fleet.connectorIds[0];
+  if (!app || !connectorId) throw new Error("no app or connector");
+  const initiate: number[] = [];
+  const callback: number[] = [];
+  for (let index = 0; index < warmUpFlows + flowCount; index++) {
+    const flow = await connectUser(publicUrl, provider, app, connectorId, `flow_${size}_${index}`);
+    if (index < warmUpFlows) continue;
+    initiate.push(flow.initiateMs);
+    callback.push(flow.callbackMs);
+  }
+  const stats = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return { p50Ms: round2(percentile(sorted, 0.5)), p99Ms: round2(percentile(sorted, 0.99)) };
+  };
+  const result = { flows: flowCount, initiate: stats(initiate), callback: stats(callback) };
+  console.log(
+    `[bench] connect flow at ${size}: initiate p50 ${result.initiate.p50Ms} ms, p99 ${result.initiate.p99Ms} ms; ` +
+      `callback p50 ${result.callback.p50Ms} ms, p99 ${result.callback.p99Ms} ms`,
+  );
+  return result;
+}
