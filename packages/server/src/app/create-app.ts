@@ -172,7 +172,7 @@ interface OutboundUses {
 /**
  * Each use's guarded outbound call, built once: no redirects followed, its own time and size
  * limits, the private-network guard (LATCHKEY_DENY_PRIVATE_NETWORK), and its own keep-alive
- * dispatcher. A test's deps.fetch replaces the transport under the fetch-based uses.
+ * dispatcher. A test's deps.fetch replaces the transport under all of them.
  */
 function outboundUses(deps: AppDeps): OutboundUses {
   const { config } = deps;
@@ -188,6 +188,7 @@ function outboundUses(deps: AppDeps): OutboundUses {
     webhooks: guarded({ timeoutMs: config.webhooks.timeoutMs }),
     apiProxy: createOutboundRequest({
       ...guard,
+      ...(deps.fetch !== undefined && { fetch: deps.fetch }),
       timeoutMs: config.proxyTimeoutMs,
       maxResponseBytes: config.proxyMaxResponseBytes,
     }),

@@ -17,9 +17,9 @@ export interface AppDeps {
   logger: Logger;
   clock: Clock;
   /**
-   * Tests only: the transport under every fetch-based outbound use (provider calls, identity
-   * documents, webhooks), e.g. to route a provider's host to an emulator. Absent, each use sends
-   * over its own keep-alive dispatcher; the API proxy always does.
+   * Tests only: the transport under every outbound use (provider calls, identity documents,
+   * webhooks, API proxy), e.g. to route a catalog host to an emulator. Absent, each use sends over
+   * its own keep-alive dispatcher.
    */
   fetch?: typeof fetch;
   /**

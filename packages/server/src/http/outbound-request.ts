@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { Dispatcher } from "undici";
 import {
   assertPublicHost,
+  createOutboundFetch,
   defaultMaxResponseBytes,
   defaultOutboundTimeoutMs,
   OutboundError,
@@ -30,6 +31,14 @@ export interface OutboundAnswer {
 
 export type OutboundRequest = (url: URL, init: OutboundRequestInit) => Promise<OutboundAnswer>;
 
+export interface OutboundRequestOptions extends OutboundPolicy {
+  /**
+   * Tests only: sends through this fetch instead (routing a catalog host to an emulator), guarded
+   * as createOutboundFetch guards a given fetch. Production calls never take this path.
+   */
+  fetch?: typeof fetch;
+}
+
 /**
  * The API proxy's outbound call: what createOutboundFetch guarantees (redirects returned, never
  * followed; one time limit for the whole call, body included; a size limit; with
@@ -38,7 +47,8 @@ export type OutboundRequest = (url: URL, init: OutboundRequestInit) => Promise<O
  * once. The proxy calls the provider once per call it serves; WHATWG fetch's Request, Headers
  * and web-stream bodies cost several times the CPU of the request itself there.
  */
-export function createOutboundRequest(policy: OutboundPolicy): OutboundRequest {
+export function createOutboundRequest(policy: OutboundRequestOptions): OutboundRequest {
+  if (policy.fetch !== undefined) return overFetch(createOutboundFetch({ ...policy, fetch: policy.fetch }));
   const timeoutMs = policy.timeoutMs ?? defaultOutboundTimeoutMs;
   const maxResponseBytes = policy.maxResponseBytes ?? defaultMaxResponseBytes;
   const { denyPrivateNetwork } = policy;
@@ -109,4 +119,22 @@ async function readCapped(response: Dispatcher.ResponseData, limit: BodyLimit): 
   }
   const [only] = chunks;
   return chunks.length === 1 && only ? only : Buffer.concat(chunks, total);
+}
+
+/** An outbound fetch as an OutboundRequest (tests' transports). */
+function overFetch(outbound: typeof fetch): OutboundRequest {
+  return async (url, init) => {
+    const response = await outbound(url, {
+      method: init.method,
+      headers: init.headers,
+      ...(init.body !== undefined && { body: init.body }),
+    });
+    const headers: IncomingHttpHeaders = {};
+    response.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    const cookies = response.headers.getSetCookie();
+    if (cookies.length > 0) headers["set-cookie"] = cookies;
+    return { status: response.status, headers, body: async () => new Uint8Array(await response.arrayBuffer()) };
+  };
 }
