@@ -15,7 +15,8 @@ if (!postgresUrl) {
 
 const serverSuite = ["packages/server/**/*.test.ts"];
 // Not database-bound, or not for every run: the packaging test packs and installs the built
-// packages (once, in the embedded project); the fault suite runs with `npm run chaos`.
+// packages (once, in the embedded project); the fault suite runs in its own project (short
+// version) and with `npm run chaos` (all of it).
 const notTwice = ["packages/server/test/packaging.test.ts", "packages/server/chaos/**"];
 
 export default defineConfig({
@@ -47,6 +48,18 @@ export default defineConfig({
           ],
           env: { LATCHKEY_TEST_DB: "embedded" },
           globalSetup: ["packages/server/test/support/global-setup.ts"],
+        },
+      },
+      {
+        // The short fault suite (packages/server/chaos/*.quick.test.ts): real processes on a
+        // PostgreSQL cluster it starts itself (initdb + pg_ctl), one case per fault family. The
+        // full suite stays in `npm run chaos`.
+        extends: true as const,
+        test: {
+          name: "chaos-quick",
+          include: ["packages/server/chaos/**/*.quick.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
         },
       },
       ...(postgresUrl

@@ -5,6 +5,7 @@
  * `postgres` user, since initdb refuses root.
  */
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -14,6 +15,11 @@ import { freePort } from "./free-port.ts";
 const run = promisify(execFile);
 
 export const pgBin = process.env.LATCHKEY_CHAOS_PG_BIN ?? "/usr/lib/postgresql/15/bin";
+
+/** Whether this machine can start a cluster of its own (the fault suites need initdb and pg_ctl). */
+export function havePgBinaries(): boolean {
+  return existsSync(path.join(pgBin, "initdb")) && existsSync(path.join(pgBin, "pg_ctl"));
+}
 
 export interface PgCluster {
   port: number;

@@ -126,9 +126,21 @@ export function registerAppRoutes(ctx: RouteContext<AccessDeps & { vault: Vault 
     handler: async (c) => {
       const workspaceId = c.get("member").workspaceId;
       const appId = c.req.param("appId") ?? "";
-      await deleteApp(deps.db, workspaceId, appId);
-      c.get("log").info({ workspace_id: workspaceId, app_id: appId }, "app deleted");
-      await recordAudit(deps, { ...memberOrigin(c), action: "app.deleted", target: appId, appId });
+      const origin = memberOrigin(c);
+      // One transaction: the app, its connections' events and the audit record go together or not at all.
+      const connectionsRemoved = await deps.db.transaction().execute(async (trx) => {
+        const at = deps.clock.now();
+        const removed = await deleteApp(trx, { workspaceId, appId }, origin, at);
+        await recordAudit(
+          { db: trx, clock: deps.clock },
+          { ...origin, action: "app.deleted", target: appId, appId, data: { connections_removed: removed }, at },
+        );
+        return removed;
+      });
+      c.get("log").info(
+        { workspace_id: workspaceId, app_id: appId, connections_removed: connectionsRemoved },
+        "app deleted",
+      );
       return c.body(null, 204);
     },
   });

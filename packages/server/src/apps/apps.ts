@@ -1,5 +1,7 @@
 import type { App } from "@latchkey/contracts";
 import type { Db } from "../db/open-database.ts";
+import { inTransaction } from "../db/in-transaction.ts";
+import { type EventOrigin, recordConnectionsDeleted } from "../events/record-event.ts";
 import type { AppRow } from "../db/schema.ts";
 import { AppError, notFound } from "../errors/app-error.ts";
 import { newId } from "../kernel/ids.ts";
@@ -128,15 +130,34 @@ export async function updateApp(
   });
 }
 
-/** Deletes the app; its service keys, connections and pending flows go with it (foreign keys cascade). */
-export async function deleteApp(db: Db, workspaceId: string, appId: string): Promise<void> {
-  const deleted = await db
-    .deleteFrom("apps")
-    .where("workspace_id", "=", workspaceId)
-    .where("id", "=", appId)
-    .returning("id")
-    .executeTakeFirst();
-  if (!deleted) throw notFound("App");
+/**
+ * Deletes the app; its service keys and pending flows go with it (foreign keys cascade), and its
+ * connections are removed first, each announced as `connection.deleted` (reason `app_deleted`) in
+ * the same transaction. Webhooks scoped to this app are deleted with it, so workspace-wide webhooks
+ * are the ones that receive those events. Resolves to the number of connections removed.
+ */
+export async function deleteApp(
+  db: Db,
+  target: { workspaceId: string; appId: string },
+  origin: EventOrigin,
+  at: Date,
+): Promise<number> {
+  return inTransaction(db, async (trx) => {
+    // The app row is locked first: a connect completing meanwhile waits for it (its insert needs
+    // the row) and then fails, rather than adding a connection the cascade would drop unannounced.
+    const app = await trx
+      .selectFrom("apps")
+      .select("id")
+      .where("workspace_id", "=", target.workspaceId)
+      .where("id", "=", target.appId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!app) throw notFound("App");
+    const removed = await trx.deleteFrom("connections").where("app_id", "=", app.id).returningAll().execute();
+    await recordConnectionsDeleted(trx, removed, { origin, reason: "app_deleted", at });
+    await trx.deleteFrom("apps").where("id", "=", app.id).execute();
+    return removed.length;
+  });
 }
 
 export function appToWire(row: AppRow): App {

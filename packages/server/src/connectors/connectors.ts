@@ -1,5 +1,7 @@
 import type { Connector, ConnectorStatus } from "@latchkey/contracts";
 import type { Db } from "../db/open-database.ts";
+import { inTransaction } from "../db/in-transaction.ts";
+import { type EventOrigin, recordConnectionsDeleted } from "../events/record-event.ts";
 import type { ConnectorRow } from "../db/schema.ts";
 import { notFound } from "../errors/app-error.ts";
 import { newId } from "../kernel/ids.ts";
@@ -114,14 +116,38 @@ export async function updateConnector(
   });
 }
 
-/** Deletes a connector; its connections and pending flows go with it (foreign keys cascade). */
-export async function deleteConnector(db: Db, workspaceId: string, connectorId: string): Promise<void> {
-  const deleted = await db
-    .deleteFrom("connectors")
-    .where("id", "=", connectorId)
-    .where("workspace_id", "=", workspaceId)
-    .executeTakeFirst();
-  if (deleted.numDeletedRows === 0n) throw notFound("Connector");
+/**
+ * Deletes a connector; its pending flows go with it (foreign keys cascade), and its connections
+ * are removed first, each announced as `connection.deleted` (reason `connector_deleted`) in the
+ * same transaction, while the connector still exists for the event's `provider`. Resolves to the
+ * number of connections removed.
+ */
+export async function deleteConnector(
+  db: Db,
+  target: { workspaceId: string; connectorId: string },
+  origin: EventOrigin,
+  at: Date,
+): Promise<number> {
+  return inTransaction(db, async (trx) => {
+    // Locked first: a connect completing meanwhile waits for the row, then fails, instead of
+    // adding a connection the cascade would drop unannounced.
+    const connector = await trx
+      .selectFrom("connectors")
+      .select("id")
+      .where("id", "=", target.connectorId)
+      .where("workspace_id", "=", target.workspaceId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!connector) throw notFound("Connector");
+    const removed = await trx
+      .deleteFrom("connections")
+      .where("connector_id", "=", connector.id)
+      .returningAll()
+      .execute();
+    await recordConnectionsDeleted(trx, removed, { origin, reason: "connector_deleted", at });
+    await trx.deleteFrom("connectors").where("id", "=", connector.id).execute();
+    return removed.length;
+  });
 }
 
 export function connectorToWire(row: ConnectorRow, publicUrl: string): Connector {

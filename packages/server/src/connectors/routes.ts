@@ -184,9 +184,27 @@ export function registerConnectorRoutes(ctx: RouteContext<AccessDeps & { vault: 
     handler: async (c) => {
       const workspaceId = c.get("member").workspaceId;
       const connectorId = c.req.param("connectorId") ?? "";
-      await deleteConnector(deps.db, workspaceId, connectorId);
-      c.get("log").info({ workspace_id: workspaceId, connector_id: connectorId }, "connector deleted");
-      await recordAudit(deps, { ...memberOrigin(c), action: "connector.deleted", target: connectorId });
+      const origin = memberOrigin(c);
+      // One transaction: the connector, its connections' events and the audit record go together or not at all.
+      const connectionsRemoved = await deps.db.transaction().execute(async (trx) => {
+        const at = deps.clock.now();
+        const removed = await deleteConnector(trx, { workspaceId, connectorId }, origin, at);
+        await recordAudit(
+          { db: trx, clock: deps.clock },
+          {
+            ...origin,
+            action: "connector.deleted",
+            target: connectorId,
+            data: { connections_removed: removed },
+            at,
+          },
+        );
+        return removed;
+      });
+      c.get("log").info(
+        { workspace_id: workspaceId, connector_id: connectorId, connections_removed: connectionsRemoved },
+        "connector deleted",
+      );
       return c.body(null, 204);
     },
   });

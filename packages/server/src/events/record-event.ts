@@ -124,6 +124,27 @@ export async function recordConnectionEvent(trx: Executor, event: ConnectionEven
   if (isWebhookEventType(event.action)) await enqueueDeliveries(trx, event, recorded);
 }
 
+/**
+ * Records `connection.deleted` for each connection a cascade removes (its app or its connector
+ * deleted), in the transaction that removes them; `reason` says which (`app_deleted`,
+ * `connector_deleted`). Call it while the connector rows still exist: the event names the provider.
+ */
+export async function recordConnectionsDeleted(
+  trx: Executor,
+  removed: readonly ConnectionSnapshot[],
+  details: { origin: EventOrigin; reason: string; at: Date },
+): Promise<void> {
+  for (const connection of removed) {
+    await recordConnectionEvent(trx, {
+      action: "connection.deleted",
+      connection,
+      origin: details.origin,
+      reason: details.reason,
+      at: details.at,
+    });
+  }
+}
+
 export function isWebhookEventType(action: string): action is WebhookEventType {
   return (webhookEventTypes as readonly string[]).includes(action);
 }

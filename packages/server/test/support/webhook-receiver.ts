@@ -3,6 +3,8 @@ import type { AddressInfo } from "node:net";
 
 export interface ReceivedWebhook {
   headers: IncomingHttpHeaders;
+  /** The request target: path and query (one receiver can stand for several webhooks by query). */
+  path: string;
   body: string;
   id: string;
   timestamp: string;
@@ -16,6 +18,8 @@ export type ReceiverMode = "ok" | "error" | "hang";
 export class WebhookReceiver {
   readonly received: ReceivedWebhook[] = [];
   mode: ReceiverMode = "ok";
+  /** Requests left unanswered in "hang" mode (not in `received`: the sender never got an answer). */
+  hung = 0;
   #server: Server;
   #port = 0;
 
@@ -38,9 +42,13 @@ export class WebhookReceiver {
       const chunks: Buffer[] = [];
       req.on("data", (chunk: Buffer) => chunks.push(chunk));
       req.on("end", () => {
-        if (this.mode === "hang") return;
+        if (this.mode === "hang") {
+          this.hung++;
+          return;
+        }
         this.received.push({
           headers: req.headers,
+          path: req.url ?? "",
           body: Buffer.concat(chunks).toString("utf8"),
           id: String(req.headers["webhook-id"]),
           timestamp: String(req.headers["webhook-timestamp"]),
