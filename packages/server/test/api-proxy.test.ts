@@ -14,6 +14,7 @@ import { createTestApp, TestClock, testKeys, type TestApp } from "./support/test
 import { testDbKind } from "./support/test-database.ts";
 import {
   callback,
+  callbackUrl,
   connectionsSnapshot,
   connectUser,
   createTenant,
@@ -425,9 +426,54 @@ describe(`the API proxy (${testDbKind()})`, () => {
   });
 
   it("applies the private-network guard: a loopback API is refused and never contacted", async () => {
+    // A plain oauth2 connector, so that only the API call meets the guard: an oidc connector's
+    // discovery at the loopback issuer would be refused before it.
+    const clientId = `guard-${randomBytes(4).toString("hex")}`;
+    const clientSecret = randomBytes(16).toString("hex");
+    harness.addClient({
+      clientId,
+      clientSecret,
+      redirectUris: [callbackUrl],
+      tokenEndpointAuthMethod: "client_secret_basic",
+    });
+    const created = await json<{ connector: { id: string } }>(
+      await t.call("POST", `/api/workspaces/${tenant.workspaceId}/connectors`, {
+        token: tenant.adminKey,
+        body: {
+          provider: "oauth2",
+          client_id: clientId,
+          client_secret: clientSecret,
+          authorization_url: harness.authorizationEndpoint,
+          token_url: harness.tokenEndpoint,
+          scopes: ["openid", "api:read"],
+          endpoints: { api_base_url: `${emulator.url}/` },
+        },
+      }),
+      201,
+    );
+    const initiated = await json<{ redirect_url: string }>(
+      await t.call(
+        "POST",
+        `/api/workspaces/${tenant.workspaceId}/apps/${tenant.appId}/connectors/${created.connector.id}/initiate`,
+        { token: tenant.adminKey },
+      ),
+      200,
+    );
+    expect((await callback(t, await harness.authorize(initiated.redirect_url, { login: "guard-login" }))).status).toBe(
+      302,
+    );
+    const call = (app: TestApp) =>
+      app.call("POST", `/api/apps/${tenant.appId}/connectors/oauth2/call`, {
+        token: tenant.serviceKey,
+        body: { path: "/v1/echo" },
+      });
+    // Without the guard the same call reaches the emulator: the guard alone refuses it below.
+    expect(await json<Answer>(await call(t), 200)).toMatchObject({ success: true, status_code: 200 });
+    emulator.received.length = 0;
+
     const guarded = await extraInstance(t, { clock, keys, env: { LATCHKEY_DENY_PRIVATE_NETWORK: "true" } });
     extras.push(guarded);
-    const answer = await json<Answer>(await callShared({ path: "/v1/echo" }, guarded.app), 200);
+    const answer = await json<Answer>(await call(guarded.app), 200);
     expect(answer).toMatchObject({ success: false, phase: "not_sent", data: { error: { code: "BLOCKED" } } });
     expect(emulator.received).toEqual([]);
   });

@@ -13,7 +13,6 @@ import { listen, type Listening } from "../src/cli/http-server.ts";
 import { decryptRefreshToken } from "../src/connections/connection-store.ts";
 import {
   createOutboundFetch,
-  createPublicOnlyFetch,
   interfaceAddresses,
   isNonPublicAddress,
   OutboundError,
@@ -388,7 +387,7 @@ describe("the private-network guard (LATCHKEY_DENY_PRIVATE_NETWORK=true)", () =>
     });
     await new Promise<void>((resolve) => target.listen(0, own, resolve));
     try {
-      const outbound = createOutboundFetch({ fetch: createPublicOnlyFetch(), denyPrivateNetwork: true });
+      const outbound = createOutboundFetch({ denyPrivateNetwork: true });
       const url = `http://${own}:${(target.address() as AddressInfo).port}/token`;
       const refused = await outbound(url, { method: "POST" }).then(
         () => null,

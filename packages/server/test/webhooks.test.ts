@@ -1,6 +1,5 @@
 import { Webhook } from "standardwebhooks";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createOutboundFetch } from "../src/http/outbound-fetch.ts";
 import { WebhookDispatcher } from "../src/webhooks/dispatcher.ts";
 import { startAuthorizationServer, type AuthorizationServer } from "./support/oidc-provider.ts";
 import { createTestApp, TestClock, testKeys } from "./support/test-app.ts";
@@ -331,11 +330,7 @@ describe(`webhooks (${testDbKind()})`, () => {
       keys,
       env: { ...env, LATCHKEY_DENY_PRIVATE_NETWORK: "true" },
       // Every name resolves to a private address here, as a rebinding DNS server might answer.
-      fetch: createOutboundFetch({
-        fetch: globalThis.fetch.bind(globalThis),
-        denyPrivateNetwork: true,
-        lookup: async () => [{ address: "10.0.0.7", family: 4 }],
-      }),
+      lookup: async () => [{ address: "10.0.0.7", family: 4 }],
     });
     extras.push(guarded);
     for (const url of ["http://127.0.0.1:9/x", "https://10.1.2.3/x", "https://localhost/x", "https://[::1]/x"]) {

@@ -25,7 +25,11 @@ import { registerMemberRoutes } from "../workspaces/member-routes.ts";
 import { registerApiKeyRoutes } from "../workspaces/api-key-routes.ts";
 import { registerAppRoutes } from "../apps/app-routes.ts";
 import { registerServiceKeyRoutes } from "../apps/service-key-routes.ts";
-import { providerClients } from "../providers/provider-client.ts";
+import { providerClients, providerTimeoutMs } from "../providers/provider-client.ts";
+import { createOutboundFetch } from "../http/outbound-fetch.ts";
+import { createOutboundRequest, type OutboundRequest } from "../http/outbound-request.ts";
+import { identityFetchTimeoutMs } from "../identity/jwks-key-resolver.ts";
+import { maxIdentityDocumentBytes } from "../identity/fetch-identity-json.ts";
 import { TokenRefresher } from "../refresh/refresh.ts";
 import { BackgroundSweep, type Pruner } from "../refresh/sweep.ts";
 import { UsageRecorder } from "../connections/usage-recorder.ts";
@@ -85,17 +89,33 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
     refuseNulInUrl(c);
     // GET and HEAD cannot carry a body in Fetch; skipping them spares the token hot path the
     // limiter's `c.req.raw.body` read, which makes the node adapter build a full Fetch Request.
-    return c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next);
+    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+    // A declared length within the limit is all Node's parser reads as this request's body, so the
+    // limiter has nothing to add; skipping it lets the adapter hand the body to readJson straight
+    // from the socket instead of through a Fetch Request and a web stream (the API proxy's POSTs).
+    const declared = c.req.header("content-length");
+    if (
+      declared !== undefined &&
+      /^\d{1,15}$/.test(declared) &&
+      Number(declared) <= deps.config.bodyLimitBytes &&
+      c.req.header("transfer-encoding") === undefined
+    ) {
+      return next();
+    }
+    return limitBody(c, next);
   });
 
-  const providers = createProviderResolver(deps);
-  const clients = providerClients(deps);
+  const outbound = outboundUses(deps);
+  const providers = createProviderResolver({ ...deps, fetch: outbound.providers });
+  const clients = providerClients({ ...deps, fetch: outbound.providers });
   const refresher = new TokenRefresher(deps, providers, clients, metrics);
   const usage = new UsageRecorder(deps);
   // Per-instance services, built once and handed to the features with the plain dependencies.
   const services = {
     ...deps,
-    userTokens: createUserTokenVerifier(deps),
+    fetch: outbound.providers,
+    userTokens: createUserTokenVerifier({ ...deps, fetch: outbound.identity }),
+    apiProxyOutbound: outbound.apiProxy,
     providers,
     clients,
     refresher,
@@ -145,5 +165,42 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().
   app.notFound((c) => onError(noRoute(c.req.method, c.req.path), c));
   app.onError(onError);
-  return { app, docs, metrics, background, webhooks: new WebhookDispatcher(deps) };
+  const webhooks = new WebhookDispatcher({ ...deps, fetch: outbound.webhooks });
+  return { app, docs, metrics, background, webhooks };
+}
+
+/** Every kind of call this instance makes to other servers, each with its own limits. */
+interface OutboundUses {
+  /** Token, refresh, revocation, userinfo and lookup calls, and OpenID discovery. */
+  providers: typeof fetch;
+  /** An app's identity provider: discovery and JWKS for user tokens. */
+  identity: typeof fetch;
+  webhooks: typeof fetch;
+  apiProxy: OutboundRequest;
+}
+
+/**
+ * Each use's guarded outbound call, built once: no redirects followed, its own time and size
+ * limits, the private-network guard (LATCHKEY_DENY_PRIVATE_NETWORK), and its own keep-alive
+ * dispatcher. A test's deps.fetch replaces the transport under all of them.
+ */
+function outboundUses(deps: AppDeps): OutboundUses {
+  const { config } = deps;
+  const guard = {
+    denyPrivateNetwork: config.denyPrivateNetwork,
+    ...(deps.lookup !== undefined && { lookup: deps.lookup }),
+  };
+  const guarded = (limits: { timeoutMs: number; maxResponseBytes?: number }) =>
+    createOutboundFetch({ ...guard, ...limits, ...(deps.fetch !== undefined && { fetch: deps.fetch }) });
+  return {
+    providers: guarded({ timeoutMs: providerTimeoutMs }),
+    identity: guarded({ timeoutMs: identityFetchTimeoutMs, maxResponseBytes: maxIdentityDocumentBytes }),
+    webhooks: guarded({ timeoutMs: config.webhooks.timeoutMs }),
+    apiProxy: createOutboundRequest({
+      ...guard,
+      ...(deps.fetch !== undefined && { fetch: deps.fetch }),
+      timeoutMs: config.proxyTimeoutMs,
+      maxResponseBytes: config.proxyMaxResponseBytes,
+    }),
+  };
 }

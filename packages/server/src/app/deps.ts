@@ -1,5 +1,6 @@
 import type { Config } from "../config/config.ts";
 import type { Db } from "../db/open-database.ts";
+import type { LookupAll } from "../http/outbound-fetch.ts";
 import type { Clock } from "../kernel/clock.ts";
 import type { ChangeFeed } from "../kernel/changes.ts";
 import type { Logger } from "../log/logger.ts";
@@ -18,6 +19,15 @@ export interface AppDeps {
   vault: Vault;
   logger: Logger;
   clock: Clock;
-  /** Every outbound HTTP call goes through this (tests and SSRF guards swap it). */
-  fetch: typeof fetch;
+  /**
+   * Tests only: the transport under every outbound use (provider calls, identity documents,
+   * webhooks, API proxy), e.g. to route a catalog host to an emulator. Absent, each use sends over
+   * its own keep-alive dispatcher.
+   */
+  fetch?: typeof fetch;
+  /**
+   * Tests only: resolves host names for the private-network guard of every outbound use, e.g. as
+   * a rebinding DNS server would answer. Absent, the system resolver.
+   */
+  lookup?: LookupAll;
 }

@@ -9,12 +9,6 @@ import { Vault } from "../vault/vault.ts";
 import { createLatchkeyApp, type LatchkeyApp } from "./create-app.ts";
 import type { AppDeps } from "./deps.ts";
 import { systemClock } from "../kernel/clock.ts";
-import {
-  createOutboundFetch,
-  createPublicOnlyFetch,
-  defaultMaxResponseBytes,
-  defaultOutboundTimeoutMs,
-} from "../http/outbound-fetch.ts";
 
 export interface Instance extends LatchkeyApp {
   deps: AppDeps;
@@ -59,14 +53,6 @@ export async function startInstance(config: Config, logger: Logger): Promise<Ins
       vault: new Vault(keys),
       logger,
       clock: systemClock,
-      fetch: createOutboundFetch({
-        fetch: config.denyPrivateNetwork ? createPublicOnlyFetch() : globalThis.fetch.bind(globalThis),
-        denyPrivateNetwork: config.denyPrivateNetwork,
-        // The outer bound of every call; each feature sets its own tighter one. The API proxy's
-        // limits are configurable, so this one must not cut them short.
-        timeoutMs: Math.max(defaultOutboundTimeoutMs, config.proxyTimeoutMs),
-        maxResponseBytes: Math.max(defaultMaxResponseBytes, config.proxyMaxResponseBytes),
-      }),
     };
     const built = createLatchkeyApp(deps);
     // Every instance delivers the webhook outbox; claims and leases keep them from sending one delivery twice at once.

@@ -3,7 +3,6 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createOutboundFetch,
-  createPublicOnlyFetch,
   interfaceAddresses,
   isNonPublicAddress,
   OutboundError,
@@ -78,7 +77,6 @@ async function outboundErrorOf(promise: Promise<unknown>): Promise<OutboundError
 
 describe("createOutboundFetch", () => {
   const open = createOutboundFetch({
-    fetch: realFetch,
     denyPrivateNetwork: false,
     timeoutMs: 500,
     maxResponseBytes: 1024,
@@ -161,7 +159,7 @@ describe("createOutboundFetch", () => {
   });
 });
 
-describe("createOutboundFetch with denyPrivateNetwork", () => {
+describe("createOutboundFetch with denyPrivateNetwork over a given fetch (names checked before the call)", () => {
   const lookups: string[] = [];
   const fakeDns: Record<string, string[]> = {
     "idp.internal.example": ["10.1.2.3"],
@@ -247,59 +245,54 @@ describe("createOutboundFetch with denyPrivateNetwork", () => {
   });
 });
 
-describe("createPublicOnlyFetch (DNS rebinding)", () => {
+describe("createOutboundFetch's own dispatcher with denyPrivateNetwork (DNS rebinding)", () => {
   const at = (...addresses: string[]) =>
     addresses.map((address) => ({ address, family: address.includes(":") ? 6 : 4 }));
 
   it("refuses to connect when the name resolves to a private address by the time it connects", async () => {
-    // An early check would see a public address; the connection's own lookup gets loopback
-    // (rebinding). Over a public-only fetch the name is resolved once: by the connection.
-    const checkLookups: string[] = [];
-    const checkLookup: LookupAll = (hostname) => {
-      checkLookups.push(hostname);
-      return Promise.resolve(at("8.8.8.8"));
-    };
-    const connectLookups: string[] = [];
-    const connectLookup: LookupAll = (hostname) => {
-      connectLookups.push(hostname);
-      return Promise.resolve(at("127.0.0.1"));
-    };
+    // No check before the call could see what the connection will: the name is resolved once, by
+    // the connection, and that answer (loopback, as a rebinding DNS server would give) is refused.
+    const lookups: string[] = [];
     const outbound = createOutboundFetch({
-      fetch: createPublicOnlyFetch(connectLookup),
       denyPrivateNetwork: true,
       timeoutMs: 2_000,
-      lookup: checkLookup,
+      lookup: (hostname) => {
+        lookups.push(hostname);
+        return Promise.resolve(at("127.0.0.1"));
+      },
     });
     requests.length = 0;
     const error = await outboundErrorOf(outbound(`http://rebind.example:${port}/ok`));
     expect(error.reason).toBe("blocked");
     expect(error.target).toBe(`http://rebind.example:${port}`);
     expect(error.message).toMatch(/resolved to a non-public address/);
-    expect(connectLookups).toEqual(["rebind.example"]);
-    expect(checkLookups).toEqual([]);
+    expect(lookups).toEqual(["rebind.example"]);
     expect(requests).toEqual([]);
   });
 
   it("still refuses a private literal address before connecting, without any lookup", async () => {
-    const connectLookups: string[] = [];
+    const lookups: string[] = [];
     const outbound = createOutboundFetch({
-      fetch: createPublicOnlyFetch((hostname) => {
-        connectLookups.push(hostname);
-        return Promise.resolve(at("8.8.8.8"));
-      }),
       denyPrivateNetwork: true,
       timeoutMs: 2_000,
+      lookup: (hostname) => {
+        lookups.push(hostname);
+        return Promise.resolve(at("8.8.8.8"));
+      },
     });
     requests.length = 0;
     const error = await outboundErrorOf(outbound(`${base}/ok`));
     expect(error.reason).toBe("blocked");
-    expect(connectLookups).toEqual([]);
+    expect(lookups).toEqual([]);
     expect(requests).toEqual([]);
   });
 
   it("refuses when any one of the addresses it would connect to is private", async () => {
-    const publicOnly = createPublicOnlyFetch(() => Promise.resolve(at("8.8.8.8", "10.0.0.5")));
-    const outbound = createOutboundFetch({ fetch: publicOnly, denyPrivateNetwork: false, timeoutMs: 2_000 });
+    const outbound = createOutboundFetch({
+      denyPrivateNetwork: true,
+      timeoutMs: 2_000,
+      lookup: () => Promise.resolve(at("8.8.8.8", "10.0.0.5")),
+    });
     const error = await outboundErrorOf(outbound(`http://mixed.example:${port}/ok`));
     expect(error.reason).toBe("blocked");
   });
@@ -307,72 +300,35 @@ describe("createPublicOnlyFetch (DNS rebinding)", () => {
   it("connects to the address its lookup returned when that address is public", async () => {
     // No public server answers the tests: resolve to a global unicast address on a port nothing
     // listens on and expect a connection attempt that fails or times out, not a refusal.
-    const publicOnly = createPublicOnlyFetch(() => Promise.resolve(at("8.8.8.8")));
-    const outbound = createOutboundFetch({ fetch: publicOnly, denyPrivateNetwork: false, timeoutMs: 300 });
+    const outbound = createOutboundFetch({
+      denyPrivateNetwork: true,
+      timeoutMs: 300,
+      lookup: () => Promise.resolve(at("8.8.8.8")),
+    });
     const error = await outboundErrorOf(outbound("http://docs.example:9/ok"));
     expect(error.reason).not.toBe("blocked");
     expect(["timeout", "network"]).toContain(error.reason);
   });
 });
 
-describe("an outbound fetch over another", () => {
-  let fetchCalls = 0;
-  const countingFetch: typeof fetch = (input, init) => {
-    fetchCalls += 1;
-    return realFetch(input, init);
-  };
-
-  it("keeps the shorter timeout, whichever layer sets it", async () => {
-    const innerShorter = createOutboundFetch({
-      fetch: createOutboundFetch({ fetch: realFetch, denyPrivateNetwork: false, timeoutMs: 300 }),
-      denyPrivateNetwork: false,
-      timeoutMs: 5_000,
-    });
-    const outerShorter = createOutboundFetch({
-      fetch: createOutboundFetch({ fetch: realFetch, denyPrivateNetwork: false, timeoutMs: 5_000 }),
-      denyPrivateNetwork: false,
-      timeoutMs: 300,
-    });
-    for (const outbound of [innerShorter, outerShorter]) {
-      const error = await outboundErrorOf(outbound(`${base}/slow-headers`));
-      expect(error.reason).toBe("timeout");
-      expect(error.message).toMatch(/after 300 ms/);
+describe("each outbound fetch's connections", () => {
+  it("are kept alive and reused by that fetch, and not shared with another one", async () => {
+    const sockets: unknown[] = [];
+    const onConnection = (socket: unknown) => sockets.push(socket);
+    server.on("connection", onConnection);
+    try {
+      const first = createOutboundFetch({ denyPrivateNetwork: false });
+      const second = createOutboundFetch({ denyPrivateNetwork: false });
+      for (let call = 0; call < 10; call++) expect(await (await first(`${base}/ok`)).json()).toEqual({ ok: true });
+      // undici may open a second connection while the first is being handed back after its
+      // first answer (Node's own fetch does the same); from then on they are reused.
+      expect(sockets.length).toBeLessThanOrEqual(2);
+      const ownBefore = sockets.length;
+      expect(await (await second(`${base}/ok`)).json()).toEqual({ ok: true });
+      expect(sockets).toHaveLength(ownBefore + 1);
+    } finally {
+      server.off("connection", onConnection);
     }
-  });
-
-  it("keeps the smaller size limit, whichever layer sets it", async () => {
-    const innerSmaller = createOutboundFetch({
-      fetch: createOutboundFetch({ fetch: realFetch, denyPrivateNetwork: false, maxResponseBytes: 1024 }),
-      denyPrivateNetwork: false,
-      maxResponseBytes: Number.MAX_SAFE_INTEGER,
-    });
-    const streamed = await innerSmaller(`${base}/big-streamed`);
-    expect((await streamed.text().catch((error: unknown) => error)) as OutboundError).toMatchObject({
-      reason: "too_large",
-    });
-    expect((await outboundErrorOf(innerSmaller(`${base}/big-declared`))).reason).toBe("too_large");
-  });
-
-  it("keeps the private-network guard of either layer, and calls the innermost fetch once", async () => {
-    const guardedInside = createOutboundFetch({
-      fetch: createOutboundFetch({ fetch: countingFetch, denyPrivateNetwork: true }),
-      denyPrivateNetwork: false,
-    });
-    const guardedOutside = createOutboundFetch({
-      fetch: createOutboundFetch({ fetch: countingFetch, denyPrivateNetwork: false }),
-      denyPrivateNetwork: true,
-    });
-    fetchCalls = 0;
-    for (const outbound of [guardedInside, guardedOutside]) {
-      expect((await outboundErrorOf(outbound(`${base}/ok`))).reason).toBe("blocked");
-    }
-    expect(fetchCalls).toBe(0);
-    const open = createOutboundFetch({
-      fetch: createOutboundFetch({ fetch: countingFetch, denyPrivateNetwork: false }),
-      denyPrivateNetwork: false,
-    });
-    expect((await open(`${base}/ok`)).status).toBe(200);
-    expect(fetchCalls).toBe(1);
   });
 });
 

@@ -24,8 +24,8 @@ export class OutboundError extends Error {
 
 export type LookupAll = (hostname: string) => Promise<LookupAddress[]>;
 
-export interface OutboundFetchOptions {
-  fetch: typeof fetch;
+/** Who an outbound use may reach, and how long and how much it may take. */
+export interface OutboundPolicy {
   /** Refuse loopback, private, link-local and other non-public targets (LATCHKEY_DENY_PRIVATE_NETWORK). */
   denyPrivateNetwork: boolean;
   timeoutMs?: number;
@@ -34,50 +34,40 @@ export interface OutboundFetchOptions {
   lookup?: LookupAll;
 }
 
+export interface OutboundFetchOptions extends OutboundPolicy {
+  /**
+   * Sends through this instead of the fetch's own dispatcher (tests route provider hosts to
+   * emulators). Its connections are not this module's, so host names are then resolved and
+   * checked before the call rather than at connect.
+   */
+  fetch?: typeof fetch;
+}
+
 export const defaultOutboundTimeoutMs = 10_000;
 export const defaultMaxResponseBytes = 1024 * 1024;
 
 const lookupAllAddresses: LookupAll = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
 
-/** What one outbound fetch applies; kept per fetch so that wrapping one in another makes one layer. */
-interface OutboundSettings {
-  fetch: typeof fetch;
-  denyPrivateNetwork: boolean;
-  timeoutMs: number;
-  maxResponseBytes: number;
-  lookup: LookupAll;
-}
-
-const outboundSettings = new WeakMap<typeof fetch, OutboundSettings>();
-/** Fetches that check every address they connect to (createPublicOnlyFetch). */
-const checksAddressesItConnectsTo = new WeakSet<typeof fetch>();
-
 /**
- * The fetch every server-to-provider call goes through: redirects are returned, never followed;
- * every call has a timeout (also while its body is read) and a response size limit; with
- * denyPrivateNetwork, hosts that are or resolve to non-public addresses are refused.
+ * One outbound use's fetch (provider token calls, identity documents, webhook deliveries): redirects
+ * are returned, never followed; every call has a timeout (also while its body is read) and a
+ * response size limit; with denyPrivateNetwork, non-public targets are refused.
  *
- * This check gives a clear early answer; the guarantee against DNS rebinding (a name that
- * resolves to a public address here and to a private one a moment later) is `fetch` built by
- * `createPublicOnlyFetch`, which checks the addresses it actually connects to. Over such a fetch,
- * host names are not resolved here as well (literal addresses still are refused here): the
- * connection's own lookup is the one check, and a refusal there is the same OutboundError.
- *
- * An outbound fetch over another one is one layer, not two: the shorter timeout, the smaller
- * size limit, the private-network guard when either asks for it (one timer, one body wrapper).
+ * Built once per use: it owns one keep-alive dispatcher (outboundDispatcher), so calls to the same
+ * host reuse connections. With denyPrivateNetwork that dispatcher checks the addresses it actually
+ * connects to, which DNS rebinding (public at a check, private a moment later) cannot get past;
+ * literal addresses are refused here before connecting. Over a given `fetch` (tests), host names
+ * are resolved and checked here instead.
  */
 export function createOutboundFetch(options: OutboundFetchOptions): typeof fetch {
-  const settings = flatten({
-    fetch: options.fetch,
-    denyPrivateNetwork: options.denyPrivateNetwork,
-    timeoutMs: options.timeoutMs ?? defaultOutboundTimeoutMs,
-    maxResponseBytes: options.maxResponseBytes ?? defaultMaxResponseBytes,
-    lookup: options.lookup ?? lookupAllAddresses,
-  });
-  const { timeoutMs, maxResponseBytes, lookup } = settings;
-  const resolveNames = !checksAddressesItConnectsTo.has(settings.fetch);
+  const timeoutMs = options.timeoutMs ?? defaultOutboundTimeoutMs;
+  const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
+  const lookup = options.lookup ?? lookupAllAddresses;
+  const { denyPrivateNetwork } = options;
+  const resolveNames = options.fetch !== undefined;
+  const send = options.fetch ?? dispatchingFetch(outboundDispatcher({ denyPrivateNetwork, lookup }));
 
-  const outboundFetch: typeof fetch = async (input, init) => {
+  return async (input, init) => {
     const url = new URL(input instanceof Request ? input.url : input.toString());
     const target = url.origin;
     if (url.protocol !== "https:" && url.protocol !== "http:") {
@@ -88,42 +78,56 @@ export function createOutboundFetch(options: OutboundFetchOptions): typeof fetch
     const signal = callerSignal ? AbortSignal.any([callerSignal, timeout]) : timeout;
     const failure = (error: unknown) => toOutboundError(error, { target, timeout, timeoutMs, callerSignal });
     try {
-      if (settings.denyPrivateNetwork) await abortable(assertPublicHost(url, lookup, resolveNames), signal);
-      const response = await settings.fetch(input, { ...init, redirect: "manual", signal });
+      if (denyPrivateNetwork) await abortable(assertPublicHost(url, resolveNames ? lookup : null), signal);
+      const response = await send(input, { ...init, redirect: "manual", signal });
       return limitResponseBody(response, { target, maxResponseBytes, failure });
     } catch (error) {
       throw failure(error);
     }
   };
-  outboundSettings.set(outboundFetch, settings);
-  return outboundFetch;
 }
 
-/** `own` over an outbound fetch: one layer with both layers' limits (the tighter of each). */
-function flatten(own: OutboundSettings): OutboundSettings {
-  const inner = outboundSettings.get(own.fetch);
-  if (!inner) return own;
-  // Two guards resolving names differently (tests) stay two layers: each check is kept.
-  if (own.denyPrivateNetwork && inner.denyPrivateNetwork && own.lookup !== inner.lookup) return own;
-  return {
-    fetch: inner.fetch,
-    denyPrivateNetwork: own.denyPrivateNetwork || inner.denyPrivateNetwork,
-    timeoutMs: Math.min(own.timeoutMs, inner.timeoutMs),
-    maxResponseBytes: Math.min(own.maxResponseBytes, inner.maxResponseBytes),
-    lookup: own.denyPrivateNetwork ? own.lookup : inner.lookup,
+/**
+ * A keep-alive connection pool of its own for one outbound use. With denyPrivateNetwork its
+ * connections resolve host names through `lookup` and refuse to connect when any address is
+ * non-public. undici is loaded on the first call rather than at start, where it would add to
+ * every cold start.
+ */
+export function outboundDispatcher(options: {
+  denyPrivateNetwork: boolean;
+  lookup?: LookupAll;
+}): () => Promise<Dispatcher> {
+  let dispatcher: Promise<Dispatcher> | undefined;
+  const lookup = options.lookup ?? lookupAllAddresses;
+  return () => {
+    dispatcher ??= import("undici").then(
+      ({ Agent }) => new Agent(options.denyPrivateNetwork ? { connect: { lookup: publicOnlyLookup(lookup) } } : {}),
+    );
+    return dispatcher;
   };
 }
 
-interface FailureContext {
+/** Node's own fetch over the given dispatcher. */
+function dispatchingFetch(dispatcher: () => Promise<Dispatcher>): typeof fetch {
+  // Node's fetch takes undici's `dispatcher`; the DOM RequestInit type does not declare it.
+  return async (input, init) => fetch(input, { ...init, dispatcher: await dispatcher() } as RequestInit);
+}
+
+export interface FailureContext {
   target: string;
   timeout: AbortSignal;
   timeoutMs: number;
   callerSignal: AbortSignal | null | undefined;
 }
 
-function toOutboundError(error: unknown, context: FailureContext): unknown {
-  if (error instanceof OutboundError) return error;
-  // Refused at connect time by createPublicOnlyFetch: fetch wraps it in "fetch failed".
+/** What went wrong with one call, as an OutboundError unless the caller aborted it. */
+export function toOutboundError(error: unknown, context: FailureContext): unknown {
+  if (error instanceof OutboundError) {
+    // Refused at connect time by the dispatcher's lookup, which knows the host name only.
+    if (error.target === context.target) return error;
+    return new OutboundError(error.reason, context.target, error.message, { cause: error });
+  }
+  // Refused at connect time through fetch, which wraps it in "fetch failed".
   if (error instanceof Error && error.cause instanceof OutboundError) {
     return new OutboundError(error.cause.reason, context.target, error.cause.message, { cause: error });
   }
@@ -151,7 +155,8 @@ function describeNetworkError(error: Error): string {
     const code = (cause as NodeJS.ErrnoException).code;
     return code ? `${code} ${cause.message}` : cause.message;
   }
-  return error.message;
+  const code = (error as NodeJS.ErrnoException).code;
+  return code && !error.message.includes(code) ? `${code} ${error.message}` : error.message;
 }
 
 /** Rejects with the signal's reason when it aborts first (dns.lookup itself cannot be aborted). */
@@ -162,24 +167,6 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
-}
-
-/**
- * A fetch (Node's own) whose connections resolve host names through `lookup` and refuse to
- * connect when any address is non-public: the addresses checked are the ones connected to, so DNS
- * rebinding between a check and the connection cannot reach a private host. Literal IP hosts
- * skip name resolution; createOutboundFetch refuses non-public ones before connecting.
- */
-export function createPublicOnlyFetch(lookup: LookupAll = lookupAllAddresses): typeof fetch {
-  // undici is loaded on the first outbound call rather than at start, where it would add to every cold start.
-  let dispatcher: Promise<Dispatcher> | undefined;
-  const publicOnlyFetch: typeof fetch = async (input, init) => {
-    dispatcher ??= import("undici").then(({ Agent }) => new Agent({ connect: { lookup: publicOnlyLookup(lookup) } }));
-    // Node's fetch takes undici's `dispatcher`; the DOM RequestInit type does not declare it.
-    return fetch(input, { ...init, dispatcher: await dispatcher } as RequestInit);
-  };
-  checksAddressesItConnectsTo.add(publicOnlyFetch);
-  return publicOnlyFetch;
 }
 
 type LookupCallback = (error: Error | null, address: string | LookupAddress[], family?: number) => void;
@@ -207,11 +194,13 @@ export function publicOnlyLookup(lookup: LookupAll) {
   };
 }
 
-/** Refuses a non-public literal address; a host name too when `resolveNames` (else the connection checks it). */
-async function assertPublicHost(url: URL, lookup: LookupAll, resolveNames: boolean): Promise<void> {
+/** Refuses a non-public literal address, and a host name resolving to one when given `lookup` (else the connection checks it). */
+export async function assertPublicHost(url: URL, lookup: LookupAll | null): Promise<void> {
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  if (!isIP(host) && !resolveNames) return;
-  const addresses = isIP(host) ? [host] : (await lookup(host)).map((entry) => entry.address);
+  let addresses: string[];
+  if (isIP(host)) addresses = [host];
+  else if (lookup === null) return;
+  else addresses = (await lookup(host)).map((entry) => entry.address);
   if (addresses.length === 0) throw new Error(`${host} did not resolve to any address`);
   if (addresses.some((address) => isNonPublicAddress(address))) {
     throw new OutboundError(

@@ -1,8 +1,7 @@
 import { exportSPKI, SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { buildTestApp, createTestApp, TestClock } from "../../test/support/test-app.ts";
+import { buildTestApp, createTestApp, TestClock, type TestDeps } from "../../test/support/test-app.ts";
 import type { AppRow } from "../db/schema.ts";
-import type { AppDeps } from "../app/deps.ts";
 import { createProviderResolver } from "../providers/create-provider-resolver.ts";
 import { Metrics } from "../kernel/metrics.ts";
 import { appUserAuth } from "../access/auth.ts";
@@ -237,7 +236,7 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
 
     it("refuses a plain-http JWKS URL that is not loopback, without fetching it", async () => {
       const fetched: string[] = [];
-      const deps: AppDeps = {
+      const deps: TestDeps = {
         ...t.deps,
         fetch: (input) => {
           fetched.push(String(input));
@@ -254,7 +253,7 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
     });
 
     it("refuses plain http even on loopback in production", async () => {
-      const deps: AppDeps = { ...t.deps, config: { ...t.deps.config, production: true } };
+      const deps: TestDeps = { ...t.deps, config: { ...t.deps.config, production: true } };
       const app = await jwksApp();
       await expectRejected(createUserTokenVerifier(deps).verify(app, await signToken(rsa, goodClaims())));
       expect(idp.requests.jwks).toBe(0);

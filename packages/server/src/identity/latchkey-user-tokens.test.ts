@@ -1,10 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestApp, TestClock } from "../../test/support/test-app.ts";
+import { createTestApp, TestClock, type TestDeps } from "../../test/support/test-app.ts";
 import { createProviderResolver } from "../providers/create-provider-resolver.ts";
 import type { AppRow } from "../db/schema.ts";
-import type { AppDeps } from "../app/deps.ts";
 import { Metrics } from "../kernel/metrics.ts";
 import { appUserAuth } from "../access/auth.ts";
 import { issueSecretKey } from "../access/secret-keys.ts";
@@ -174,7 +173,7 @@ describe("POST /api/apps/{appId}/users/{userId}/token (latchkey user tokens)", {
 
     it("rejects a token minted by a Latchkey with another public URL", async () => {
       const minted = await mintOk(appA.id, "user-1", keyA);
-      const elsewhere: AppDeps = {
+      const elsewhere: TestDeps = {
         ...t.deps,
         config: { ...t.deps.config, publicUrl: "https://other-latchkey.example" },
       };

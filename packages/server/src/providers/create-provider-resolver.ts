@@ -9,7 +9,6 @@ import {
 import type { ConnectorRow } from "../db/schema.ts";
 import { AppError } from "../errors/app-error.ts";
 import type { Clock } from "../kernel/clock.ts";
-import { createOutboundFetch } from "../http/outbound-fetch.ts";
 import type { Logger } from "../log/logger.ts";
 import { connectorOptionsSchema, type ConnectorOptions } from "./connector-options.ts";
 import { createOidcDiscovery, type OidcDiscovery } from "./oidc-discovery.ts";
@@ -22,6 +21,7 @@ export interface ProviderResolverOptions {
 }
 
 export interface ResolverDeps {
+  /** The outbound fetch for provider calls (discovery documents), built once by the app. */
   fetch: typeof fetch;
   clock: Clock;
   logger: Logger;
@@ -33,10 +33,8 @@ export interface ResolverDeps {
  */
 export function createProviderResolver(deps: ResolverDeps, options: ProviderResolverOptions = {}): ProviderResolver {
   const lookup = options.findProvider ?? findProvider;
-  // Bounded here (10 s, 1 MiB): deps.fetch's own outer bound is as loose as the API proxy's limits.
-  const discoveryFetch = createOutboundFetch({ fetch: deps.fetch, denyPrivateNetwork: false });
   const discovery =
-    options.discovery ?? createOidcDiscovery({ fetch: discoveryFetch, clock: deps.clock, logger: deps.logger });
+    options.discovery ?? createOidcDiscovery({ fetch: deps.fetch, clock: deps.clock, logger: deps.logger });
 
   return {
     async resolve(connector, values) {

@@ -1,10 +1,9 @@
 import { genericOAuth2 } from "@latchkey/catalog";
 import * as oauth from "oauth4webapi";
 import { describe, expect, it } from "vitest";
-import { testConfig, testKeys } from "../../test/support/test-app.ts";
+import { testConfig, testKeys, type TestDeps } from "../../test/support/test-app.ts";
 import type { ResolvedProvider } from "./provider.ts";
 import type { ConnectorRow } from "../db/schema.ts";
-import type { AppDeps } from "../app/deps.ts";
 import { createLogger } from "../log/logger.ts";
 import { Vault } from "../vault/vault.ts";
 import { providerClients } from "./provider-client.ts";
@@ -26,7 +25,7 @@ function setup(tokenEndpoint: string, clientAuthMethod: ResolvedProvider["client
       sent.push({ url: String(url), init: init ?? {} });
       return Response.json({ access_token: "new-access", token_type: "Bearer", expires_in: 60 });
     },
-  } as unknown as AppDeps;
+  } as unknown as TestDeps;
   const connector = {
     id: "con_1",
     client_id: "client-1",

@@ -5,12 +5,15 @@ import type { ConnectorRow } from "../db/schema.ts";
 import { AppError } from "../errors/app-error.ts";
 import type { Config } from "../config/config.ts";
 import type { Vault } from "../vault/vault.ts";
-import { createOutboundFetch } from "../http/outbound-fetch.ts";
 import { normalizeTokenAnswer, tokenRequestInit, type TokenAnswerCapture } from "./token-answer.ts";
 import { asymmetricJwsAlgorithms } from "../kernel/jws-algorithms.ts";
 import { tokenHashAuthentication } from "./token-hash.ts";
 
-/** What provider clients need: the client secret is decrypted per call, requests go through `fetch`. */
+/**
+ * What provider clients need: the client secret is decrypted per call, requests go through
+ * `fetch`, the outbound fetch for provider calls (no redirects, providerTimeoutMs, size limit,
+ * private-network guard) built once by the app.
+ */
 export interface ProviderClientDeps {
   config: Config;
   vault: Vault;
@@ -28,7 +31,7 @@ export interface ProviderClient {
   clientAuth: oauth.ClientAuth;
   /** Whether the provider's issuer is known, so an `iss` in its responses can be checked. */
   knowsIssuer: boolean;
-  /** Transport options for one call: deps.fetch behind the outbound guard (no redirects, timeout, size limit). */
+  /** Transport options for one call: deps.fetch, the outbound fetch for provider calls. */
   http(): HttpOptions;
   /**
    * Transport options for one token request (code or refresh): the request in the provider's
@@ -57,14 +60,9 @@ export function redirectUri(deps: { config: Pick<Config, "publicUrl"> }): string
 
 export type ProviderClientFactory = (connector: ConnectorRow, provider: ResolvedProvider) => ProviderClient;
 
-/** Builds provider clients that all send through one outbound fetch over deps.fetch. */
+/** Builds provider clients that all send through deps.fetch. */
 export function providerClients(deps: ProviderClientDeps): ProviderClientFactory {
-  const outbound = createOutboundFetch({
-    fetch: deps.fetch,
-    denyPrivateNetwork: deps.config.denyPrivateNetwork,
-    timeoutMs: providerTimeoutMs,
-  });
-  return (connector, provider) => createProviderClient(deps, outbound, connector, provider);
+  return (connector, provider) => createProviderClient(deps, deps.fetch, connector, provider);
 }
 
 function createProviderClient(

@@ -1,4 +1,6 @@
+import type { IncomingHttpHeaders } from "node:http";
 import { OutboundError } from "../http/outbound-fetch.ts";
+import type { OutboundAnswer, OutboundRequest } from "../http/outbound-request.ts";
 import type { ApiHost } from "../providers/provider.ts";
 
 /** How far a call got (Base44's `ConnectorApiResponsePhase`); only `not_sent` proves the provider did not run it. */
@@ -26,10 +28,6 @@ export interface UpstreamRequest {
   body: string | undefined;
 }
 
-export interface CallLimits {
-  maxResponseBytes: number;
-}
-
 /** Errors whose request never left this machine: the provider cannot have run it. */
 const notSentCodes = new Set([
   "ENOTFOUND",
@@ -49,31 +47,25 @@ const notSentCodes = new Set([
 ]);
 
 /**
- * Sends one request through `outbound` (the guarded fetch: no redirect followed, time limit,
+ * Sends one request through `outbound` (no redirect followed, time and size limits,
  * private-network guard) and turns whatever happens into an answer. Only errors that are not about
  * the provider (bugs) are thrown.
  */
 export async function callProvider(
-  outbound: typeof fetch,
+  outbound: OutboundRequest,
   host: ApiHost,
   request: UpstreamRequest,
-  limits: CallLimits,
 ): Promise<ProxyAnswer> {
-  let response: Response;
+  let response: OutboundAnswer;
   try {
-    response = await outbound(request.url, {
-      method: request.method,
-      headers: request.headers,
-      ...(request.body !== undefined && { body: request.body }),
-      redirect: "manual",
-    });
+    response = await outbound(request.url, { method: request.method, headers: request.headers, body: request.body });
   } catch (error) {
     return failureAnswer(error, null);
   }
   const headers = exposedHeaders(host, response.headers);
   let bytes: Uint8Array;
   try {
-    bytes = await readCapped(response, limits.maxResponseBytes);
+    bytes = await response.body();
   } catch (error) {
     return { ...failureAnswer(error, response.status), headers };
   }
@@ -81,41 +73,10 @@ export async function callProvider(
     success: response.status >= 200 && response.status < 300,
     phase: "responded",
     status_code: response.status,
-    ...decodeBody(host, response.headers.get("content-type"), bytes),
+    ...decodeBody(host, headerValue(response.headers, "content-type"), bytes),
     headers,
     credits_charged: 0,
   };
-}
-
-class ResponseTooLarge extends Error {
-  constructor(readonly limit: number) {
-    super(`The provider's answer is larger than ${limit} bytes (LATCHKEY_PROXY_MAX_RESPONSE_BYTES)`);
-  }
-}
-
-/** The whole body, or ResponseTooLarge as soon as it is known to exceed the limit. */
-async function readCapped(response: Response, limit: number): Promise<Uint8Array> {
-  const declared = Number(response.headers.get("content-length") ?? "NaN");
-  if (declared > limit) {
-    await response.body?.cancel().catch(() => {});
-    throw new ResponseTooLarge(limit);
-  }
-  if (!response.body) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const reader = response.body.getReader();
-  for (;;) {
-    const chunk = await reader.read();
-    if (chunk.done) break;
-    total += chunk.value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => {});
-      throw new ResponseTooLarge(limit);
-    }
-    chunks.push(chunk.value);
-  }
-  if (chunks.length === 1 && chunks[0]) return chunks[0];
-  return Buffer.concat(chunks, total);
 }
 
 function failureAnswer(error: unknown, status: number | null): ProxyAnswer {
@@ -133,7 +94,6 @@ function failureAnswer(error: unknown, status: number | null): ProxyAnswer {
 }
 
 function classify(error: unknown, status: number | null): [ProxyPhase, ProxyFailureCode, string] {
-  if (error instanceof ResponseTooLarge) return ["responded", "RESPONSE_TOO_LARGE", error.message];
   if (!(error instanceof OutboundError)) throw error;
   switch (error.reason) {
     case "blocked":
@@ -141,7 +101,7 @@ function classify(error: unknown, status: number | null): [ProxyPhase, ProxyFail
     case "timeout":
       return ["timed_out", "TIMEOUT", `${error.message} (LATCHKEY_PROXY_TIMEOUT_SECONDS)`];
     case "too_large":
-      return ["responded", "RESPONSE_TOO_LARGE", error.message];
+      return ["responded", "RESPONSE_TOO_LARGE", `${error.message} (LATCHKEY_PROXY_MAX_RESPONSE_BYTES)`];
     case "network": {
       // Once the provider has answered, a broken body is a lost answer, not an unsent request.
       const code = errorCode(error);
@@ -165,13 +125,21 @@ function errorCode(error: unknown): string | undefined {
 }
 
 /** The response headers the host exposes, by lower-case name. */
-function exposedHeaders(host: ApiHost, headers: Headers): Record<string, string> {
+function exposedHeaders(host: ApiHost, headers: IncomingHttpHeaders): Record<string, string> {
   const exposed: Record<string, string> = {};
   for (const name of host.exposedResponseHeaders) {
-    const value = headers.get(name);
-    if (value !== null) exposed[name.toLowerCase()] = value;
+    const lower = name.toLowerCase();
+    const value = headerValue(headers, lower);
+    if (value !== null) exposed[lower] = value;
   }
   return exposed;
+}
+
+/** One header's value as Fetch's `Headers.get` gives it: a repeated header joined with ", ". */
+function headerValue(headers: IncomingHttpHeaders, lowerCaseName: string): string | null {
+  const value = headers[lowerCaseName];
+  if (value === undefined) return null;
+  return Array.isArray(value) ? value.join(", ") : value;
 }
 
 type DecodedBody = Pick<ProxyAnswer, "data" | "data_base64" | "content_type">;

@@ -13,7 +13,7 @@ import type { ConnectorRow } from "../db/schema.ts";
 import { AppError } from "../errors/app-error.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { defineRoute } from "../http/define-route.ts";
-import { createOutboundFetch } from "../http/outbound-fetch.ts";
+import type { OutboundRequest } from "../http/outbound-request.ts";
 import { parseOrThrow } from "../http/read-json.ts";
 import type { RouteContext } from "../http/route-context.ts";
 import { isPlainUserId, UserIdSchema } from "../identity/user-id.ts";
@@ -37,7 +37,8 @@ export interface ProxyTokenSource {
 /** What the proxy routes need. */
 export interface ProxyDeps extends UserAccessDeps, ConnectionStoreDeps {
   config: Config;
-  fetch: typeof fetch;
+  /** The proxy's own outbound transport, built once with its limits (LATCHKEY_PROXY_*). */
+  apiProxyOutbound: OutboundRequest;
   providers: ProviderResolver;
   refresher: ProxyTokenSource;
   metrics: Metrics;
@@ -140,19 +141,11 @@ async function sharedConnection(
 
 class ApiProxy {
   readonly #connectors;
-  readonly #outbound: typeof fetch;
   readonly #calls;
 
   constructor(private readonly deps: ProxyDeps) {
     // A disabled or deleted connector is seen at once on every instance (the change feed).
     this.#connectors = new TtlCache<ConnectorEntry>(10_000, { feed: deps.changes, tables: ["connectors"] });
-    this.#outbound = createOutboundFetch({
-      fetch: deps.fetch,
-      denyPrivateNetwork: deps.config.denyPrivateNetwork,
-      timeoutMs: deps.config.proxyTimeoutMs,
-      // callProvider caps the answer itself, so that an oversized one still reports its status.
-      maxResponseBytes: Number.MAX_SAFE_INTEGER,
-    });
     this.#calls = deps.metrics.counter<"phase">({
       name: "latchkey_proxy_calls_total",
       help: "Provider API calls made through the proxy, by how far they got",
@@ -185,12 +178,12 @@ class ApiProxy {
       return headers;
     };
     const send = (row: TokenRow) =>
-      callProvider(
-        this.#outbound,
-        host,
-        { method: body.method, url, headers: headersFor(row), body: payload },
-        { maxResponseBytes: this.deps.config.proxyMaxResponseBytes },
-      );
+      callProvider(this.deps.apiProxyOutbound, host, {
+        method: body.method,
+        url,
+        headers: headersFor(row),
+        body: payload,
+      });
 
     const started = performance.now();
     let row = this.deps.refresher.servableAsRead(found.row) ? found.row : await this.deps.refresher.usable(found.row);

@@ -4,6 +4,7 @@ import { loadConfig, type Config, type EncryptionKeySpec } from "../../src/confi
 import type { OpenedDatabase } from "../../src/db/open-database.ts";
 import { createLatchkeyApp, type LatchkeyApp } from "../../src/app/create-app.ts";
 import type { AppDeps } from "../../src/app/deps.ts";
+import type { LookupAll } from "../../src/http/outbound-fetch.ts";
 import type { Clock } from "../../src/kernel/clock.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { Vault } from "../../src/vault/vault.ts";
@@ -37,8 +38,14 @@ export function testKeys(): EncryptionKeySpec[] {
   return [{ id: "t1", key: randomBytes(32) }];
 }
 
+/**
+ * The app's dependencies, with a `fetch` for tests that build a feature on their own (the app
+ * itself got the test's fetch only when the test passed one; else its own outbound dispatchers).
+ */
+export type TestDeps = AppDeps & { fetch: typeof fetch };
+
 export interface TestApp extends LatchkeyApp {
-  deps: AppDeps;
+  deps: TestDeps;
   logs: LogCapture;
   /** app.request with a JSON body and bearer token convenience. */
   call(method: string, path: string, options?: CallOptions): Promise<Response>;
@@ -56,6 +63,7 @@ export interface TestAppOptions {
   keys?: EncryptionKeySpec[];
   clock?: Clock;
   fetch?: typeof fetch;
+  lookup?: LookupAll;
 }
 
 export function testConfig(env: Record<string, string> = {}): Config {
@@ -79,7 +87,7 @@ export function testConfig(env: Record<string, string> = {}): Config {
 /** One Latchkey app instance over the given database. Several may share one database. */
 export function buildTestApp(options: TestAppOptions): TestApp {
   const logs = new LogCapture();
-  const deps: AppDeps = {
+  const appDeps: AppDeps = {
     config: testConfig(options.env),
     db: options.database.db,
     dbKind: options.database.kind,
@@ -87,9 +95,11 @@ export function buildTestApp(options: TestAppOptions): TestApp {
     vault: new Vault(options.keys ?? testKeys()),
     logger: createLogger({ level: "debug", destination: logs }),
     clock: options.clock ?? { now: () => new Date() },
-    fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+    ...(options.fetch !== undefined && { fetch: options.fetch }),
+    ...(options.lookup !== undefined && { lookup: options.lookup }),
   };
-  const built = createLatchkeyApp(deps);
+  const built = createLatchkeyApp(appDeps);
+  const deps: TestDeps = { ...appDeps, fetch: options.fetch ?? globalThis.fetch.bind(globalThis) };
   const call = (method: string, path: string, callOptions: CallOptions = {}) => {
     const headers: Record<string, string> = { ...callOptions.headers };
     if (callOptions.token) headers.authorization = `Bearer ${callOptions.token}`;
