@@ -25,11 +25,13 @@ export async function startProcess(
   let port = 0;
   child.stdout.on("data", (chunk: Buffer) => {
     output += chunk.toString();
+    if (process.env.BENCH_DEBUG) process.stdout.write(chunk);
     const match = /listening (\d+)/.exec(output);
     if (match) port = Number(match[1]);
   });
   child.stderr.on("data", (chunk: Buffer) => {
     output += chunk.toString();
+    if (process.env.BENCH_DEBUG) process.stderr.write(chunk);
   });
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {

@@ -6,6 +6,9 @@ import { fileURLToPath } from "node:url";
 import { catalog, toProviderInfo } from "@latchkey/catalog";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanEnv, type LatchkeyProcess, npmPack, type Packed, run, startLatchkey } from "./support/packaging.ts";
+import { callbackUrl, createTenant, initiate, userToken } from "./support/connect-testbed.ts";
+import { startAuthorizationServer } from "./support/oidc-provider.ts";
+import { type CallOptions, testOperatorKey } from "./support/test-app.ts";
 import { testDbKind } from "./support/test-database.ts";
 
 // The server as an operator gets it: contracts, catalog and server built, packed with `npm pack`,
@@ -18,7 +21,6 @@ const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
 const packageNames = ["contracts", "catalog", "server"] as const;
 /** The cache `npm ci` fills; offline, the tarballs' dependencies (hono, pg, PGlite…) can only come from it. */
 const npmCache = process.env.npm_config_cache ?? path.join(os.homedir(), ".npm");
-const operatorKey = "op_server_packaging_test_0123456789abcdefghij";
 const slow = 600_000;
 
 describe.runIf(testDbKind() === "embedded")("the packed @latchkey/server, installed offline in a fresh project", () => {
@@ -71,7 +73,14 @@ describe.runIf(testDbKind() === "embedded")("the packed @latchkey/server, instal
     }
     // The installed bin, as npx would find it.
     const bin = path.join(project, "node_modules", "@latchkey", "server", "bin", "latchkey.js");
-    server = startLatchkey({ bin, cwd: project, dataDir: path.join(work, "data"), operatorKey });
+    server = startLatchkey({
+      bin,
+      cwd: project,
+      dataDir: path.join(work, "data"),
+      operatorKey: testOperatorKey,
+      // The connect fixtures expect connectors' callback URL at the test public URL.
+      env: { LATCHKEY_PUBLIC_URL: new URL(callbackUrl).origin },
+    });
   }, slow);
 
   afterAll(async () => {
@@ -153,6 +162,29 @@ describe.runIf(testDbKind() === "embedded")("the packed @latchkey/server, instal
     expect(providers.providers).toEqual([...catalog.values()].map(toProviderInfo));
     expect(providers.providers.length).toBeGreaterThan(40);
 
+    // Outbound calls from the bundle: a connect starts with OpenID discovery at a real authorization
+    // server, sent through undici (which the bundle loads as a chunk of its own).
+    const harness = await startAuthorizationServer();
+    try {
+      const caller = {
+        call: (method: string, route: string, options: CallOptions = {}) => call(url, method, route, options),
+      };
+      const tenant = await createTenant(caller, harness);
+      const redirect = new URL(await initiate(caller, tenant, await userToken(caller, tenant, "packaged-user")));
+      expect(`${redirect.origin}${redirect.pathname}`).toBe(harness.authorizationEndpoint);
+    } finally {
+      await harness.close();
+    }
+
     expect(await server.stop()).toBe(0);
   });
 });
+
+/** A test caller for a server in another process: bearer token, JSON body, redirects returned. */
+function call(baseUrl: string, method: string, route: string, options: CallOptions): Promise<Response> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+  if (body !== undefined) headers["content-type"] ??= "application/json";
+  return fetch(`${baseUrl}${route}`, { method, headers, redirect: "manual", ...(body !== undefined && { body }) });
+}

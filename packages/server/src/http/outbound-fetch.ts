@@ -100,8 +100,8 @@ export function outboundDispatcher(options: {
   let dispatcher: Promise<Dispatcher> | undefined;
   const lookup = options.lookup ?? lookupAllAddresses;
   return () => {
-    dispatcher ??= import("undici").then(
-      ({ Agent }) => new Agent(options.denyPrivateNetwork ? { connect: { lookup: publicOnlyLookup(lookup) } } : {}),
+    dispatcher ??= loadUndiciAgent().then(
+      (Agent) => new Agent(options.denyPrivateNetwork ? { connect: { lookup: publicOnlyLookup(lookup) } } : {}),
     );
     return dispatcher;
   };
@@ -348,4 +348,17 @@ export function providerErrorFromOutbound(error: OutboundError, what: string): A
     case "too_large":
       return new AppError("PROVIDER_ERROR", "The provider's answer was too large", undefined, undefined, detail);
   }
+}
+
+/**
+ * undici's Agent class. undici is CommonJS: run from the sources, Node gives its exports as named
+ * exports; from the server's esbuild bundle, a dynamic import of it gives them under `default`
+ * only, so both shapes are read here.
+ */
+export async function loadUndiciAgent(): Promise<typeof import("undici").Agent> {
+  const undici: { Agent?: typeof import("undici").Agent; default?: { Agent?: typeof import("undici").Agent } } =
+    await import("undici");
+  const Agent = undici.Agent ?? undici.default?.Agent;
+  if (typeof Agent !== "function") throw new Error("undici did not load: no Agent export");
+  return Agent;
 }

@@ -74,6 +74,8 @@ export function startLatchkey(options: {
   cwd: string;
   dataDir: string;
   operatorKey: string;
+  /** More environment for the server (LATCHKEY_PUBLIC_URL, …). */
+  env?: Record<string, string>;
 }): LatchkeyProcess {
   const child: ChildProcess = spawn(process.execPath, [options.bin, "serve"], {
     cwd: options.cwd,
@@ -83,6 +85,7 @@ export function startLatchkey(options: {
       LATCHKEY_DATA_DIR: options.dataDir,
       LATCHKEY_OPERATOR_KEY: options.operatorKey,
       LOG_LEVEL: "warn",
+      ...options.env,
     }),
     stdio: ["ignore", "pipe", "pipe"],
   });
