@@ -102,7 +102,16 @@ function keyOf(index: number) {
 
 export async function main(): Promise<void> {
   await withBenchSession("latchkey_bench_scale", async ({ databaseUrl, provider, processes }) => {
-    const latchkey = await startLatchkey(latchkeyEnv({ DATABASE_URL: databaseUrl }));
+    // BENCH_SCALE_TOKEN_CACHE_ENTRIES=0 measures every read on the database: with the token cache on,
+    // a set that fits the cache (10k) is served from memory and one that does not (1M) mostly is not,
+    // so the two sizes would compare memory with the database rather than the database with itself.
+    const tokenCacheEntries = process.env.BENCH_SCALE_TOKEN_CACHE_ENTRIES;
+    const latchkey = await startLatchkey(
+      latchkeyEnv({
+        DATABASE_URL: databaseUrl,
+        ...(tokenCacheEntries !== undefined && { LATCHKEY_TOKEN_CACHE_ENTRIES: tokenCacheEntries }),
+      }),
+    );
     processes.push(latchkey);
     const baseline = await startBenchServer("baseline", "baseline-server.ts", { DATABASE_URL: databaseUrl });
     processes.push(baseline);
@@ -146,7 +155,13 @@ export async function main(): Promise<void> {
           `(floor p50 ${growth.floorP50}×, p99 ${growth.floorP99}×)`,
       );
     }
-    await writeResults("scale", { apps: appCount, connectors: connectorKinds.length, stages, growth });
+    await writeResults(tokenCacheEntries === "0" ? "scale-no-token-cache" : "scale", {
+      apps: appCount,
+      connectors: connectorKinds.length,
+      tokenCacheEntries: tokenCacheEntries ?? "default",
+      stages,
+      growth,
+    });
   });
 }
 
