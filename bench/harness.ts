@@ -46,6 +46,12 @@ export interface LoadTarget {
   /** Rewrites each request before it is sent (random keys over a large set). */
   setupRequest?: (request: autocannon.Request) => autocannon.Request;
   connections?: number;
+  /**
+   * Record each response's own latency (fractional ms) instead of autocannon's histogram, which
+   * keeps whole milliseconds: a sub-millisecond p50 would read as 0. Off by default: a listener per
+   * response costs the load generator CPU on a machine it shares with the servers.
+   */
+  fractionalLatencies?: boolean;
 }
 
 /**
@@ -62,13 +68,23 @@ export async function measureLoad(title: string, target: LoadTarget): Promise<Lo
     ...(target.setupRequest && { requests: [{ setupRequest: target.setupRequest }] }),
   };
   await autocannon({ ...options, duration: 2 });
+  const latencies: number[] = [];
   const cpuBefore = await cpuMicros(target.process.pid);
-  const result = await autocannon({ ...options, duration: durationSeconds });
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon({ ...options, duration: durationSeconds }, (error, done) =>
+      error ? reject(error) : resolve(done),
+    );
+    if (target.fractionalLatencies) {
+      instance.on("response", (_client, _status, _bytes, responseTimeMs) => latencies.push(responseTimeMs));
+    }
+  });
   const cpuUsed = (await cpuMicros(target.process.pid)) - cpuBefore;
+  latencies.sort((a, b) => a - b);
+  const fractional = target.fractionalLatencies === true && latencies.length > 0;
   const summary: LoadResult = {
     rps: Math.round(result.requests.average),
-    p50Ms: result.latency.p50,
-    p99Ms: result.latency.p99,
+    p50Ms: fractional ? round3(percentile(latencies, 0.5)) : result.latency.p50,
+    p99Ms: fractional ? round3(percentile(latencies, 0.99)) : result.latency.p99,
     cpuMicrosPerRequest: Math.round(cpuUsed / Math.max(1, result.requests.total)),
     non2xx: result.non2xx,
     errors: result.errors,
@@ -455,3 +471,5 @@ export async function writeResults(name: string, results: Record<string, unknown
   await fs.writeFile(file, `${JSON.stringify({ date: new Date().toISOString(), machine, ...results }, null, 2)}\n`);
   console.log(`[bench] wrote ${path.relative(process.cwd(), file)}`);
 }
+
+export const round3 = (n: number) => Math.round(n * 1000) / 1000;

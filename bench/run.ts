@@ -28,14 +28,12 @@
  *  - `npm run bench -- invalidation`: bench/invalidation.ts (how soon a change is visible on every
  *    one of 3 instances, beside a plain cached read).
  */
-import autocannon from "autocannon";
 import {
   type AuthorizationServer,
   type ConnectedUser,
   connectOneUser,
   connections,
   countBy,
-  cpuMicros,
   createApp,
   createOidcConnector,
   createWorkspace,
@@ -44,12 +42,13 @@ import {
   expectOk,
   latchkeyEnv,
   type LoadResult,
-  type LoadTarget,
+  measureLoad,
   median,
   pairedRatios,
   percentile,
   returnOrigin,
   round2,
+  round3,
   rssMb,
   runRounds,
   startBenchServer,
@@ -313,6 +312,7 @@ async function benchmarkProxy(
     url: `${emulator.url}/v1/items?limit=10`,
     headers: { authorization: `Bearer ${shared.accessToken}` },
     connections: proxyConnections,
+    fractionalLatencies: true,
   };
   const proxied = {
     name: "proxied" as const,
@@ -322,6 +322,7 @@ async function benchmarkProxy(
     headers: { authorization: `Bearer ${shared.serviceKey}`, "content-type": "application/json" },
     body: JSON.stringify({ method: "GET", path: "/v1/items", query: { limit: 10 }, headers: {}, body: null }),
     connections: proxyConnections,
+    fractionalLatencies: true,
   };
   const check = await fetch(proxied.url, { method: "POST", headers: proxied.headers, body: proxied.body });
   const answer = (await check.json()) as { success?: boolean; status_code?: number };
@@ -331,9 +332,7 @@ async function benchmarkProxy(
   const runs: Record<"direct" | "proxied", LoadResult[]> = { direct: [], proxied: [] };
   for (let round = 0; round < proxyRounds; round++) {
     for (const target of round % 2 === 0 ? [direct, proxied] : [proxied, direct]) {
-      runs[target.name].push(
-        await measureProxyLoad(`upstream ${delayMs} ms, round ${round + 1} ${target.name}`, target),
-      );
+      runs[target.name].push(await measureLoad(`upstream ${delayMs} ms, round ${round + 1} ${target.name}`, target));
     }
   }
   const directSummary = summarize(runs.direct);
@@ -380,47 +379,6 @@ function proxySummaryLine(run: {
     `direct ${run.direct.cpuMicrosPerRequest} µs, proxied ${run.proxied.cpuMicrosPerRequest} µs (Latchkey process)`
   );
 }
-
-/**
- * measureLoad's round (2 s warm-up, then durationSeconds measured, the process's CPU per request),
- * with each response's own latency: autocannon's histogram keeps whole milliseconds, so a
- * sub-millisecond p50 read as 0 and the ratio as Infinity.
- */
-async function measureProxyLoad(title: string, target: LoadTarget): Promise<LoadResult> {
-  const options: autocannon.Options = {
-    url: target.url,
-    method: target.method ?? "GET",
-    headers: target.headers,
-    connections: target.connections ?? proxyConnections,
-    ...(target.body !== undefined && { body: target.body }),
-  };
-  await autocannon({ ...options, duration: 2 });
-  const latencies: number[] = [];
-  const cpuBefore = await cpuMicros(target.process.pid);
-  const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({ ...options, duration: durationSeconds }, (error, done) =>
-      error ? reject(error) : resolve(done),
-    );
-    instance.on("response", (_client, _status, _bytes, responseTimeMs) => latencies.push(responseTimeMs));
-  });
-  const cpuUsed = (await cpuMicros(target.process.pid)) - cpuBefore;
-  latencies.sort((a, b) => a - b);
-  const summary: LoadResult = {
-    rps: Math.round(result.requests.average),
-    p50Ms: round3(percentile(latencies, 0.5)),
-    p99Ms: round3(percentile(latencies, 0.99)),
-    cpuMicrosPerRequest: Math.round(cpuUsed / Math.max(1, result.requests.total)),
-    non2xx: result.non2xx,
-    errors: result.errors,
-  };
-  console.log(
-    `[bench] ${title}: ${summary.rps} rps, p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms, ` +
-      `${summary.cpuMicrosPerRequest} µs CPU/request, non-2xx ${summary.non2xx}, errors ${summary.errors}`,
-  );
-  return summary;
-}
-
-const round3 = (n: number) => Math.round(n * 1000) / 1000;
 
 const mode = process.argv.slice(2).find((arg) => !arg.startsWith("-")) ?? "hot-path";
 const modes: Record<string, () => Promise<unknown>> = {
