@@ -398,21 +398,16 @@ export async function expectOk(url: string, headers: Record<string, string>): Pr
   if (!response.ok) throw new Error(`${url} → ${response.status} ${await response.text()}`);
 }
 
-export async function createDatabase(name: string): Promise<string> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  await client.query(`create database "${name}"`);
-  await client.end();
-  const url = new URL(adminUrl);
+/** Creates database `name` on the server at `admin` (BENCH_POSTGRES_URL by default); returns its URL. */
+export async function createDatabase(name: string, admin: string = adminUrl): Promise<string> {
+  await withClient(admin, (client) => client.query(`create database "${name}"`));
+  const url = new URL(admin);
   url.pathname = `/${name}`;
   return url.toString();
 }
 
-export async function dropDatabase(name: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  await client.query(`drop database if exists "${name}" with (force)`);
-  await client.end();
+export async function dropDatabase(name: string, admin: string = adminUrl): Promise<void> {
+  await withClient(admin, (client) => client.query(`drop database if exists "${name}" with (force)`));
 }
 
 /** Runs `work` with one client on `databaseUrl`, closed afterwards. */

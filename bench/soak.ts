@@ -10,7 +10,6 @@
  * each instance's RSS at start, after warm-up and at the end. Exits 1 if any check fails.
  */
 import { randomBytes } from "node:crypto";
-import fs from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -18,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { startAuthorizationServer } from "../packages/server/test/support/oidc-provider.ts";
 import { WebhookReceiver } from "../packages/server/test/support/webhook-receiver.ts";
+import { createDatabase, dropDatabase, freePort, rssMb } from "./harness.ts";
 import { startProcess, type RunningProcess } from "./process.ts";
 
 const { values: args } = parseArgs({
@@ -66,7 +66,7 @@ interface Tally {
 
 async function main(): Promise<void> {
   const databaseName = `latchkey_soak_${Date.now()}`;
-  const databaseUrl = await createDatabase(databaseName);
+  const databaseUrl = await createDatabase(databaseName, adminUrl);
   const provider = await startAuthorizationServer({ accessTokenTtlSeconds: tokenTtlSeconds });
   const receiver = await WebhookReceiver.start();
   const instances: Instance[] = [];
@@ -188,7 +188,7 @@ async function main(): Promise<void> {
     await Promise.all(instances.map((instance) => instance.stop()));
     await receiver.down();
     await provider.close();
-    await dropDatabase(databaseName);
+    await dropDatabase(databaseName, adminUrl);
   }
   process.exit(failed ? 1 : 0);
 }
@@ -505,42 +505,6 @@ function str(value: unknown, dotPath: string): string {
   }
   if (typeof current !== "string") throw new Error(`expected a string at ${dotPath}`);
   return current;
-}
-
-async function createDatabase(name: string): Promise<string> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  await client.query(`create database "${name}"`);
-  await client.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function dropDatabase(name: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  await client.query(`drop database if exists "${name}" with (force)`);
-  await client.end();
-}
-
-async function freePort(): Promise<number> {
-  const net = await import("node:net");
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
-
-async function rssMb(pid: number): Promise<number> {
-  const status = await fs.readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return Math.round(kb / 1024);
 }
 
 const pct = (end: number, from: number) => (from > 0 ? `${(((end - from) / from) * 100).toFixed(1)}%` : "n/a");
