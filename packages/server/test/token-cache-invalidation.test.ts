@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { accessTokenContext, decryptAccessToken } from "../src/connections/connection-store.ts";
 import { rotateKeys } from "../src/vault/rotate-keys.ts";
 import { Vault } from "../src/vault/vault.ts";
-import { connectTestbed, json, type Tenant } from "./support/connect-testbed.ts";
+import { connectShared, connectTestbed, json, type Tenant } from "./support/connect-testbed.ts";
 import { extraInstance, type ExtraInstance } from "./support/multi-instance.ts";
 import { parseExposition } from "./support/prometheus-text.ts";
 import { TestClock, type TestApp } from "./support/test-app.ts";
@@ -272,6 +272,34 @@ describe(`token cache invalidation across 3 instances (${testDbKind()})`, () => 
       expect(response.status).toBe(204);
       return "404:CONNECTION_NOT_FOUND";
     }, dave);
+  });
+
+  it("sees the shared connection a provider name picks (Base44 getConnection) reconnected and disconnected", async () => {
+    const tenant = await bed.newTenant();
+    bed.secrets.add(tenant.serviceKey, tenant.adminKey, tenant.clientSecret);
+    const byProvider = async (app: TestApp) => {
+      const response = await app.call("GET", `/api/apps/${tenant.appId}/external-auth/tokens/oidc`, {
+        token: tenant.serviceKey,
+      });
+      const body = (await response.json()) as { access_token?: string; error?: { code?: string } };
+      return `${response.status}:${body.access_token ?? body.error?.code ?? "?"}`;
+    };
+    await connectShared(bed.t, bed.harness, tenant, "shared-one");
+    await expectServedFromCache(byProvider, `200:${await storedToken(tenant, "")}`);
+    await visibleOnEveryReader(async () => {
+      await connectShared(bed.t, bed.harness, tenant, "shared-two");
+      return `200:${await storedToken(tenant, "")}`;
+    }, byProvider);
+    await expectServedFromCache(byProvider, `200:${await storedToken(tenant, "")}`);
+    await visibleOnEveryReader(async () => {
+      const response = await bed.t.call(
+        "DELETE",
+        `/api/workspaces/${tenant.workspaceId}/apps/${tenant.appId}/connectors/${tenant.connectorId}/connection`,
+        { token: tenant.adminKey },
+      );
+      expect(response.status).toBe(204);
+      return "404:CONNECTION_NOT_FOUND";
+    }, byProvider);
   });
 
   it("makes every change visible on every instance within 100 ms at p99, over many changes", async () => {

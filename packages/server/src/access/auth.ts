@@ -1,4 +1,4 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { MemberRole } from "@latchkey/contracts";
 import { AppError, forbidden, notFound, unauthenticated } from "../errors/app-error.ts";
 import type { Config } from "../config/config.ts";
@@ -11,6 +11,7 @@ import type { UserTokenVerifier } from "./user-token-verifier.ts";
 import { bearerToken, hashSecretKey, secretKeyKind, secretsEqual } from "./secret-keys.ts";
 import { TtlCache } from "../kernel/ttl-cache.ts";
 import { consoleSessionMember } from "./console-sessions.ts";
+import type { Step } from "../http/route-pipeline.ts";
 
 /** What the auth middlewares need. */
 export interface AccessDeps {
@@ -40,19 +41,23 @@ function requireBearer(c: Context<AppEnv>): string {
  * authentications is refused (429) before anything is verified; a 401 from `verify` counts as one
  * more failure. Errors thrown after verification (by the route) are not the middleware's to count.
  */
-function authMiddleware(verify: (c: Context<AppEnv>) => Promise<void> | void): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+function authMiddleware(verify: (c: Context<AppEnv>) => Promise<void> | void): Step {
+  return (c, next) => {
     const failures = c.get("authFailures");
     failures.refuseIfLockedOut(c);
+    let pending: Promise<void> | void;
     try {
-      // Verification may finish synchronously (a cached service key): no promise to wait for then.
-      const pending = verify(c);
-      if (pending) await pending;
+      pending = verify(c);
     } catch (error) {
       failures.recordFailure(c, error);
       throw error;
     }
-    await next();
+    // Verification may finish synchronously (a cached service key): then so does this step.
+    if (pending === undefined) return next();
+    return pending.then(next, (error: unknown) => {
+      failures.recordFailure(c, error);
+      throw error;
+    });
   };
 }
 
@@ -65,7 +70,7 @@ export function assertAppIdHeader(c: Context<AppEnv>, appId: string): void {
 }
 
 /** Bearer LATCHKEY_OPERATOR_KEY. With no operator key configured the operator API is closed. */
-export function operatorAuth(deps: AccessDeps): MiddlewareHandler<AppEnv> {
+export function operatorAuth(deps: AccessDeps): Step {
   return authMiddleware(async (c) => {
     const token = requireBearer(c);
     const expected = deps.config.operatorKey;
@@ -79,7 +84,7 @@ export function operatorAuth(deps: AccessDeps): MiddlewareHandler<AppEnv> {
  * key or session of another workspace gets 404 (the workspace id must not be confirmed to
  * outsiders); a member without the role gets 403.
  */
-export function workspaceAuth(deps: AccessDeps, minimumRole: MemberRole): MiddlewareHandler<AppEnv> {
+export function workspaceAuth(deps: AccessDeps, minimumRole: MemberRole): Step {
   return authMiddleware(async (c) => {
     if (c.req.header("authorization") === undefined) {
       const member = await consoleSessionMember(deps, c);
@@ -128,7 +133,7 @@ interface CachedServiceKey {
  * origins) empties the cache on every instance as it commits (the change feed); the TTL bounds
  * what a lost change feed could leave, and while it is lost nothing is cached.
  */
-export function serviceKeyAuth(deps: AccessDeps): MiddlewareHandler<AppEnv> {
+export function serviceKeyAuth(deps: AccessDeps): Step {
   const cache = new TtlCache<CachedServiceKey>(serviceKeyCacheMaxEntries, {
     feed: deps.changes,
     tables: ["service_keys", "apps"],
@@ -178,7 +183,7 @@ async function lookUpServiceKey(
 }
 
 /** Bearer app-user token, verified per the path app's identity config. */
-export function appUserAuth(deps: UserAccessDeps): MiddlewareHandler<AppEnv> {
+export function appUserAuth(deps: UserAccessDeps): Step {
   return authMiddleware(async (c) => {
     const appId = c.req.param("appId") ?? "";
     assertAppIdHeader(c, appId);
@@ -196,7 +201,7 @@ export function appUserAuth(deps: UserAccessDeps): MiddlewareHandler<AppEnv> {
  * token. Its 401s are not failed authentications of the caller, who has just proven a service key:
  * a backend passing an expired user token must not lock its own address out.
  */
-export function onBehalfOfAuth(deps: Pick<UserAccessDeps, "userTokens">): MiddlewareHandler<AppEnv> {
+export function onBehalfOfAuth(deps: Pick<UserAccessDeps, "userTokens">): Step {
   return (c, next) => {
     const token = bearerToken(c.req.header("on-behalf-of"));
     if (!token) {

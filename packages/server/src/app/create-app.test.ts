@@ -18,18 +18,18 @@ describe("HTTP core: routing, JSON bodies, limits, errors, request ids", () => {
 
   beforeAll(async () => {
     t = await createTestApp({ env: { LATCHKEY_BODY_LIMIT_BYTES: String(bodyLimitBytes) } });
-    t.app.post("/api/test/widgets", async (c) => {
+    t.routes.mount("POST", "/api/test/widgets", [], async (c) => {
       const body = await readJson(c, Widget);
       accepted.push(body);
       return c.json({ widget: body }, 201);
     });
-    t.app.post("/api/test/initiate", async (c) => {
+    t.routes.mount("POST", "/api/test/initiate", [], async (c) => {
       const body = await readJson(c, OptionalBody);
       accepted.push(body);
       return c.json({ received: body });
     });
-    t.app.post("/test/outside-api", async (c) => c.json(await readJson(c, z.object({}).passthrough())));
-    t.app.get("/api/test/boom", () => {
+    t.routes.mount("POST", "/test/outside-api", [], async (c) => c.json(await readJson(c, z.object({}).passthrough())));
+    t.routes.mount("GET", "/api/test/boom", [], () => {
       throw new Error("pool exhausted at 10.1.2.3:5432 (detail 8d1f0c)");
     });
   }, databaseSetupMs);

@@ -7,6 +7,7 @@ import { createRateLimits } from "../http/rate-limit.ts";
 import { requestContext } from "../http/request-context.ts";
 import { refuseNulInUrl } from "../http/refuse-nul-in-url.ts";
 import { registerCors } from "../http/cors.ts";
+import { RoutePipeline, stepFromHono } from "../http/route-pipeline.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { createProviderResolver } from "../providers/create-provider-resolver.ts";
 import { createUserTokenVerifier } from "../identity/create-user-token-verifier.ts";
@@ -44,6 +45,8 @@ import { registerConsoleWorkspaceRoutes } from "../console/workspace-routes.ts";
 
 export interface LatchkeyApp {
   app: Hono<AppEnv>;
+  /** Where routes are mounted (each one Hono handler running the app's steps); tests add probe routes here. */
+  routes: RoutePipeline;
   docs: ApiDocs;
   metrics: Metrics;
   /** Delivers the webhook outbox; not started here (the instance starts it, tests drive it). */
@@ -75,17 +78,21 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
     collect: (gauge) => gauge.set(undefined, deps.changes.stats.losses),
   });
   const rateLimits = createRateLimits(deps.config, () => deps.clock.now().getTime());
-  app.use(
+  const onError = createErrorHandler(deps.logger);
+  const routes = new RoutePipeline(app, onError);
+  routes.everyRequest(
     requestContext({ logger: deps.logger, metrics: httpMetrics(metrics), authFailures: rateLimits.authFailures }),
   );
   // Every route, not only /api: an OAuth form_post callback or a console route reads bodies too.
-  const limitBody = bodyLimit({
-    maxSize: deps.config.bodyLimitBytes,
-    onError: () => {
-      throw payloadTooLarge(`Request body is larger than ${deps.config.bodyLimitBytes} bytes`);
-    },
-  });
-  app.use((c, next) => {
+  const limitBody = stepFromHono(
+    bodyLimit({
+      maxSize: deps.config.bodyLimitBytes,
+      onError: () => {
+        throw payloadTooLarge(`Request body is larger than ${deps.config.bodyLimitBytes} bytes`);
+      },
+    }),
+  );
+  routes.everyRequest(() => (c, next) => {
     refuseNulInUrl(c);
     // GET and HEAD cannot carry a body in Fetch; skipping them spares the token hot path the
     // limiter's `c.req.raw.body` read, which makes the node adapter build a full Fetch Request.
@@ -104,6 +111,7 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
     }
     return limitBody(c, next);
   });
+  registerCors(routes);
 
   const outbound = outboundUses(deps);
   const providers = createProviderResolver({ ...deps, fetch: outbound.providers });
@@ -140,8 +148,7 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
       await usage.stop();
     },
   };
-  const ctx = { app, deps: services, docs };
-  registerCors(app);
+  const ctx = { routes, deps: services, docs };
   registerOpsRoutes(ctx);
   registerOperatorRoutes(ctx);
   registerWorkspaceRoutes(ctx);
@@ -161,12 +168,13 @@ export function createLatchkeyApp(deps: AppDeps): LatchkeyApp {
   registerAuditRoutes(ctx);
   registerWebhookRoutes(ctx);
 
-  const onError = createErrorHandler(deps.logger);
-  // Answered here, not thrown: Hono lets an error thrown by notFound skip the middleware after next().
-  app.notFound((c) => onError(noRoute(c.req.method, c.req.path), c));
+  routes.mountNotFound((c) => {
+    throw noRoute(c.req.method, c.req.path);
+  });
+  // Errors are answered inside each route's pipeline; this is Hono's own last resort.
   app.onError(onError);
   const webhooks = new WebhookDispatcher({ ...deps, fetch: outbound.webhooks });
-  return { app, docs, metrics, background, webhooks };
+  return { app, routes, docs, metrics, background, webhooks };
 }
 
 /** Every kind of call this instance makes to other servers, each with its own limits. */

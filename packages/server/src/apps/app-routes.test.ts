@@ -1,8 +1,6 @@
 import type { App, CreateAppResponse, ServiceKeyInfo } from "@latchkey/contracts";
-import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp } from "../../test/support/test-app.ts";
-import type { AppEnv } from "../http/app-env.ts";
 import { serviceKeyAuth } from "../access/auth.ts";
 import {
   addMember,
@@ -22,9 +20,9 @@ describe("workspace apps", { timeout: 30_000 }, () => {
   beforeAll(async () => {
     t = await createTestApp();
     // A stand-in for the service routes other features mount: proves a key authenticates its app.
-    const probe = new Hono<AppEnv>();
-    probe.get("/probe/apps/:appId", serviceKeyAuth(t.deps), (c) => c.json({ app_id: c.get("serviceApp").app.id }));
-    t.app.route("/", probe);
+    t.routes.mount("GET", "/probe/apps/:appId", [serviceKeyAuth(t.deps)], (c) =>
+      c.json({ app_id: c.get("serviceApp").app.id }),
+    );
   }, 60_000);
   afterAll(async () => {
     await t.close();

@@ -1,4 +1,4 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { z } from "zod";
 import { AppError, noRoute } from "../errors/app-error.ts";
 import type { AppEnv } from "../http/app-env.ts";
@@ -32,6 +32,7 @@ import {
 import { disconnect } from "./disconnect.ts";
 import { memberOrigin } from "../events/request-origin.ts";
 import { TokenCache, type CachedToken } from "./token-cache.ts";
+import type { Step } from "../http/route-pipeline.ts";
 
 const tag = "Connections";
 
@@ -242,7 +243,7 @@ function registerTokenRoutes(
     use: [serviceAuth],
     responses: tokenResponses,
     errors: tokenErrors,
-    handler: async (c) => {
+    handler: (c) => {
       const raw = c.req.param("userId") ?? "";
       const userId = isPlainUserId(raw) ? raw : parseOrThrow(UserIdSchema, raw, "userId");
       return answerFor(c, c.req.param("connectorId") ?? "", "user", userId);
@@ -276,22 +277,29 @@ function registerTokenRoutes(
     use: [serviceAuth],
     responses: tokenResponses,
     errors: tokenErrors,
-    handler: async (c) => {
-      const found = await findSharedConnectionByProvider(
-        deps,
-        c.get("serviceApp").app.id,
-        c.req.param("provider") ?? "",
-      );
-      const connector = found
-        ? { provider: found.provider, integrationType: found.integration_type, status: found.connector_status }
-        : null;
-      return tokenAnswer(c, ctx, refresher, found, connector);
+    handler: (c) => {
+      const appId = c.get("serviceApp").app.id;
+      const provider = c.req.param("provider") ?? "";
+      const cached = cache.getShared(appId, provider);
+      if (cached !== undefined) {
+        deps.usage.touch(cached.connectionId);
+        return bodyWithResponseHeaders(c, cached.body, 200, tokenAnswerHeaders);
+      }
+      const generation = cache.generation;
+      return findSharedConnectionByProvider(deps, appId, provider).then((found) => {
+        const connector = found
+          ? { provider: found.provider, integrationType: found.integration_type, status: found.connector_status }
+          : null;
+        return tokenAnswer(c, ctx, refresher, found, connector, (entry) =>
+          cache.setShared(appId, provider, entry, generation),
+        );
+      });
     },
   });
 }
 
 /** Lets a request through only when its `:segment` path parameter is `literal`; else no such route. */
-function onlySegment(literal: string): MiddlewareHandler<AppEnv> {
+function onlySegment(literal: string): Step {
   return (c, next) => {
     if (c.req.param("segment") !== literal) throw noRoute(c.req.method, c.req.path);
     return next();

@@ -108,6 +108,48 @@ describe("TokenCache", () => {
     }
   });
 
+  it("keeps by-provider answers apart from connection keys, dropped by any shared-connection change of their app", () => {
+    const { cache, feed } = setUp();
+    const shared = { appId: "app_1", connectorId: "con_1", ownerType: "app", userId: "" } as const;
+    const fill = () => {
+      cache.setShared("app_1", "google", entry("conn_google"), cache.generation);
+      cache.setShared("app_1", "slack", entry("conn_slack"), cache.generation);
+      cache.setShared("app_2", "google", entry("conn_other_app"), cache.generation);
+      cache.set(key("u1"), entry("conn_u1"), cache.generation);
+    };
+    fill();
+    expect(cache.getShared("app_1", "google")?.connectionId).toBe("conn_google");
+    expect(cache.getShared("app_1", "github")).toBeUndefined();
+    expect(cache.get({ ...shared, connectorId: "" })).toBeUndefined();
+    // A user's connection does not decide what a provider name picks.
+    feed.publish({
+      table: "connections",
+      row: { id: "conn_u1", appId: "app_1", connectorId: "con_1", ownerType: "user", userId: "u1" },
+    });
+    expect(cache.getShared("app_1", "google")).toBeDefined();
+    // Any shared connection of the app, even a new one of another connector, may: all of that app's go.
+    feed.publish({ table: "connections", row: { id: "conn_new", ...shared, connectorId: "con_new" } });
+    expect(cache.getShared("app_1", "google")).toBeUndefined();
+    expect(cache.getShared("app_1", "slack")).toBeUndefined();
+    expect(cache.getShared("app_2", "google")?.connectionId).toBe("conn_other_app");
+    // A change that clears everything clears these too, and the next fill is tracked again.
+    feed.publish({ table: "connectors", row: { id: "con_1" } });
+    expect(cache.size).toBe(0);
+    fill();
+    feed.publish({ table: "connections", row: { id: "conn_google", ...shared } });
+    expect(cache.getShared("app_1", "google")).toBeUndefined();
+    expect(cache.get(key("u1"))).toBeDefined();
+  });
+
+  it("does not store a by-provider answer read before a change, nor one due for refresh", () => {
+    const { cache, feed } = setUp();
+    const before = cache.generation;
+    feed.publish({ table: "service_keys", row: { id: "sk_1", appId: "app_1" } });
+    cache.setShared("app_1", "google", entry("conn_google"), before);
+    cache.setShared("app_1", "slack", entry("conn_slack", start), cache.generation);
+    expect(cache.size).toBe(0);
+  });
+
   it("is bypassed while the feed is lost and starts empty when it is back", () => {
     const { cache, feed } = setUp();
     cache.set(key("u1"), entry("conn_1"), cache.generation);

@@ -42,6 +42,11 @@ const entryOverheadBytes = 200;
 export class TokenCache {
   readonly #entries: LRUCache<string, CachedToken> | null;
   readonly stats: TokenCacheStats = { hits: 0, misses: 0, bypassed: 0 };
+  /**
+   * The by-provider keys stored per app: a change to any shared connection of an app drops them
+   * all. At most one key per provider name that found a connection, so bounded by connectors.
+   */
+  readonly #sharedKeysByApp = new Map<string, Set<string>>();
 
   constructor(
     private readonly feed: ChangeFeed,
@@ -70,13 +75,24 @@ export class TokenCache {
 
   /** The answer for a key, if it may be served now. */
   get(key: ConnectionKey): CachedToken | undefined {
+    return this.#read(keyOf(key));
+  }
+
+  /**
+   * The answer of the by-provider route (Base44 `getConnection(provider)`): the app's shared
+   * connection that `provider` names, as that route chose it when it read it.
+   */
+  getShared(appId: string, provider: string): CachedToken | undefined {
+    return this.#read(sharedKeyOf(appId, provider));
+  }
+
+  #read(cacheKey: string): CachedToken | undefined {
     const entries = this.#entries;
     if (entries === null) return undefined;
     if (!this.feed.live) {
       this.stats.bypassed++;
       return undefined;
     }
-    const cacheKey = keyOf(key);
     const entry = entries.get(cacheKey);
     if (entry === undefined) {
       this.stats.misses++;
@@ -101,10 +117,27 @@ export class TokenCache {
    * (the read may predate it), the feed is not live, or the answer is already due for refresh.
    */
   set(key: ConnectionKey, entry: CachedToken, generation: number): void {
+    this.#write(keyOf(key), entry, generation);
+  }
+
+  /** Stores a by-provider answer (see `getShared`) under the same rule as `set`. */
+  setShared(appId: string, provider: string, entry: CachedToken, generation: number): void {
+    const cacheKey = sharedKeyOf(appId, provider);
+    if (!this.#write(cacheKey, entry, generation)) return;
+    let keys = this.#sharedKeysByApp.get(appId);
+    if (keys === undefined) {
+      keys = new Set();
+      this.#sharedKeysByApp.set(appId, keys);
+    }
+    keys.add(cacheKey);
+  }
+
+  #write(cacheKey: string, entry: CachedToken, generation: number): boolean {
     const entries = this.#entries;
-    if (entries === null || !this.feed.live || this.feed.generation !== generation) return;
-    if (this.clock.now().getTime() >= entry.servableUntilMs) return;
-    entries.set(keyOf(key), entry);
+    if (entries === null || !this.feed.live || this.feed.generation !== generation) return false;
+    if (this.clock.now().getTime() >= entry.servableUntilMs) return false;
+    entries.set(cacheKey, entry);
+    return true;
   }
 
   #forget(change: Change): void {
@@ -116,16 +149,38 @@ export class TokenCache {
         entries.delete(
           keyOf({ appId: row.appId, connectorId: row.connectorId, ownerType: row.ownerType, userId: row.userId ?? "" }),
         );
+        // Any shared connection of the app, even a new one, may change which one a provider name picks.
+        if (row.ownerType === "app") this.#forgetShared(row.appId);
         return;
       }
     }
     // A connector (enabled, options), an app, or a change whose rows are unknown: rare, so everything goes.
-    if (change.table === "connections" || change.table === "connectors" || change.table === "apps") entries.clear();
-    else if (change.table === "*") entries.clear();
+    if (
+      change.table === "connections" ||
+      change.table === "connectors" ||
+      change.table === "apps" ||
+      change.table === "*"
+    ) {
+      entries.clear();
+      this.#sharedKeysByApp.clear();
+    }
+  }
+
+  #forgetShared(appId: string): void {
+    const keys = this.#sharedKeysByApp.get(appId);
+    if (keys === undefined) return;
+    // Keys the LRU evicted meanwhile are deleted again, harmlessly.
+    for (const cacheKey of keys) this.#entries?.delete(cacheKey);
+    this.#sharedKeysByApp.delete(appId);
   }
 }
 
 /** Unambiguous: no id contains NUL (http/refuse-nul-in-url.ts refuses it in any path). */
 function keyOf(key: ConnectionKey): string {
   return `${key.appId}\0${key.connectorId}\0${key.ownerType}\0${key.userId}`;
+}
+
+/** Never a `keyOf` key: those never have an empty connector id. */
+function sharedKeyOf(appId: string, provider: string): string {
+  return `${appId}\0\0provider\0${provider}`;
 }

@@ -16,6 +16,7 @@ import { AppError, notFound, unauthenticated } from "../errors/app-error.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { recordAudit } from "../events/record-event.ts";
 import { clientIp } from "../http/client-ip.ts";
+import type { Step } from "../http/route-pipeline.ts";
 import { defineRoute } from "../http/define-route.ts";
 import { RateLimiter } from "../http/rate-limit.ts";
 import type { RouteContext } from "../http/route-context.ts";
@@ -102,8 +103,8 @@ export function registerConsoleRoutes(ctx: RouteContext<ConsoleDeps>): void {
   });
   const ipOf = (c: Context<AppEnv>) => clientIp(c, deps.config.trustProxyHops);
   /** Before the body is read: pre-session routes refuse floods and foreign origins first. */
-  const guard = [
-    (c: Context<AppEnv>, next: () => Promise<void>) => {
+  const guard: Step[] = [
+    (c, next) => {
       refuseForeignOrigin(c, deps.config.publicUrl);
       perIp.take(ipOf(c));
       return next();

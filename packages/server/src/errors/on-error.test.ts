@@ -12,17 +12,17 @@ describe("error handler", () => {
 
   beforeAll(async () => {
     t = await createTestApp();
-    t.app.get("/test/errors/:code", (c) => {
+    t.routes.mount("GET", "/test/errors/:code", [], (c) => {
       throw new AppError(c.req.param("code") as ErrorCode, `thrown ${c.req.param("code")}`);
     });
-    t.app.get("/test/limited", () => {
+    t.routes.mount("GET", "/test/limited", [], () => {
       throw new AppError("RATE_LIMITED", "Slow down", { retry_after_seconds: 30 }, { "Retry-After": "30" });
     });
-    t.app.get("/test/helpers/:which", (c) => {
+    t.routes.mount("GET", "/test/helpers/:which", [], (c) => {
       const which = c.req.param("which");
       throw which === "not-found" ? notFound("Widget") : which === "forbidden" ? forbidden() : unauthenticated();
     });
-    t.app.get("/test/database-down/:kind", (c) => {
+    t.routes.mount("GET", "/test/database-down/:kind", [], (c) => {
       const kind = c.req.param("kind");
       if (kind === "refused") {
         throw Object.assign(new AggregateError([Object.assign(new Error("connect"), { code: "ECONNREFUSED" })]), {
@@ -35,7 +35,7 @@ describe("error handler", () => {
       if (kind === "terminated") throw new Error("Connection terminated unexpectedly");
       throw Object.assign(new Error('relation "nope" does not exist at 10.0.0.5:5432'), { code: "42P01" });
     });
-    t.app.get("/test/http-exception/:status", (c) => {
+    t.routes.mount("GET", "/test/http-exception/:status", [], (c) => {
       throw new HTTPException(Number(c.req.param("status")) as 400, { message: "framework said no" });
     });
   }, databaseSetupMs);

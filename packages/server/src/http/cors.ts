@@ -1,5 +1,4 @@
-import type { Hono } from "hono";
-import type { AppEnv } from "./app-env.ts";
+import type { RoutePipeline, Step } from "./route-pipeline.ts";
 
 /**
  * The routes browser frontends call cross-origin: the app-user routes (user token) and, from the
@@ -8,7 +7,7 @@ import type { AppEnv } from "./app-env.ts";
  * Workspace and operator routes get no CORS: they are called server to server or from the
  * console on its own origin.
  */
-export const browserApiPattern = "/api/apps/*";
+export const browserApiPrefix = "/api/apps/";
 
 /** Request headers the Base44 and Latchkey SDKs send (browser ones included). */
 export const corsAllowedHeaders = [
@@ -30,20 +29,24 @@ export const corsMaxAgeSeconds = 600;
  * answered here (204) without reaching the routes. Its headers join the request's response
  * headers (http/response-headers.ts), which the token routes write without a Fetch `Headers`.
  */
-export function registerCors(app: Hono<AppEnv>): void {
+export function registerCors(routes: RoutePipeline): void {
   const allowMethods = "GET,POST,DELETE,OPTIONS";
   const allowHeaders = corsAllowedHeaders.join(",");
   const exposeHeaders = corsExposedHeaders.join(",");
-  app.use(browserApiPattern, (c, next) => {
+  const corsStep: Step = (c, next) => {
     const headers = c.get("responseHeaders");
     headers["Access-Control-Allow-Origin"] = "*";
     if (c.req.method === "OPTIONS") {
       headers["Access-Control-Allow-Methods"] = allowMethods;
       headers["Access-Control-Allow-Headers"] = allowHeaders;
       headers["Access-Control-Max-Age"] = String(corsMaxAgeSeconds);
-      return Promise.resolve(c.body(null, 204));
+      return c.body(null, 204);
     }
     headers["Access-Control-Expose-Headers"] = exposeHeaders;
     return next();
-  });
+  };
+  routes.everyRequest(
+    () => corsStep,
+    (patternOrPath) => patternOrPath.startsWith(browserApiPrefix) || `${patternOrPath}/` === browserApiPrefix,
+  );
 }

@@ -1,10 +1,10 @@
 import { ErrorCode } from "@latchkey/contracts";
-import type { Context, Hono, MiddlewareHandler } from "hono";
-import type { H } from "hono/types";
+import type { Context } from "hono";
 import type { z } from "zod";
 import type { ApiDocs, RouteAuth, RouteDoc } from "./api-docs.ts";
 import type { AppEnv } from "./app-env.ts";
 import { parseOrThrow, readJson } from "./read-json.ts";
+import type { RoutePipeline, Step } from "./route-pipeline.ts";
 
 type Parsed<Schema> = Schema extends z.ZodType ? z.output<Schema> : undefined;
 
@@ -34,8 +34,8 @@ export interface RouteSpec<Body extends z.ZodType | undefined, Query extends z.Z
   tag: string;
   /** Who may call it, for the docs' security section; `use` holds the middlewares that enforce it. */
   auth: RouteAuth;
-  /** Middlewares run before the handler, in order (authentication, rate limits). */
-  use?: readonly MiddlewareHandler<AppEnv>[];
+  /** Steps run before the handler, in order (authentication, rate limits). */
+  use?: readonly Step[];
   /** JSON body, validated before the handler runs (an empty body counts as `{}`). */
   body?: Body;
   /** Query string, validated before the handler runs. */
@@ -50,9 +50,9 @@ export interface RouteSpec<Body extends z.ZodType | undefined, Query extends z.Z
   handler: (c: Context<AppEnv>, input: RouteInput<Body, Query>) => Response | Promise<Response>;
 }
 
-/** Where routes are declared: the Hono app and the docs registry (a feature's RouteContext). */
+/** Where routes are declared: the app's route pipeline and the docs registry (a feature's RouteContext). */
 export interface RouteTarget {
-  app: Hono<AppEnv>;
+  routes: RoutePipeline;
   docs: ApiDocs;
 }
 
@@ -75,8 +75,7 @@ export function defineRoute<
           };
           return handler(c, input as RouteInput<Body, Query>);
         };
-  const handlers: H<AppEnv>[] = [...(spec.use ?? []), run];
-  target.app.on(spec.method.toUpperCase(), [honoPath], ...(handlers as [H<AppEnv>]));
+  target.routes.mount(spec.method.toUpperCase(), honoPath, spec.use ?? [], run);
   target.docs.add({
     method: spec.method,
     path: spec.path,

@@ -8,11 +8,12 @@
  * every check free of database and network round trips. Memory is bounded: each limiter tracks at
  * most `maxKeys` keys, dropping those idle for a whole window first, then the least recently used.
  */
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { Config } from "../config/config.ts";
 import { AppError } from "../errors/app-error.ts";
 import type { AppEnv } from "./app-env.ts";
 import { clientIp } from "./client-ip.ts";
+import type { Step } from "./route-pipeline.ts";
 
 const windowMs = 60_000;
 /** Refills are fractions: this much less than a unit still counts as a unit. */
@@ -209,7 +210,7 @@ export class AuthFailureLimit {
 /** This instance's limiters, built once in createLatchkeyApp (Services.rateLimits). */
 export interface RateLimits {
   /** Middleware, before authentication: per client IP on the connect, callback and user-token routes together. */
-  perIp: MiddlewareHandler<AppEnv>;
+  perIp: Step;
   /** Connect flows started; key with `connectLimitKey`. */
   connects: RateLimiter;
   /** User tokens minted, keyed by service key id. */
@@ -220,7 +221,7 @@ export interface RateLimits {
 export function createRateLimits(config: Pick<Config, "rateLimits" | "trustProxyHops">, now: () => number): RateLimits {
   const limits = config.rateLimits;
   const byIp = new RateLimiter({ perMinute: limits.ipPerMinute, now, refusal: "Too many requests from this address" });
-  const perIp: MiddlewareHandler<AppEnv> = (c, next) => {
+  const perIp: Step = (c, next) => {
     if (byIp.enabled) byIp.take(clientIp(c, config.trustProxyHops));
     return next();
   };

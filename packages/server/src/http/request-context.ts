@@ -1,10 +1,11 @@
 import { randomUUID } from "node:crypto";
-import type { MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { Logger } from "../log/logger.ts";
-import type { HttpMetrics } from "./http-metrics.ts";
 import type { AppEnv } from "./app-env.ts";
+import type { HttpMetrics } from "./http-metrics.ts";
 import type { AuthFailureLimit } from "./rate-limit.ts";
 import { applyResponseHeaders } from "./response-headers.ts";
+import type { Step } from "./route-pipeline.ts";
 
 const acceptableRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -16,28 +17,39 @@ export interface RequestContextParts {
 }
 
 /**
- * The first middleware of every request: request id (echoed as X-Request-Id), a child logger,
- * the response headers every answer carries, request metrics and one access-log line. One
- * middleware rather than one each: every layer costs a promise and a dispatch on the hot path.
+ * The first step of every request, made once per route (`route` is its pattern): request id
+ * (echoed as X-Request-Id), a child logger, the response headers every answer carries, request
+ * metrics and one access-log line. One step rather than one each: every layer costs a call and,
+ * where a step waits, a promise on the hot path. It finishes synchronously when the route did.
  */
-export function requestContext({ logger, metrics, authFailures }: RequestContextParts): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    const started = performance.now();
-    const incoming = c.req.header("x-request-id");
-    const requestId = incoming && acceptableRequestId.test(incoming) ? incoming : randomUUID();
-    const log = logger.child({ request_id: requestId });
-    c.set("requestId", requestId);
-    c.set("log", log);
-    c.set("authFailures", authFailures);
-    c.set("responseHeaders", { "X-Request-Id": requestId });
-    await metrics.measure(c, started, next);
-    applyResponseHeaders(c);
-    if (log.isLevelEnabled("info")) {
-      // The path only: query strings can carry codes and states.
-      log.info(
-        { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) },
-        "request",
-      );
-    }
+export function requestContext({ logger, metrics, authFailures }: RequestContextParts): (route: string) => Step {
+  return (route) => {
+    const record = metrics.forRoute(route);
+    const finish = (c: Context<AppEnv>, started: number, log: Logger): void => {
+      const status = c.res.status;
+      record(c.req.method, status, (performance.now() - started) / 1000);
+      applyResponseHeaders(c);
+      if (log.isLevelEnabled("info")) {
+        // The path only: query strings can carry codes and states.
+        log.info(
+          { method: c.req.method, path: c.req.path, status, ms: Math.round(performance.now() - started) },
+          "request",
+        );
+      }
+    };
+    return (c, next) => {
+      const started = performance.now();
+      const incoming = c.req.header("x-request-id");
+      const requestId = incoming && acceptableRequestId.test(incoming) ? incoming : randomUUID();
+      const log = logger.child({ request_id: requestId });
+      c.set("requestId", requestId);
+      c.set("log", log);
+      c.set("authFailures", authFailures);
+      c.set("responseHeaders", { "X-Request-Id": requestId });
+      // The steps after this one turn their errors into c.res (route-pipeline.ts): next() does not throw.
+      const done = next();
+      if (done instanceof Promise) return done.then(() => finish(c, started, log));
+      finish(c, started, log);
+    };
   };
 }

@@ -1,14 +1,14 @@
-import type { Hono } from "hono";
 import type { ApiDocs } from "./api-docs.ts";
-import type { AppEnv } from "./app-env.ts";
+import type { RoutePipeline } from "./route-pipeline.ts";
 
 /**
- * What every feature's `register…Routes(ctx)` receives: the Hono app to mount on, the docs
- * registry, and the dependencies and per-instance services it needs (each feature names its own
- * narrow `Deps` type; app/create-app.ts hands over one object that satisfies them all).
+ * What every feature's `register…Routes(ctx)` receives: the route pipeline to mount on (each
+ * route one Hono handler running the app's steps, http/route-pipeline.ts), the docs registry, and
+ * the dependencies and per-instance services it needs (each feature names its own narrow `Deps`
+ * type; app/create-app.ts hands over one object that satisfies them all).
  */
 export interface RouteContext<Deps> {
-  app: Hono<AppEnv>;
+  routes: RoutePipeline;
   docs: ApiDocs;
   deps: Deps;
 }

@@ -403,7 +403,7 @@ describe("user tokens of a jwks app", { timeout: 30_000 }, () => {
         providers: createProviderResolver(t.deps),
         metrics: new Metrics(),
       };
-      t.app.get("/api/apps/:appId/identity-test/whoami", appUserAuth({ ...t.deps, ...services }), (c) =>
+      t.routes.mount("GET", "/api/apps/:appId/identity-test/whoami", [appUserAuth({ ...t.deps, ...services })], (c) =>
         c.json({ user_id: c.get("appUser").userId, app_id: c.get("serviceApp").app.id }),
       );
       const path = `/api/apps/${app.id}/identity-test/whoami`;

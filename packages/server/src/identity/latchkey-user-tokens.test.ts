@@ -30,7 +30,7 @@ describe("POST /api/apps/{appId}/users/{userId}/token (latchkey user tokens)", {
       metrics: new Metrics(),
     };
     // Before any request: Hono takes no route once its router is built.
-    t.app.get("/api/apps/:appId/identity-test/whoami", appUserAuth({ ...t.deps, ...services }), (c) =>
+    t.routes.mount("GET", "/api/apps/:appId/identity-test/whoami", [appUserAuth({ ...t.deps, ...services })], (c) =>
       c.json({ user_id: c.get("appUser").userId }),
     );
     const workspaceId = (await createWorkspace(t)).id;

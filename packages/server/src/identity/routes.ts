@@ -1,8 +1,6 @@
-import type { MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { type AccessDeps, serviceKeyAuth } from "../access/auth.ts";
 import { AppError } from "../errors/app-error.ts";
-import type { AppEnv } from "../http/app-env.ts";
 import { defineRoute } from "../http/define-route.ts";
 import type { RateLimits } from "../http/rate-limit.ts";
 import { parseOrThrow } from "../http/read-json.ts";
@@ -17,6 +15,7 @@ import {
   minUserTokenLifetimeSeconds,
 } from "./latchkey-user-tokens.ts";
 import { UserIdSchema } from "./user-id.ts";
+import type { Step } from "../http/route-pipeline.ts";
 
 export const MintUserTokenBody = z.strictObject({
   expires_in: z
@@ -43,7 +42,7 @@ export function registerIdentityRoutes(
   const { perIp, userTokens } = deps.rateLimits;
   // Before the body is read: a request with a bad body still spends the key's allowance, and a bad
   // userId is refused before the body is looked at.
-  const spendAndCheckUserId: MiddlewareHandler<AppEnv> = (c, next) => {
+  const spendAndCheckUserId: Step = (c, next) => {
     const { app: serviceApp, serviceKeyId } = c.get("serviceApp");
     userTokens.take(serviceKeyId ?? serviceApp.id);
     parseOrThrow(UserIdSchema, c.req.param("userId"), "userId");

@@ -28,7 +28,7 @@ describe("log redaction of a whole request", () => {
   beforeAll(async () => {
     t = await createTestApp();
     // A careless route: it logs everything it was sent.
-    t.app.post("/api/test/log-everything", async (c) => {
+    t.routes.mount("POST", "/api/test/log-everything", [], async (c) => {
       const body = await readJson(c, z.record(z.string(), z.unknown()));
       c.get("log").info(
         { headers: c.req.header(), query: c.req.query(), url: c.req.url, body },

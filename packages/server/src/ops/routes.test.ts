@@ -112,9 +112,11 @@ describe("GET /metrics", () => {
   let t: OpenTestApp;
   beforeAll(async () => {
     t = await createTestApp();
-    t.app.get("/test/items/:itemId", (c) => c.json({ id: c.req.param("itemId") }));
-    t.app.post("/api/test/items", async (c) => c.json(await readJson(c, z.object({ name: z.string() })), 201));
-    t.app.get("/test/teapot", () => {
+    t.routes.mount("GET", "/test/items/:itemId", [], (c) => c.json({ id: c.req.param("itemId") }));
+    t.routes.mount("POST", "/api/test/items", [], async (c) =>
+      c.json(await readJson(c, z.object({ name: z.string() })), 201),
+    );
+    t.routes.mount("GET", "/test/teapot", [], () => {
       throw new AppError("CONFLICT", "No");
     });
     await t.call("GET", "/healthz");
