@@ -299,7 +299,8 @@ const countedTables = ["connections", "connection_usage"];
 /**
  * PostgreSQL's counters per table of `countedTables`: rows inserted and updated (the token routes'
  * batched usage writes; HOT updates touch no index) and blocks found in shared buffers or read
- * from outside them (the OS cache or the disk); and `wal_bytes`, the WAL written meanwhile. WAL is
+ * from outside them (the OS cache or the disk), for the table and each of its indexes; and
+ * `wal_bytes`, the WAL written meanwhile. WAL is
  * counted for the whole server: other databases' writes on a shared server count too.
  */
 async function tableActivity(databaseUrl: string): Promise<Record<string, Record<string, number> | number>> {
@@ -311,10 +312,22 @@ async function tableActivity(databaseUrl: string): Promise<Record<string, Record
         where t.relname = any($1::text[])`,
       [countedTables],
     );
+    // Per index too: the floor reads by the primary key, the token route by connections_owner_unique.
+    const indexes = await client.query<{ relname: string; indexrelname: string; blks_read: string; blks_hit: string }>(
+      `select relname, indexrelname, idx_blks_read as blks_read, idx_blks_hit as blks_hit
+         from pg_statio_user_indexes where relname = any($1::text[])`,
+      [countedTables],
+    );
     const wal = await client.query<{ lsn: string }>(`select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') as lsn`);
     const counters: Record<string, Record<string, number> | number> = { wal_bytes: Number(wal.rows[0]?.lsn ?? 0) };
     for (const { relname, ...row } of tables.rows) {
-      counters[relname ?? ""] = Object.fromEntries(Object.entries(row).map(([name, value]) => [name, Number(value)]));
+      const table: Record<string, number> = {};
+      for (const [name, value] of Object.entries(row)) table[name] = Number(value);
+      for (const index of indexes.rows.filter((index) => index.relname === relname)) {
+        table[`${index.indexrelname}.blks_read`] = Number(index.blks_read);
+        table[`${index.indexrelname}.blks_hit`] = Number(index.blks_hit);
+      }
+      counters[relname ?? ""] = table;
     }
     return counters;
   });
