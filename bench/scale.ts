@@ -27,6 +27,7 @@ import type autocannon from "autocannon";
 import { from as copyFrom } from "pg-copy-streams";
 import { parseEncryptionKeys } from "../packages/server/src/config/config.ts";
 import { accessTokenContext, refreshTokenContext } from "../packages/server/src/connections/connection-store.ts";
+import { usageFlushMs } from "../packages/server/src/connections/usage-recorder.ts";
 import { newId } from "../packages/server/src/kernel/ids.ts";
 import { Vault } from "../packages/server/src/vault/vault.ts";
 import {
@@ -130,7 +131,9 @@ export async function main(): Promise<void> {
       );
       const statsBefore = await tableActivity(databaseUrl);
       const tokenReads = await benchmarkTokenReads(latchkey, baseline, fleet, ids);
+      await new Promise((resolve) => setTimeout(resolve, settleMs));
       const tableActivityDuringReads = activitySince(statsBefore, await tableActivity(databaseUrl));
+      console.log(`[bench] table activity during the reads at ${size}: ${JSON.stringify(tableActivityDuringReads)}`);
       const connectFlow = await benchmarkConnectFlow(latchkey.url, provider, fleet, size);
       stages.push({ connections: size, seedSeconds, databaseSize, tokenReads, tableActivityDuringReads, connectFlow });
     }
@@ -290,25 +293,66 @@ async function sizeOf(databaseUrl: string) {
   };
 }
 
+/** Tables whose counters the bench records: the connections and, when the schema has it, their usage. */
+const countedTables = ["connections", "connection_usage"];
+
 /**
- * PostgreSQL's counters for the connections table: rows updated (the token routes' batched
- * `last_used_at` writes; HOT ones touch no index) and blocks found in shared buffers or read.
+ * PostgreSQL's counters per table of `countedTables`: rows inserted and updated (the token routes'
+ * batched usage writes; HOT updates touch no index) and blocks found in shared buffers or read
+ * from outside them (the OS cache or the disk), for the table and each of its indexes; and
+ * `wal_bytes`, the WAL written meanwhile. WAL is
+ * counted for the whole server: other databases' writes on a shared server count too.
  */
-async function tableActivity(databaseUrl: string): Promise<Record<string, number>> {
-  const result = await withClient(databaseUrl, (client) =>
-    client.query<Record<string, string>>(
-      `select t.n_tup_upd as rows_updated, t.n_tup_hot_upd as hot_updates,
+async function tableActivity(databaseUrl: string): Promise<Record<string, Record<string, number> | number>> {
+  return withClient(databaseUrl, async (client) => {
+    const tables = await client.query<Record<string, string>>(
+      `select t.relname, t.n_tup_ins as rows_inserted, t.n_tup_upd as rows_updated, t.n_tup_hot_upd as hot_updates,
               io.heap_blks_read, io.heap_blks_hit, io.idx_blks_read, io.idx_blks_hit
          from pg_stat_user_tables t join pg_statio_user_tables io using (relid)
-        where t.relname = 'connections'`,
-    ),
-  );
-  return Object.fromEntries(Object.entries(result.rows[0] ?? {}).map(([name, value]) => [name, Number(value)]));
+        where t.relname = any($1::text[])`,
+      [countedTables],
+    );
+    // Per index too: the floor reads by the primary key, the token route by connections_owner_unique.
+    const indexes = await client.query<{ relname: string; indexrelname: string; blks_read: string; blks_hit: string }>(
+      `select relname, indexrelname, idx_blks_read as blks_read, idx_blks_hit as blks_hit
+         from pg_statio_user_indexes where relname = any($1::text[])`,
+      [countedTables],
+    );
+    const wal = await client.query<{ lsn: string }>(`select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') as lsn`);
+    const counters: Record<string, Record<string, number> | number> = { wal_bytes: Number(wal.rows[0]?.lsn ?? 0) };
+    for (const { relname, ...row } of tables.rows) {
+      const table: Record<string, number> = {};
+      for (const [name, value] of Object.entries(row)) table[name] = Number(value);
+      for (const index of indexes.rows.filter((index) => index.relname === relname)) {
+        table[`${index.indexrelname}.blks_read`] = Number(index.blks_read);
+        table[`${index.indexrelname}.blks_hit`] = Number(index.blks_hit);
+      }
+      counters[relname ?? ""] = table;
+    }
+    return counters;
+  });
 }
 
-function activitySince(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(after).map(([name, value]) => [name, value - (before[name] ?? 0)]));
+function activitySince(
+  before: Record<string, Record<string, number> | number>,
+  after: Record<string, Record<string, number> | number>,
+): Record<string, Record<string, number> | number> {
+  return Object.fromEntries(
+    Object.entries(after).map(([name, value]) => {
+      const earlier = before[name];
+      if (typeof value === "number") return [name, value - (typeof earlier === "number" ? earlier : 0)];
+      const from = typeof earlier === "object" ? earlier : {};
+      return [name, Object.fromEntries(Object.entries(value).map(([key, n]) => [key, n - (from[key] ?? 0)]))];
+    }),
+  );
 }
+
+/**
+ * Waits until the counters include the token reads: Latchkey writes the last reads' usage within
+ * `usageFlushMs`, and a PostgreSQL 15+ backend that goes idle reports its table counters within
+ * 10 s (PGSTAT_IDLE_INTERVAL), so an earlier look would miss the last flushes.
+ */
+const settleMs = usageFlushMs + 11_000;
 
 /** The named-user token route and the floor, each with a random one of all seeded connections per request. */
 async function benchmarkTokenReads(latchkey: RunningProcess, baseline: RunningProcess, fleet: Fleet, ids: string[]) {

@@ -7,7 +7,7 @@ import type {
   UnknownRow,
 } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
-import { usageWriteEveryMs } from "../src/connections/usage-recorder.ts";
+import { usageGrainMs, usageLagMs, usageWriteEveryMs } from "../src/connections/usage-recorder.ts";
 import { buildTestApp, TestClock, testKeys, type TestApp } from "./support/test-app.ts";
 import { testDbKind } from "./support/test-database.ts";
 import { connectTestbed, initiate, json } from "./support/connect-testbed.ts";
@@ -21,18 +21,17 @@ const intoSweepWindowMs = (accessTokenTtlSeconds - refreshBeforeSeconds - 30) * 
 /** Expiring in 60 s: inside both windows. */
 const intoRefreshWindowMs = (accessTokenTtlSeconds - 60) * 1000;
 
-/** Counts the UPDATEs of `connections.last_used_at` an instance's database handle runs. */
+/** Counts the statements an instance's database handle runs that write usage, and its UPDATEs of connections. */
 class UsageWriteCounter implements KyselyPlugin {
   count = 0;
+  connectionUpdates = 0;
   transformQuery(args: PluginTransformQueryArgs) {
     const node = args.node;
-    if (
-      node.kind === "UpdateQueryNode" &&
-      JSON.stringify(node.table).includes('"connections"') &&
-      (node.updates ?? []).some((update) => JSON.stringify(update.column).includes('"last_used_at"'))
-    ) {
-      this.count++;
-    }
+    const table = JSON.stringify(
+      node.kind === "InsertQueryNode" ? node.into : node.kind === "UpdateQueryNode" ? node.table : null,
+    );
+    if (table.includes('"connection_usage"')) this.count++;
+    if (node.kind === "UpdateQueryNode" && table.includes('"connections"')) this.connectionUpdates++;
     return node;
   }
   async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
@@ -83,6 +82,18 @@ describe(`background refresh sweep and pruning (${testDbKind()})`, () => {
       .executeTakeFirstOrThrow();
   }
 
+  /** The stored last use of the user's connection, null when none is. */
+  async function usageOf(userId: string): Promise<Date | null> {
+    const row = await bed.t.deps.db
+      .selectFrom("connection_usage as u")
+      .innerJoin("connections as c", "c.id", "u.connection_id")
+      .select("u.last_used_at")
+      .where("c.app_id", "=", bed.tenant.appId)
+      .where("c.user_id", "=", userId)
+      .executeTakeFirst();
+    return row?.last_used_at ?? null;
+  }
+
   // Each test's sweep must see that test's connections only: earlier ones would come due as the clock moves on.
   afterEach(async () => {
     bed.harness.setTokenDelay(0);
@@ -92,7 +103,7 @@ describe(`background refresh sweep and pruning (${testDbKind()})`, () => {
   it("refreshes an expiring, recently used connection before anyone asks for its token", async () => {
     const before = await connectAndUse("alice", "alice-login");
     const used = await connectionOf("alice");
-    expect(used.last_used_at).not.toBeNull();
+    expect(await usageOf("alice")).not.toBeNull();
     clock.advance(intoSweepWindowMs);
     bed.harness.resetCounters();
 
@@ -122,19 +133,21 @@ describe(`background refresh sweep and pruning (${testDbKind()})`, () => {
     // cora's token expires in an hour: nothing to do yet.
     expect((await bed.t.background.sweep.runOnce()).claimed).toBe(0);
 
-    // A day and a bit later cora is read again, carl is not; every token has expired.
-    clock.advance(86_400_000 + 60_000);
+    // A day and a bit later (past the window widened by the recorder's lag) cora is read again, on
+    // another instance, carl is not; every token has expired.
+    clock.advance(86_400_000 + usageLagMs(86_400) + 60_000);
+    const cora = await connectionOf("cora");
     await bed.t.deps.db
-      .updateTable("connections")
+      .updateTable("connection_usage")
       .set({ last_used_at: clock.now() })
-      .where("user_id", "=", "cora")
+      .where("connection_id", "=", cora.id)
       .execute();
     const report = await bed.t.background.sweep.runOnce();
 
     expect(report.claimed).toBe(1);
     expect(bed.harness.counters.refreshGrants).toBe(1);
     expect((await connectionOf("bob")).version).toBe(0);
-    expect((await connectionOf("bob")).last_used_at).toBeNull();
+    expect(await usageOf("bob")).toBeNull();
     expect((await connectionOf("carl")).refreshed_at).toBeNull();
     expect((await connectionOf("cora")).refreshed_at).not.toBeNull();
   });
@@ -264,12 +277,40 @@ describe(`background refresh sweep and pruning (${testDbKind()})`, () => {
     expect(await bed.t.metrics.render()).toMatch(/latchkey_pruned_rows_total\{table="oauth_states"\} 1000/);
   });
 
-  it("batches usage writes: many reads of several connections cost at most one UPDATE per flush", async () => {
+  it("keeps a connection read within the window due while its stored use is up to a grain older", async () => {
+    await connectAndUse("lena", "lena-login");
+    const stored = await usageOf("lena");
+    // 50 minutes later (the token not yet in the hot path's refresh window) it is read again: the
+    // stored use is within the grain, so it is not written again.
+    clock.advance(50 * 60_000);
+    await bed.t.background.usage.flush();
+    await readToken(bed.t, "lena");
+    await bed.t.background.usage.flush();
+    expect(await usageOf("lena")).toEqual(stored);
+
+    // Just under a day after that read (the stored use is a day and 49 minutes old), its token long expired.
+    clock.advance(86_400_000 - 60_000);
+    bed.harness.resetCounters();
+    const report = await bed.t.background.sweep.runOnce();
+
+    expect(report.claimed).toBe(1);
+    expect(report.outcomes.fresh).toBe(1);
+    expect(bed.harness.counters.refreshGrants).toBe(1);
+  });
+
+  it("batches usage writes: one UPDATE and one INSERT per flush for many reads, no write within the grain, none to connections", async () => {
     await connectOnly("ivan", "ivan-login");
     await connectOnly("jade", "jade-login");
     const counter = new UsageWriteCounter();
     const database = { ...bed.t.database, db: bed.t.deps.db.withPlugin(counter) };
-    const instance = buildTestApp({ database, clock, keys, env });
+    // A window of 6,000 s makes the grain 10 minutes: past it, the tokens (1 h) are still served as read.
+    const usedWithinSeconds = 6_000;
+    const instance = buildTestApp({
+      database,
+      clock,
+      keys,
+      env: { ...env, LATCHKEY_REFRESH_SWEEP_USED_WITHIN_SECONDS: String(usedWithinSeconds) },
+    });
     const readBoth = async (times: number) => {
       for (let i = 0; i < times; i++) await Promise.all([readToken(instance, "ivan"), readToken(instance, "jade")]);
     };
@@ -277,27 +318,37 @@ describe(`background refresh sweep and pruning (${testDbKind()})`, () => {
     await readBoth(10);
     expect(counter.count).toBe(0);
     await instance.background.usage.flush();
-    expect(counter.count).toBe(1);
-    const written = (await connectionOf("ivan")).last_used_at;
+    expect(counter.count).toBe(2);
+    const written = await usageOf("ivan");
     expect(written).not.toBeNull();
-    expect((await connectionOf("jade")).last_used_at).toEqual(written);
+    expect(await usageOf("jade")).toEqual(written);
 
-    // Within a minute of the write: more reads, no new write.
+    // Within a minute of the write: more reads, nothing sent.
     await readBoth(10);
     await instance.background.usage.flush();
-    expect(counter.count).toBe(1);
+    expect(counter.count).toBe(2);
 
-    // A minute later, read again: written once more, in one statement.
+    // A minute later, read again: sent (one UPDATE, one INSERT), but the stored use is within the grain.
     clock.advance(usageWriteEveryMs + 1000);
     await instance.background.usage.flush();
     await readBoth(5);
     await instance.background.usage.flush();
-    expect(counter.count).toBe(2);
-    expect((await connectionOf("ivan")).last_used_at?.getTime()).toBeGreaterThan(written?.getTime() ?? 0);
+    expect(counter.count).toBe(4);
+    expect(await usageOf("ivan")).toEqual(written);
 
-    // Nothing read: nothing written.
+    // A grain after the write, read again: written.
+    clock.advance(usageGrainMs(usedWithinSeconds));
     await instance.background.usage.flush();
-    expect(counter.count).toBe(2);
+    await readBoth(1);
+    await instance.background.usage.flush();
+    expect(counter.count).toBe(6);
+    expect((await usageOf("ivan"))?.getTime()).toBeGreaterThan(written?.getTime() ?? 0);
+    expect(await usageOf("jade")).toEqual(await usageOf("ivan"));
+
+    // Nothing read: nothing written. And no read wrote the connections table.
+    await instance.background.usage.flush();
+    expect(counter.count).toBe(6);
+    expect(counter.connectionUpdates).toBe(0);
     await instance.background.stop();
   });
 

@@ -32,7 +32,7 @@ export const watchedTables: ReadonlySet<string> = new Set([
 
 /** Columns no cache holds, per table: writing only these announces nothing (as the triggers' WHEN). */
 const unwatchedColumns: Readonly<Record<string, ReadonlySet<string>>> = {
-  connections: new Set(["last_used_at", "refresh_cooldown_until"]),
+  connections: new Set(["refresh_cooldown_until"]),
   service_keys: new Set(["last_used_at"]),
   admin_api_keys: new Set(["last_used_at"]),
 };

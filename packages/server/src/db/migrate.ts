@@ -5,6 +5,7 @@ import * as oauthStateConnectionValues from "./migrations/003-oauth-state-connec
 import * as connectionLastUsed from "./migrations/004-connection-last-used.ts";
 import * as eventsWebhooks from "./migrations/005-events-webhooks.ts";
 import * as changeNotify from "./migrations/006-change-notify.ts";
+import * as connectionUsage from "./migrations/007-connection-usage.ts";
 
 /** Migrations are listed here in order (not read from disk), so bundling cannot lose one. */
 const migrations: Record<string, Migration> = {
@@ -14,12 +15,18 @@ const migrations: Record<string, Migration> = {
   "004-connection-last-used": connectionLastUsed,
   "005-events-webhooks": eventsWebhooks,
   "006-change-notify": changeNotify,
+  "007-connection-usage": connectionUsage,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
   async getMigrations(): Promise<Record<string, Migration>> {
     return migrations;
   }
+}
+
+/** Kysely's Migrator over Latchkey's migrations (tests step through them with it; use `migrateToLatest` to migrate). */
+export function latchkeyMigrator<Schema>(db: Kysely<Schema>): Migrator {
+  return new Migrator({ db, provider: new StaticMigrationProvider() });
 }
 
 /** Any fixed 64-bit number; identifies "Latchkey migrations" among advisory locks. */
@@ -37,7 +44,7 @@ export async function migrateToLatest<Schema>(db: Kysely<Schema>): Promise<strin
   return db.connection().execute(async (connection) => {
     await sql`select pg_advisory_lock(${migrationLockId})`.execute(connection);
     try {
-      const migrator = new Migrator({ db: connection, provider: new StaticMigrationProvider() });
+      const migrator = latchkeyMigrator(connection);
       const { error, results } = await migrator.migrateToLatest();
       if (error) throw error instanceof Error ? error : new Error(String(error));
       return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
@@ -63,7 +70,7 @@ function sameNames(applied: string[] | null, known: string[]): boolean {
 
 /** Names of the migrations this code knows that the database has not applied. Reads only. */
 export async function pendingMigrations<Schema>(db: Kysely<Schema>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new StaticMigrationProvider() });
+  const migrator = latchkeyMigrator(db);
   const known = await migrator.getMigrations();
   return known.filter((m) => m.executedAt === undefined).map((m) => m.name);
 }

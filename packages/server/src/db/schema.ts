@@ -119,13 +119,20 @@ export interface ConnectionsTable {
   refreshed_at: Timestamp | null;
   /** When the user (re)connected: set at the first connect and again on every reconnect. */
   connected_at: Timestamp;
-  /** When a token route last handed the token out (batched: may lag by a few seconds, written about once a minute). */
-  last_used_at: Timestamp | null;
   /** Until then, one instance's background sweep has claimed the connection for a refresh. */
   sweep_claimed_until: Timestamp | null;
   version: Generated<number>;
   created_at: CreatedAt;
   updated_at: Timestamp;
+}
+
+/**
+ * When a token route last handed a connection's token out (connections/usage-recorder.ts): one row
+ * per used connection, written in batches and at most about once per grain, read by the sweep.
+ */
+export interface ConnectionUsageTable {
+  connection_id: string;
+  last_used_at: Timestamp;
 }
 
 /** A member's console password (scrypt; see console/passwords.ts). */
@@ -236,6 +243,7 @@ export interface Database {
   connectors: ConnectorsTable;
   oauth_states: OAuthStatesTable;
   connections: ConnectionsTable;
+  connection_usage: ConnectionUsageTable;
   member_passwords: MemberPasswordsTable;
   console_setup_links: ConsoleSetupLinksTable;
   console_sessions: ConsoleSessionsTable;

@@ -1,4 +1,5 @@
 import type { Config } from "../config/config.ts";
+import { usageLagMs } from "../connections/usage-recorder.ts";
 import type { Db } from "../db/open-database.ts";
 import type { Clock } from "../kernel/clock.ts";
 import type { Metrics } from "../kernel/metrics.ts";
@@ -48,7 +49,8 @@ export interface SweepReport {
 
 /**
  * The background loop of one instance: every `LATCHKEY_REFRESH_SWEEP_SECONDS` it refreshes the
- * tokens of recently used connections (`last_used_at` within `LATCHKEY_REFRESH_SWEEP_USED_WITHIN_SECONDS`)
+ * tokens of recently used connections (`connection_usage.last_used_at` within `LATCHKEY_REFRESH_SWEEP_USED_WITHIN_SECONDS`,
+ * widened by the usage recorder's lag, see `usageLagMs`)
  * that expire before the next run would find them inside the hot path's refresh window, so token
  * requests rarely wait for a provider and a dead grant is marked `needs_reauth` (by the refresher,
  * as on the hot path) before the user's next request. Then it prunes what other features hand it.
@@ -169,7 +171,8 @@ export class BackgroundSweep {
 
   /**
    * Claims a batch of due connections for this instance, in one statement: active, with a
-   * refresh token, expiring within `aheadMs`, used within the window, not cooling down after a
+   * refresh token, expiring within `aheadMs`, used within the window (by `connection_usage`, which
+   * the FOR UPDATE does not lock: the EXISTS is not in the FROM list), not cooling down after a
    * failed refresh, not claimed by anyone whose lease still runs, and not locked right now (the
    * hot path's refresh, another instance's claim).
    */
@@ -177,13 +180,24 @@ export class BackgroundSweep {
     const now = this.deps.clock.now();
     const nowMs = now.getTime();
     const leaseUntil = new Date(nowMs + Math.max(2 * this.intervalMs, 60_000));
+    // The stored use may lag the last read by the recorder's grain: the window is widened by as much.
+    const usedWithin = this.deps.config.refreshSweepUsedWithinSeconds;
+    const usedSince = new Date(nowMs - usedWithin * 1000 - usageLagMs(usedWithin));
     const due = this.deps.db
       .selectFrom("connections")
       .select("id")
       .where("status", "=", "active")
       .where("refresh_token", "is not", null)
       .where("expires_at", "<=", new Date(nowMs + this.aheadMs))
-      .where("last_used_at", ">=", new Date(nowMs - this.deps.config.refreshSweepUsedWithinSeconds * 1000))
+      .where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom("connection_usage as u")
+            .select("u.connection_id")
+            .whereRef("u.connection_id", "=", "connections.id")
+            .where("u.last_used_at", ">=", usedSince),
+        ),
+      )
       .where((eb) => eb.or([eb("refresh_cooldown_until", "is", null), eb("refresh_cooldown_until", "<=", now)]))
       .where((eb) => eb.or([eb("sweep_claimed_until", "is", null), eb("sweep_claimed_until", "<=", now)]))
       .orderBy("expires_at")
