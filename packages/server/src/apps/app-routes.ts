@@ -11,6 +11,7 @@ import { AllowedReturnOriginsSchema } from "./return-origins.ts";
 import { AppSchema, ServiceKeyInfoSchema } from "./wire-schemas.ts";
 import { recordAudit } from "../events/record-event.ts";
 import { memberOrigin } from "../events/request-origin.ts";
+import { requestLog } from "../http/request-context.ts";
 
 const CreateAppBody = z.strictObject({
   name: NameSchema,
@@ -56,7 +57,7 @@ export function registerAppRoutes(ctx: RouteContext<AccessDeps & { vault: Vault 
         identity: body.identity,
         now: deps.clock.now(),
       });
-      c.get("log").info({ workspace_id: workspaceId, app_id: created.app.id }, "app created");
+      requestLog(c).info({ workspace_id: workspaceId, app_id: created.app.id }, "app created");
       await recordAudit(deps, {
         ...memberOrigin(c),
         action: "app.created",
@@ -106,7 +107,7 @@ export function registerAppRoutes(ctx: RouteContext<AccessDeps & { vault: Vault 
         changes: { name: body.name, allowedReturnOrigins: body.allowed_return_origins, identity: body.identity },
         now: deps.clock.now(),
       });
-      c.get("log").info({ workspace_id: workspaceId, app_id: updated.id }, "app updated");
+      requestLog(c).info({ workspace_id: workspaceId, app_id: updated.id }, "app updated");
       await recordAudit(deps, {
         ...memberOrigin(c),
         action: "app.updated",
@@ -137,7 +138,7 @@ export function registerAppRoutes(ctx: RouteContext<AccessDeps & { vault: Vault 
         );
         return removed;
       });
-      c.get("log").info(
+      requestLog(c).info(
         { workspace_id: workspaceId, app_id: appId, connections_removed: connectionsRemoved },
         "app deleted",
       );

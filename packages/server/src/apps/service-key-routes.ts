@@ -10,6 +10,7 @@ import { serviceKeys } from "./service-keys.ts";
 import { ServiceKeyInfoSchema } from "./wire-schemas.ts";
 import { recordAudit } from "../events/record-event.ts";
 import { memberOrigin } from "../events/request-origin.ts";
+import { requestLog } from "../http/request-context.ts";
 
 const CreateServiceKeyBody = z.strictObject({ name: NameSchema });
 
@@ -50,7 +51,7 @@ export function registerServiceKeyRoutes(ctx: RouteContext<AccessDeps>): void {
         name: body.name,
         now: deps.clock.now(),
       });
-      c.get("log").info(
+      requestLog(c).info(
         { workspace_id: workspaceId, app_id: appRow.id, key_id: issued.info.id },
         "service key created",
       );
@@ -79,7 +80,7 @@ export function registerServiceKeyRoutes(ctx: RouteContext<AccessDeps>): void {
       if ((await serviceKeys.revoke(deps.db, target)) === "not-found") {
         throw notFound("Service key");
       }
-      c.get("log").info({ workspace_id: workspaceId, app_id: appId, key_id: keyId }, "service key revoked");
+      requestLog(c).info({ workspace_id: workspaceId, app_id: appId, key_id: keyId }, "service key revoked");
       await recordAudit(deps, { ...memberOrigin(c), action: "service_key.revoked", target: keyId, appId });
       return c.body(null, 204);
     },

@@ -33,6 +33,7 @@ import { disconnect } from "./disconnect.ts";
 import { memberOrigin } from "../events/request-origin.ts";
 import { TokenCache, type CachedToken } from "./token-cache.ts";
 import type { Step } from "../http/route-pipeline.ts";
+import { requestLog } from "../http/request-context.ts";
 
 const tag = "Connections";
 
@@ -155,7 +156,7 @@ function registerAppUserRoutes(ctx: RouteContext<ConnectionDeps>): void {
           ownerType: "user",
           userId: c.get("appUser").userId,
         },
-        c.get("log"),
+        requestLog(c),
         { actor: { type: "app_user", id: c.get("appUser").userId }, requestId: c.get("requestId") },
       );
       return c.body(null, 204);
@@ -401,7 +402,7 @@ function registerWorkspaceRoutes(ctx: RouteContext<ConnectionDeps>): void {
         ctx,
         ctx.deps.clients,
         { appId: row.app_id, connectorId: row.connector_id, ownerType: row.owner_type, userId: row.user_id },
-        c.get("log"),
+        requestLog(c),
         memberOrigin(c),
       );
       return c.body(null, 204);
@@ -423,7 +424,7 @@ function registerWorkspaceRoutes(ctx: RouteContext<ConnectionDeps>): void {
         ctx,
         ctx.deps.clients,
         { appId: appRow.id, connectorId: c.req.param("connectorId") ?? "", ownerType: "app", userId: "" },
-        c.get("log"),
+        requestLog(c),
         memberOrigin(c),
       );
       return c.body(null, 204);

@@ -39,6 +39,7 @@ import {
 import type { ProviderUrlPolicy } from "../providers/provider-urls.ts";
 import { recordAudit } from "../events/record-event.ts";
 import { memberOrigin } from "../events/request-origin.ts";
+import { requestLog } from "../http/request-context.ts";
 
 const connectorsPath = "/api/workspaces/{workspaceId}/connectors";
 const connectorPath = `${connectorsPath}/{connectorId}`;
@@ -201,7 +202,7 @@ export function registerConnectorRoutes(ctx: RouteContext<AccessDeps & { vault: 
         );
         return removed;
       });
-      c.get("log").info(
+      requestLog(c).info(
         { workspace_id: workspaceId, connector_id: connectorId, connections_removed: connectionsRemoved },
         "connector deleted",
       );
@@ -267,7 +268,7 @@ function parseOrThrowAt<T>(schema: z.ZodType<T>, value: unknown, field: string):
 }
 
 function logChange(c: Context<AppEnv>, row: ConnectorRow, message: string, extra: Record<string, unknown> = {}): void {
-  c.get("log").info(
+  requestLog(c).info(
     { workspace_id: row.workspace_id, connector_id: row.id, provider: row.provider, status: row.status, ...extra },
     message,
   );

@@ -32,6 +32,7 @@ import {
 } from "./passwords.ts";
 import { createSession, listSessions, revokeAllSessions, revokeSession } from "./sessions.ts";
 import { hashSetupToken } from "./setup-links.ts";
+import { requestLog } from "../http/request-context.ts";
 
 const tag = "Console";
 
@@ -216,10 +217,10 @@ export function registerConsoleRoutes(ctx: RouteContext<ConsoleDeps>): void {
             .where("member_id", "=", candidate.id)
             .execute();
         }
-        c.get("log").info({ member_id: candidate.id, workspace_id: candidate.workspace_id }, "console sign-in");
+        requestLog(c).info({ member_id: candidate.id, workspace_id: candidate.workspace_id }, "console sign-in");
         return startSession(c, candidate.id, candidate.workspace_id, "console.signed_in");
       }
-      c.get("log").info("console sign-in refused: wrong password");
+      requestLog(c).info("console sign-in refused: wrong password");
       throw invalidCredentials();
     },
   });
@@ -256,7 +257,7 @@ export function registerConsoleRoutes(ctx: RouteContext<ConsoleDeps>): void {
         return used;
       });
       if (!link) throw invalidLink();
-      c.get("log").info({ member_id: link.member_id, workspace_id: link.workspace_id }, "console password set");
+      requestLog(c).info({ member_id: link.member_id, workspace_id: link.workspace_id }, "console password set");
       return startSession(c, link.member_id, link.workspace_id, "console.password_set");
     },
   });
@@ -292,7 +293,7 @@ export function registerConsoleRoutes(ctx: RouteContext<ConsoleDeps>): void {
         if (!csrfTokenMatches(token, c.req.header("x-csrf-token"))) throw csrfRefused();
         if (body.everywhere) await revokeAllSessions(deps.db, session.memberId, now());
         else await revokeSession(deps.db, session.memberId, session.id, now());
-        c.get("log").info({ member_id: session.memberId, everywhere: body.everywhere === true }, "console sign-out");
+        requestLog(c).info({ member_id: session.memberId, everywhere: body.everywhere === true }, "console sign-out");
       }
       deleteCookie(c, cookie.name, { path: "/", secure: cookie.secure });
       return c.body(null, 204);
@@ -336,7 +337,7 @@ export function registerConsoleRoutes(ctx: RouteContext<ConsoleDeps>): void {
       const { session } = await requireSession(c, true);
       const sessionId = c.req.param("sessionId") ?? "";
       if (!(await revokeSession(deps.db, session.memberId, sessionId, now()))) throw notFound("Session");
-      c.get("log").info({ member_id: session.memberId, session_id: sessionId }, "console session revoked");
+      requestLog(c).info({ member_id: session.memberId, session_id: sessionId }, "console session revoked");
       return c.body(null, 204);
     },
   });

@@ -9,6 +9,7 @@ import { workspaceRoutes } from "../access/workspace-routes.ts";
 import { inviteMember } from "../workspaces/members.ts";
 import { EmailSchema, MemberSchema, RoleSchema } from "../workspaces/wire-schemas.ts";
 import { createSetupLink, issueSetupLink } from "./setup-links.ts";
+import { requestLog } from "../http/request-context.ts";
 
 const InviteBody = z.strictObject({ email: EmailSchema, role: RoleSchema });
 const TestTokenBody = z.strictObject({ token: z.string().trim().min(1).max(16_384) });
@@ -52,7 +53,10 @@ export function registerConsoleWorkspaceRoutes(ctx: RouteContext<ConsoleWorkspac
           link: await createSetupLink(trx, { workspaceId, memberId: member.id, now, publicUrl }),
         }),
       );
-      c.get("log").info({ workspace_id: workspaceId, member_id: invited.member.id, role: body.role }, "member invited");
+      requestLog(c).info(
+        { workspace_id: workspaceId, member_id: invited.member.id, role: body.role },
+        "member invited",
+      );
       return c.json(
         { member: invited.member, setup_url: invited.link.setupUrl, expires_at: invited.link.expiresAt.toISOString() },
         201,
@@ -68,7 +72,7 @@ export function registerConsoleWorkspaceRoutes(ctx: RouteContext<ConsoleWorkspac
     handler: async (c) => {
       const workspaceId = c.get("member").workspaceId;
       const link = await issueSetupLink(deps, { workspaceId, memberId: c.req.param("memberId") ?? "" });
-      c.get("log").info({ workspace_id: workspaceId, member_id: link.memberId }, "setup link issued");
+      requestLog(c).info({ workspace_id: workspaceId, member_id: link.memberId }, "setup link issued");
       return c.json({ setup_url: link.setupUrl, expires_at: link.expiresAt.toISOString() }, 201);
     },
   });

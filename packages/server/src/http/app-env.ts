@@ -29,7 +29,10 @@ export interface AuthenticatedAppUser {
 export interface AppEnv {
   Variables: {
     requestId: string;
-    log: Logger;
+    /** The instance's logger; a route logs through `requestLog(c)`, which adds the request id. */
+    baseLogger: Logger;
+    /** The request's child logger once `requestLog(c)` has made it. */
+    requestLog: Logger | undefined;
     /** Headers every answer to this request carries (see http/response-headers.ts). */
     responseHeaders: Record<string, string>;
     /** Set when the route's response already carries `responseHeaders`. */

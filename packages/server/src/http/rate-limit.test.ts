@@ -195,7 +195,8 @@ describe("AuthFailureLimit", () => {
     const logger = createLogger({ level: "silent" });
     app.use((c, next) => {
       c.set("authFailures", failures);
-      c.set("log", logger);
+      c.set("baseLogger", logger);
+      c.set("requestId", "probe");
       return next();
     });
     app.get("/fail", (c) => {

@@ -14,6 +14,7 @@ import { AppError } from "../errors/app-error.ts";
 import type { AppEnv } from "./app-env.ts";
 import { clientIp } from "./client-ip.ts";
 import type { Step } from "./route-pipeline.ts";
+import { requestLog } from "./request-context.ts";
 
 const windowMs = 60_000;
 /** Refills are fractions: this much less than a unit still counts as a unit. */
@@ -202,7 +203,7 @@ export class AuthFailureLimit {
     if (!(error instanceof AppError && error.status === 401 && this.#limiter.enabled)) return;
     const client = clientIp(c, this.#trustProxyHops);
     if (this.#limiter.record(client)) {
-      c.get("log").warn({ client }, "too many failed authentications: refusing this address for up to a minute");
+      requestLog(c).warn({ client }, "too many failed authentications: refusing this address for up to a minute");
     }
   }
 }

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from "jose";
 import { AppError } from "../errors/app-error.ts";
 import type { AppRow } from "../db/schema.ts";
@@ -190,7 +190,8 @@ export function createUserTokenVerifier(
     verify(app, token) {
       if (token.length > maxUserTokenLength) return Promise.reject(invalidUserToken("The user token is too long"));
       // Bound to the app's identity settings version: changing them forgets earlier verifications.
-      const key = `${app.id}:${app.updated_at.getTime()}:${createHash("sha256").update(token).digest("base64url")}`;
+      // Keyed by the token's digest, not the token: the memo holds no usable bearer credential.
+      const key = `${app.id}:${app.updated_at.getTime()}:${hash("sha256", token, "base64url")}`;
       const remembered = verifiedTokens.get(key);
       if (remembered && remembered.notAfterMs > deps.clock.now().getTime()) return { userId: remembered.userId };
       return verifyAndRemember(app, token, key);

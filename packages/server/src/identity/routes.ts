@@ -16,6 +16,7 @@ import {
 } from "./latchkey-user-tokens.ts";
 import { UserIdSchema } from "./user-id.ts";
 import type { Step } from "../http/route-pipeline.ts";
+import { requestLog } from "../http/request-context.ts";
 
 export const MintUserTokenBody = z.strictObject({
   expires_in: z
@@ -74,7 +75,7 @@ export function registerIdentityRoutes(
         c.req.param("userId") ?? "",
         body.expires_in ?? defaultUserTokenLifetimeSeconds,
       );
-      c.get("log").info({ app_id: serviceApp.id, expires_in: minted.expiresIn }, "user token minted");
+      requestLog(c).info({ app_id: serviceApp.id, expires_in: minted.expiresIn }, "user token minted");
       const response: MintedUserTokenResponse = {
         token: minted.token,
         token_type: "Bearer",

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { readJson } from "../http/read-json.ts";
 import { createTestApp, LogCapture } from "../../test/support/test-app.ts";
 import { createLogger, isSecretKey } from "./logger.ts";
+import { requestLog } from "../http/request-context.ts";
 
 /** Creating a test database can take seconds on a busy machine. */
 const databaseSetupMs = 60_000;
@@ -30,11 +31,11 @@ describe("log redaction of a whole request", () => {
     // A careless route: it logs everything it was sent.
     t.routes.mount("POST", "/api/test/log-everything", [], async (c) => {
       const body = await readJson(c, z.record(z.string(), z.unknown()));
-      c.get("log").info(
+      requestLog(c).info(
         { headers: c.req.header(), query: c.req.query(), url: c.req.url, body },
         "test route saw request",
       );
-      c.get("log").warn(`upstream call failed for ${c.req.url} with ${c.req.header("authorization") ?? ""}`);
+      requestLog(c).warn(`upstream call failed for ${c.req.url} with ${c.req.header("authorization") ?? ""}`);
       return c.json({ ok: true });
     });
     const res = await t.call("POST", `/api/test/log-everything?code=${secrets.code}&state=${secrets.state}&page=2`, {

@@ -12,6 +12,7 @@ import { appUserAuth, assertAppIdHeader, workspaceAuth } from "../access/auth.ts
 import { callbackErrorPage } from "./callback-page.ts";
 import { completeConnectFlow, ProviderStopwatch, type CallbackResult } from "./callback.ts";
 import { ConnectionValuesInput, startConnectFlow } from "./initiate.ts";
+import { requestLog } from "../http/request-context.ts";
 
 /** `return_to` only: scopes and everything else come from the connector, so unknown fields are refused. */
 export const InitiateBody = z.strictObject({
@@ -157,7 +158,7 @@ function registerCallback(ctx: RouteContext<OAuthDeps>): void {
       );
       const ownMs = performance.now() - started - stopwatch.ms;
       duration.observe({ outcome: outcomeOf(result) }, ownMs / 1000);
-      c.get("log").info(
+      requestLog(c).info(
         {
           outcome: outcomeOf(result),
           ...(result.kind === "redirect" && { connector_id: result.connectorId, error: result.error }),

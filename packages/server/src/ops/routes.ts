@@ -8,6 +8,7 @@ import { defineRoute } from "../http/define-route.ts";
 import type { RouteContext } from "../http/route-context.ts";
 import { exposition, type Metrics } from "../kernel/metrics.ts";
 import { buildOpenApiDocument, type OpenApiDocument } from "./openapi.ts";
+import { requestLog } from "../http/request-context.ts";
 
 /** /readyz answers 503 rather than hang when the database does not answer within this. */
 export const readinessTimeoutMs = 2_000;
@@ -56,7 +57,7 @@ export function registerOpsRoutes(ctx: RouteContext<OpsDeps>): void {
       try {
         await withTimeout(sql`select 1`.execute(deps.db), readinessTimeoutMs);
       } catch (error) {
-        c.get("log").warn({ err: error }, "readiness check failed: database unavailable");
+        requestLog(c).warn({ err: error }, "readiness check failed: database unavailable");
         throw new AppError("NOT_READY", "The database is not reachable");
       }
       return c.json(Readiness.parse({ status: "ready", database: deps.dbKind }));

@@ -23,6 +23,7 @@ import type { ApiHost, ProviderResolver, ResolvedProvider } from "../providers/p
 import { isLoopbackHost } from "../providers/provider-urls.ts";
 import { callProvider, type ProxyAnswer } from "./provider-call.ts";
 import { allowedCallerHeaders, buildTargetUrl, pickHost, ProxyCallBody } from "./proxy-request.ts";
+import { requestLog } from "../http/request-context.ts";
 
 /**
  * Hands out a usable token for a stored row. The refresh feature implements it (TokenRefresher);
@@ -200,7 +201,7 @@ class ApiProxy {
     }
     this.#calls.inc({ phase: answer.phase });
     // Never the path, query, headers or bodies: they may carry the user's data.
-    c.get("log").info(
+    requestLog(c).info(
       {
         connection_id: row.id,
         connector_id: connector.id,

@@ -9,6 +9,7 @@ import { findMember } from "./members.ts";
 import { AdminApiKeyInfoSchema, NameSchema } from "./wire-schemas.ts";
 import { recordAudit } from "../events/record-event.ts";
 import { memberOrigin } from "../events/request-origin.ts";
+import { requestLog } from "../http/request-context.ts";
 
 const CreateApiKeyBody = z.strictObject({
   name: NameSchema,
@@ -50,7 +51,7 @@ export function registerApiKeyRoutes(ctx: RouteContext<AccessDeps>): void {
         name: body.name,
         now: deps.clock.now(),
       });
-      c.get("log").info(
+      requestLog(c).info(
         { workspace_id: caller.workspaceId, key_id: issued.info.id, member_id: memberId },
         "api key created",
       );
@@ -77,7 +78,7 @@ export function registerApiKeyRoutes(ctx: RouteContext<AccessDeps>): void {
       if (!(await revokeAdminApiKey(deps.db, { workspaceId, keyId, now: deps.clock.now() }))) {
         throw notFound("API key");
       }
-      c.get("log").info({ workspace_id: workspaceId, key_id: keyId }, "api key revoked");
+      requestLog(c).info({ workspace_id: workspaceId, key_id: keyId }, "api key revoked");
       await recordAudit(deps, { ...memberOrigin(c), action: "api_key.revoked", target: keyId });
       return c.body(null, 204);
     },

@@ -8,6 +8,7 @@ import { addMember, changeMemberRole, findMember, listMembers, removeMember } fr
 import { AdminApiKeyInfoSchema, EmailSchema, MemberSchema, RoleSchema } from "./wire-schemas.ts";
 import { recordAudit } from "../events/record-event.ts";
 import { memberOrigin } from "../events/request-origin.ts";
+import { requestLog } from "../http/request-context.ts";
 
 const AddMemberBody = z.strictObject({ email: EmailSchema, role: RoleSchema });
 const ChangeRoleBody = z.strictObject({ role: RoleSchema });
@@ -60,7 +61,7 @@ export function registerMemberRoutes(ctx: RouteContext<AccessDeps>): void {
         role: body.role,
         now: deps.clock.now(),
       });
-      c.get("log").info(
+      requestLog(c).info(
         { workspace_id: workspaceId, member_id: added.member.id, role: added.member.role },
         "member added",
       );
@@ -89,7 +90,7 @@ export function registerMemberRoutes(ctx: RouteContext<AccessDeps>): void {
         memberId: c.req.param("memberId") ?? "",
         role: body.role,
       });
-      c.get("log").info({ workspace_id: workspaceId, member_id: member.id, role: member.role }, "member role changed");
+      requestLog(c).info({ workspace_id: workspaceId, member_id: member.id, role: member.role }, "member role changed");
       await recordAudit(deps, {
         ...memberOrigin(c),
         action: "member.role_changed",
@@ -110,7 +111,7 @@ export function registerMemberRoutes(ctx: RouteContext<AccessDeps>): void {
       const workspaceId = c.get("member").workspaceId;
       const memberId = c.req.param("memberId") ?? "";
       await removeMember(deps.db, { workspaceId, memberId });
-      c.get("log").info({ workspace_id: workspaceId, member_id: memberId }, "member removed");
+      requestLog(c).info({ workspace_id: workspaceId, member_id: memberId }, "member removed");
       await recordAudit(deps, { ...memberOrigin(c), action: "member.removed", target: memberId });
       return c.body(null, 204);
     },

@@ -9,6 +9,7 @@ import { EmailSchema, MemberSchema, NameSchema, PlanSchema, WorkspaceSchema } fr
 import { createWorkspace, workspaceToWire } from "./workspaces.ts";
 import { recordAudit } from "../events/record-event.ts";
 import { operatorOrigin } from "../events/request-origin.ts";
+import { requestLog } from "../http/request-context.ts";
 
 const CreateWorkspaceBody = z.strictObject({ name: NameSchema, plan: PlanSchema, admin_email: EmailSchema });
 
@@ -47,7 +48,7 @@ export function registerOperatorRoutes(ctx: RouteContext<AccessDeps>): void {
         plan: body.plan,
         adminEmail: body.admin_email,
       });
-      c.get("log").info({ workspace_id: created.workspace.id }, "workspace created");
+      requestLog(c).info({ workspace_id: created.workspace.id }, "workspace created");
       await recordAudit(deps, {
         ...operatorOrigin(c),
         workspaceId: created.workspace.id,
@@ -112,7 +113,7 @@ export function registerOperatorRoutes(ctx: RouteContext<AccessDeps>): void {
         .returningAll()
         .executeTakeFirst();
       if (!row) throw notFound("Workspace");
-      c.get("log").info({ workspace_id: row.id, plan: row.plan }, "workspace updated");
+      requestLog(c).info({ workspace_id: row.id, plan: row.plan }, "workspace updated");
       await recordAudit(deps, {
         ...operatorOrigin(c),
         workspaceId: row.id,
