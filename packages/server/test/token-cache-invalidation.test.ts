@@ -47,11 +47,15 @@ describe(`token cache invalidation across 3 instances (${testDbKind()})`, () => 
   const tokenPath = (tenant: Tenant, userId: string) =>
     `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/users/${userId}/token`;
 
-  /** What an instance answers for a user's token: `200:<token>` or `<status>:<code>`. */
-  async function answer(app: TestApp, userId: string, tenant = bed.tenant, serviceKey = tenant.serviceKey) {
-    const response = await app.call("GET", tokenPath(tenant, userId), { token: serviceKey });
+  /** What a token answer says: `200:<token>` or `<status>:<code>`. */
+  async function summary(response: Response): Promise<string> {
     const body = (await response.json()) as { access_token?: string; error?: { code?: string } };
     return `${response.status}:${body.access_token ?? body.error?.code ?? "?"}`;
+  }
+
+  /** What an instance answers for a user's token. */
+  async function answer(app: TestApp, userId: string, tenant = bed.tenant, serviceKey = tenant.serviceKey) {
+    return summary(await app.call("GET", tokenPath(tenant, userId), { token: serviceKey }));
   }
 
   async function cacheFigure(app: TestApp, name: string, result?: string): Promise<number> {
@@ -240,8 +244,7 @@ describe(`token cache invalidation across 3 instances (${testDbKind()})`, () => 
         `/api/apps/${tenant.appId}/app-user-auth/connectors/${tenant.connectorId}/token`,
         { token: tenant.serviceKey, headers: { "on-behalf-of": `Bearer ${userToken}` } },
       );
-      const body = (await response.json()) as { access_token?: string; error?: { code?: string } };
-      return `${response.status}:${body.access_token ?? body.error?.code ?? "?"}`;
+      return summary(response);
     };
     await expectServedFromCache(onBehalfOf, `200:${token}`);
     await visibleOnEveryReader(async () => {
@@ -281,8 +284,7 @@ describe(`token cache invalidation across 3 instances (${testDbKind()})`, () => 
       const response = await app.call("GET", `/api/apps/${tenant.appId}/external-auth/tokens/oidc`, {
         token: tenant.serviceKey,
       });
-      const body = (await response.json()) as { access_token?: string; error?: { code?: string } };
-      return `${response.status}:${body.access_token ?? body.error?.code ?? "?"}`;
+      return summary(response);
     };
     await connectShared(bed.t, bed.harness, tenant, "shared-one");
     await expectServedFromCache(byProvider, `200:${await storedToken(tenant, "")}`);

@@ -201,9 +201,26 @@ function registerTokenRoutes(
   const { deps } = ctx;
   const serviceAuth = serviceKeyAuth(deps);
   /**
-   * The token of the caller's app's connection to `connectorId` owned by the user (or the app):
-   * from the token cache when it holds it, else read (and remembered if nothing changed meanwhile).
+   * A token answer from the token cache when it holds one (`cached`); else `read`, answered, and
+   * handed to `remember` with the cache's generation from before the read, so an answer read
+   * across a change is not kept.
    */
+  const cachedOrRead = (
+    c: Context<AppEnv>,
+    cached: CachedToken | undefined,
+    read: () => Promise<[TokenRow | null, ConnectorSummary | null]>,
+    remember: (entry: CachedToken, generation: number) => void,
+  ): Response | Promise<Response> => {
+    if (cached !== undefined) {
+      deps.usage.touch(cached.connectionId);
+      return bodyWithResponseHeaders(c, cached.body, 200, tokenAnswerHeaders);
+    }
+    const generation = cache.generation;
+    return read().then(([found, connector]) =>
+      tokenAnswer(c, ctx, refresher, found, connector, (entry) => remember(entry, generation)),
+    );
+  };
+  /** The token of the caller's app's connection to `connectorId` owned by the user (or the app). */
   const answerFor = (
     c: Context<AppEnv>,
     connectorId: string,
@@ -211,14 +228,11 @@ function registerTokenRoutes(
     userId: string,
   ): Response | Promise<Response> => {
     const key = { appId: c.get("serviceApp").app.id, connectorId, ownerType, userId };
-    const cached = cache.get(key);
-    if (cached !== undefined) {
-      deps.usage.touch(cached.connectionId);
-      return bodyWithResponseHeaders(c, cached.body, 200, tokenAnswerHeaders);
-    }
-    const generation = cache.generation;
-    return connectionAndConnector(read, connectors, key).then(([found, connector]) =>
-      tokenAnswer(c, ctx, refresher, found, connector, (entry) => cache.set(key, entry, generation)),
+    return cachedOrRead(
+      c,
+      cache.get(key),
+      () => connectionAndConnector(read, connectors, key),
+      (entry, generation) => cache.set(key, entry, generation),
     );
   };
   const tokenResponses = { 200: { description: "OK", schema: TokenResponseSchema } };
@@ -281,20 +295,20 @@ function registerTokenRoutes(
     handler: (c) => {
       const appId = c.get("serviceApp").app.id;
       const provider = c.req.param("provider") ?? "";
-      const cached = cache.getShared(appId, provider);
-      if (cached !== undefined) {
-        deps.usage.touch(cached.connectionId);
-        return bodyWithResponseHeaders(c, cached.body, 200, tokenAnswerHeaders);
-      }
-      const generation = cache.generation;
-      return findSharedConnectionByProvider(deps, appId, provider).then((found) => {
-        const connector = found
-          ? { provider: found.provider, integrationType: found.integration_type, status: found.connector_status }
-          : null;
-        return tokenAnswer(c, ctx, refresher, found, connector, (entry) =>
-          cache.setShared(appId, provider, entry, generation),
-        );
-      });
+      return cachedOrRead(
+        c,
+        cache.getShared(appId, provider),
+        () =>
+          findSharedConnectionByProvider(deps, appId, provider).then((found) => [
+            found,
+            found && {
+              provider: found.provider,
+              integrationType: found.integration_type,
+              status: found.connector_status,
+            },
+          ]),
+        (entry, generation) => cache.setShared(appId, provider, entry, generation),
+      );
     },
   });
 }
