@@ -1,5 +1,6 @@
 import { hash } from "node:crypto";
 import { errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from "jose";
+import { LRUCache } from "lru-cache";
 import { AppError } from "../errors/app-error.ts";
 import type { AppRow } from "../db/schema.ts";
 import type { Config } from "../config/config.ts";
@@ -156,7 +157,8 @@ export function createUserTokenVerifier(
 
   // A backend presents the same user token for every call of a request or session; verifying its
   // signature again each time (an async WebCrypto call) dominated the current-user token route.
-  const verifiedTokens = new Map<string, { userId: string; notAfterMs: number }>();
+  // lru-cache: O(1) eviction under a stream of new tokens (a Map's first-key eviction is not, see TtlCache).
+  const verifiedTokens = new LRUCache<string, { userId: string; notAfterMs: number }>({ max: maxVerifiedTokens });
 
   function rememberVerified(key: string, userId: string, payload: JWTPayload, app: AppRow): void {
     const nowMs = deps.clock.now().getTime();
@@ -165,10 +167,6 @@ export function createUserTokenVerifier(
       notAfterMs = Math.min(notAfterMs, (payload.iat + maxUserTokenLifetimeSeconds) * 1000);
     }
     if (notAfterMs <= nowMs) return;
-    if (verifiedTokens.size >= maxVerifiedTokens) {
-      const oldest = verifiedTokens.keys().next();
-      if (!oldest.done) verifiedTokens.delete(oldest.value);
-    }
     verifiedTokens.set(key, { userId, notAfterMs });
   }
 

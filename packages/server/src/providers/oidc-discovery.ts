@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import * as oauth from "oauth4webapi";
 import { AppError } from "../errors/app-error.ts";
 import type { Clock } from "../kernel/clock.ts";
@@ -51,15 +52,12 @@ export function createOidcDiscovery(options: OidcDiscoveryOptions): OidcDiscover
   const ttlMs = options.ttlMs ?? 60 * 60 * 1000;
   const retryAfterFailureMs = options.retryAfterFailureMs ?? 60 * 1000;
   const maxEntries = options.maxEntries ?? 1000;
-  const entries = new Map<string, CacheEntry>();
+  const entries = new LRUCache<string, CacheEntry>({ max: Math.max(1, maxEntries) });
   const inFlight = new Map<string, Promise<DiscoveredProvider>>();
   const now = () => options.clock.now().getTime();
 
   function remember(issuer: string, provider: DiscoveredProvider): void {
-    entries.delete(issuer);
     entries.set(issuer, { provider, refreshAt: now() + ttlMs });
-    const oldest = entries.keys().next();
-    if (entries.size > maxEntries && !oldest.done) entries.delete(oldest.value);
   }
 
   async function refresh(issuer: string): Promise<DiscoveredProvider> {
