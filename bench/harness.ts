@@ -32,6 +32,8 @@ export interface LoadResult {
   p50Ms: number;
   p99Ms: number;
   cpuMicrosPerRequest: number;
+  /** CPU time the database server used per request, when the target says how to read it. */
+  databaseCpuMicrosPerRequest?: number;
   non2xx: number;
   errors: number;
 }
@@ -52,6 +54,8 @@ export interface LoadTarget {
    * response costs the load generator CPU on a machine it shares with the servers.
    */
   fractionalLatencies?: boolean;
+  /** The database server's CPU time so far (µs), when the bench runs its own (bench/pg-cluster.ts). */
+  databaseCpuMicros?: () => Promise<number>;
 }
 
 /**
@@ -70,6 +74,7 @@ export async function measureLoad(title: string, target: LoadTarget): Promise<Lo
   await autocannon({ ...options, duration: 2 });
   const latencies: number[] = [];
   const cpuBefore = await cpuMicros(target.process.pid);
+  const databaseCpuBefore = await target.databaseCpuMicros?.();
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon({ ...options, duration: durationSeconds }, (error, done) =>
       error ? reject(error) : resolve(done),
@@ -79,6 +84,8 @@ export async function measureLoad(title: string, target: LoadTarget): Promise<Lo
     }
   });
   const cpuUsed = (await cpuMicros(target.process.pid)) - cpuBefore;
+  const databaseCpuUsed =
+    databaseCpuBefore === undefined ? undefined : ((await target.databaseCpuMicros?.()) ?? 0) - databaseCpuBefore;
   latencies.sort((a, b) => a - b);
   const fractional = target.fractionalLatencies === true && latencies.length > 0;
   const summary: LoadResult = {
@@ -86,12 +93,19 @@ export async function measureLoad(title: string, target: LoadTarget): Promise<Lo
     p50Ms: fractional ? round3(percentile(latencies, 0.5)) : result.latency.p50,
     p99Ms: fractional ? round3(percentile(latencies, 0.99)) : result.latency.p99,
     cpuMicrosPerRequest: Math.round(cpuUsed / Math.max(1, result.requests.total)),
+    ...(databaseCpuUsed !== undefined && {
+      databaseCpuMicrosPerRequest: Math.round(databaseCpuUsed / Math.max(1, result.requests.total)),
+    }),
     non2xx: result.non2xx,
     errors: result.errors,
   };
   console.log(
     `[bench] ${title}: ${summary.rps} rps, p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms, ` +
-      `${summary.cpuMicrosPerRequest} µs CPU/request, non-2xx ${summary.non2xx}, errors ${summary.errors}`,
+      `${summary.cpuMicrosPerRequest} µs CPU/request, ` +
+      (summary.databaseCpuMicrosPerRequest === undefined
+        ? ""
+        : `database ${summary.databaseCpuMicrosPerRequest} µs CPU/request, `) +
+      `non-2xx ${summary.non2xx}, errors ${summary.errors}`,
   );
   return summary;
 }
@@ -123,6 +137,10 @@ export function summarize(results: LoadResult[]) {
     p50Ms: median(results.map((r) => r.p50Ms)),
     p99Ms: median(results.map((r) => r.p99Ms)),
     cpuMicrosPerRequest: median(results.map((r) => r.cpuMicrosPerRequest)),
+    ...(results.length > 0 &&
+      results.every((r) => r.databaseCpuMicrosPerRequest !== undefined) && {
+        databaseCpuMicrosPerRequest: median(results.map((r) => r.databaseCpuMicrosPerRequest ?? 0)),
+      }),
     non2xx: results.reduce((sum, r) => sum + r.non2xx, 0),
     errors: results.reduce((sum, r) => sum + r.errors, 0),
   };
@@ -167,14 +185,28 @@ export interface BenchSession {
   processes: RunningProcess[];
 }
 
+/** A PostgreSQL server other than the shared one (bench/pg-cluster.ts), stopped when the session ends. */
+export interface BenchDatabaseServer {
+  adminUrl: string;
+  stop(): Promise<void>;
+}
+
 /**
- * Runs `work` with a new database named `<prefix>_<time>` and a real authorization server; then
- * stops every process put in `processes`, the authorization server, and drops the database, whatever
- * happened, Ctrl-C included.
+ * Runs `work` with a new database named `<prefix>_<time>` (on `server`, or the shared one at
+ * BENCH_POSTGRES_URL) and a real authorization server; then stops every process put in `processes`,
+ * the authorization server, drops the database and stops `server`, whatever happened, Ctrl-C included.
  */
-export async function withBenchSession(prefix: string, work: (session: BenchSession) => Promise<void>): Promise<void> {
+export async function withBenchSession(
+  prefix: string,
+  work: (session: BenchSession) => Promise<void>,
+  server?: BenchDatabaseServer,
+): Promise<void> {
+  const admin = server?.adminUrl ?? adminUrl;
   const databaseName = `${prefix}_${Date.now()}`;
-  const databaseUrl = await createDatabase(databaseName);
+  const databaseUrl = await createDatabase(databaseName, admin).catch(async (error: unknown) => {
+    await server?.stop();
+    throw error;
+  });
   const provider = await startAuthorizationServer({ accessTokenTtlSeconds: 3600 });
   const processes: RunningProcess[] = [];
   await withCleanUp(
@@ -182,7 +214,8 @@ export async function withBenchSession(prefix: string, work: (session: BenchSess
     async () => {
       await Promise.all(processes.map((p) => p.stop()));
       await provider.close();
-      await dropDatabase(databaseName);
+      await dropDatabase(databaseName, admin);
+      await server?.stop();
     },
   );
 }

@@ -18,7 +18,14 @@
  * id, so every row is encrypted on its own), over BENCH_SCALE_APPS (3) apps × 3 connectors (an oidc
  * one, GitHub, Google: token lengths as theirs), many users. They go in with COPY (pg-copy-streams).
  * Expiries lie 2–24 h ahead, so no seeded row enters the refresh window while the bench runs.
- * Writes bench/results/<date>-scale.json; the database is dropped at the end.
+ * The database server: by default a PostgreSQL cluster of the bench's own (bench/pg-cluster.ts) with
+ * shared_buffers = BENCH_SCALE_SHARED_BUFFERS (2GB), room for the 1M rows and their indexes (~1.2 GB)
+ * as a server sized for its data would have; after seeding, the tables and their indexes are loaded
+ * into shared buffers (pg_prewarm), so both sizes are measured warm, as a server that has been
+ * serving those connections is. BENCH_SCALE_SHARED_BUFFERS=server runs on the shared server
+ * (BENCH_POSTGRES_URL) as it is configured, without prewarming: with its default 128 MB of shared
+ * buffers, 1M connections do not fit, and every read pays for the pages it fetches from outside them.
+ * Writes bench/results/<date>-scale.json; the database (and the bench's own cluster) is removed at the end.
  */
 import { randomBytes, randomInt } from "node:crypto";
 import { Readable } from "node:stream";
@@ -32,6 +39,7 @@ import { newId } from "../packages/server/src/kernel/ids.ts";
 import { Vault } from "../packages/server/src/vault/vault.ts";
 import {
   type AuthorizationServer,
+  adminUrl,
   api,
   type BenchApp,
   type BenchWorkspace,
@@ -56,6 +64,7 @@ import {
   withClient,
   writeResults,
 } from "./harness.ts";
+import { type OwnCluster, startOwnCluster } from "./pg-cluster.ts";
 import type { RunningProcess } from "./process.ts";
 
 const sizes = (process.env.BENCH_SCALE_SIZES ?? "10000,1000000")
@@ -68,6 +77,16 @@ const flowCount = Number(process.env.BENCH_SCALE_FLOWS ?? 50);
 /** Flows run before the measured ones, so the first connections and compilations are not counted. */
 const warmUpFlows = 3;
 const copyBatchRows = 1_000;
+const sharedBuffers = process.env.BENCH_SCALE_SHARED_BUFFERS ?? "2GB";
+/** More settings of the bench's own cluster, `name=value,name=value` (e.g. huge_pages=on). */
+const extraSettings = Object.fromEntries(
+  (process.env.BENCH_SCALE_PG_SETTINGS ?? "")
+    .split(",")
+    .filter(Boolean)
+    .map((setting) => setting.split("=", 2) as [string, string]),
+);
+/** The tables the token routes and the floor read, loaded into shared buffers before measuring. */
+const prewarmedTables = ["connections", "connection_usage"];
 
 /** The seeded connectors: provider, and the lengths of the tokens that provider issues. */
 const connectorKinds = [
@@ -102,70 +121,131 @@ function keyOf(index: number) {
 }
 
 export async function main(): Promise<void> {
-  await withBenchSession("latchkey_bench_scale", async ({ databaseUrl, provider, processes }) => {
-    // BENCH_SCALE_TOKEN_CACHE_ENTRIES=0 measures every read on the database: with the token cache on,
-    // a set that fits the cache (10k) is served from memory and one that does not (1M) mostly is not,
-    // so the two sizes would compare memory with the database rather than the database with itself.
-    const tokenCacheEntries = process.env.BENCH_SCALE_TOKEN_CACHE_ENTRIES;
-    const latchkey = await startLatchkey(
-      latchkeyEnv({
-        DATABASE_URL: databaseUrl,
-        ...(tokenCacheEntries !== undefined && { LATCHKEY_TOKEN_CACHE_ENTRIES: tokenCacheEntries }),
-      }),
+  const ownCluster =
+    sharedBuffers === "server" ? undefined : await startOwnCluster({ shared_buffers: sharedBuffers, ...extraSettings });
+  const databaseServer = ownCluster
+    ? { server: "the bench's own cluster", version: ownCluster.version, settings: ownCluster.settings, prewarmed: true }
+    : { server: "shared", url: adminUrl, prewarmed: false };
+  console.log(`[bench] database server: ${JSON.stringify(databaseServer)}`);
+  await withBenchSession(
+    "latchkey_bench_scale",
+    async ({ databaseUrl, provider, processes }) => {
+      // BENCH_SCALE_TOKEN_CACHE_ENTRIES=0 measures every read on the database: with the token cache on,
+      // a set that fits the cache (10k) is served from memory and one that does not (1M) mostly is not,
+      // so the two sizes would compare memory with the database rather than the database with itself.
+      const tokenCacheEntries = process.env.BENCH_SCALE_TOKEN_CACHE_ENTRIES;
+      const latchkey = await startLatchkey(
+        latchkeyEnv({
+          DATABASE_URL: databaseUrl,
+          ...(tokenCacheEntries !== undefined && { LATCHKEY_TOKEN_CACHE_ENTRIES: tokenCacheEntries }),
+        }),
+      );
+      processes.push(latchkey);
+      const baseline = await startBenchServer("baseline", "baseline-server.ts", { DATABASE_URL: databaseUrl });
+      processes.push(baseline);
+      const fleet = await createFleet(latchkey.url, provider);
+      const vault = new Vault(parseEncryptionKeys(encryptionKeys).keys);
+      const ids: string[] = [];
+      const stages = [];
+      for (const size of sizes) {
+        const seedStart = performance.now();
+        await seed(databaseUrl, vault, fleet, ids, size);
+        const seedSeconds = round2((performance.now() - seedStart) / 1000);
+        // VACUUM sets every page's visibility and hint bits, and the load left the pages dirty: a
+        // checkpoint writes them now, as after any bulk load, not in the background of the measured reads.
+        await withClient(databaseUrl, async (client) => {
+          await client.query("vacuum analyze connections");
+          await client.query("checkpoint");
+        });
+        if (ownCluster) await prewarm(databaseUrl);
+        const databaseSize = await sizeOf(databaseUrl);
+        console.log(
+          `[bench] ${size} connections seeded in ${seedSeconds} s; ${databaseSize.bytesPerConnection} bytes per connection`,
+        );
+        if (process.env.BENCH_HOLD && size === sizes.at(-1)) {
+          await holdReading(latchkey, baseline, fleet, ids, ownCluster);
+          return;
+        }
+        const statsBefore = await tableActivity(databaseUrl);
+        const tokenReads = await benchmarkTokenReads(latchkey, baseline, fleet, ids, ownCluster?.cpuMicros);
+        await new Promise((resolve) => setTimeout(resolve, settleMs));
+        const tableActivityDuringReads = activitySince(statsBefore, await tableActivity(databaseUrl));
+        console.log(`[bench] table activity during the reads at ${size}: ${JSON.stringify(tableActivityDuringReads)}`);
+        const connectFlow = await benchmarkConnectFlow(latchkey.url, provider, fleet, size);
+        stages.push({
+          connections: size,
+          seedSeconds,
+          databaseSize,
+          tokenReads,
+          tableActivityDuringReads,
+          connectFlow,
+        });
+      }
+      const first = stages[0];
+      const last = stages.at(-1);
+      const growth =
+        first && last && first !== last
+          ? {
+              from: first.connections,
+              to: last.connections,
+              tokenReadP50: round2(last.tokenReads.token.p50Ms / first.tokenReads.token.p50Ms),
+              tokenReadP99: round2(last.tokenReads.token.p99Ms / first.tokenReads.token.p99Ms),
+              floorP50: round2(last.tokenReads.floor.p50Ms / first.tokenReads.floor.p50Ms),
+              floorP99: round2(last.tokenReads.floor.p99Ms / first.tokenReads.floor.p99Ms),
+              callbackP50: round2(last.connectFlow.callback.p50Ms / first.connectFlow.callback.p50Ms),
+              goal: "tokenReadP50 and tokenReadP99 <= 1.3",
+            }
+          : null;
+      if (growth) {
+        console.log(
+          `[bench] token read at ${growth.to} ÷ at ${growth.from}: p50 ${growth.tokenReadP50}×, p99 ${growth.tokenReadP99}× ` +
+            `(floor p50 ${growth.floorP50}×, p99 ${growth.floorP99}×)`,
+        );
+      }
+      await writeResults(tokenCacheEntries === "0" ? "scale-no-token-cache" : "scale", {
+        databaseServer,
+        apps: appCount,
+        connectors: connectorKinds.length,
+        tokenCacheEntries: tokenCacheEntries ?? "default",
+        stages,
+        growth,
+      });
+    },
+    ownCluster,
+  );
+}
+
+/**
+ * BENCH_HOLD=1: at the last size, runs the token-read rounds over and over (for profiling the
+ * servers and the database by hand) until Ctrl-C, which cleans up as always; writes no results.
+ */
+async function holdReading(
+  latchkey: RunningProcess,
+  baseline: RunningProcess,
+  fleet: Fleet,
+  ids: string[],
+  ownCluster: OwnCluster | undefined,
+): Promise<never> {
+  console.log(
+    `[bench] holding: latchkey pid ${latchkey.pid}, floor pid ${baseline.pid}` +
+      (ownCluster ? `, database ${ownCluster.adminUrl}` : "") +
+      "; token-read rounds until Ctrl-C",
+  );
+  for (;;) await benchmarkTokenReads(latchkey, baseline, fleet, ids, ownCluster?.cpuMicros);
+}
+
+/** Loads `prewarmedTables` and every index of theirs into shared buffers; logs the pages loaded. */
+async function prewarm(databaseUrl: string): Promise<void> {
+  const result = await withClient(databaseUrl, async (client) => {
+    await client.query("create extension if not exists pg_prewarm");
+    return client.query<{ relname: string; blocks: string }>(
+      `select c.relname, pg_prewarm(c.oid) as blocks from pg_class c
+        where c.oid = any(select t::regclass from unnest($1::text[]) t)
+           or c.oid in (select indexrelid from pg_index where indrelid = any(select t::regclass from unnest($1::text[]) t))`,
+      [prewarmedTables],
     );
-    processes.push(latchkey);
-    const baseline = await startBenchServer("baseline", "baseline-server.ts", { DATABASE_URL: databaseUrl });
-    processes.push(baseline);
-    const fleet = await createFleet(latchkey.url, provider);
-    const vault = new Vault(parseEncryptionKeys(encryptionKeys).keys);
-    const ids: string[] = [];
-    const stages = [];
-    for (const size of sizes) {
-      const seedStart = performance.now();
-      await seed(databaseUrl, vault, fleet, ids, size);
-      const seedSeconds = round2((performance.now() - seedStart) / 1000);
-      await withClient(databaseUrl, (client) => client.query("vacuum analyze connections"));
-      const databaseSize = await sizeOf(databaseUrl);
-      console.log(
-        `[bench] ${size} connections seeded in ${seedSeconds} s; ${databaseSize.bytesPerConnection} bytes per connection`,
-      );
-      const statsBefore = await tableActivity(databaseUrl);
-      const tokenReads = await benchmarkTokenReads(latchkey, baseline, fleet, ids);
-      await new Promise((resolve) => setTimeout(resolve, settleMs));
-      const tableActivityDuringReads = activitySince(statsBefore, await tableActivity(databaseUrl));
-      console.log(`[bench] table activity during the reads at ${size}: ${JSON.stringify(tableActivityDuringReads)}`);
-      const connectFlow = await benchmarkConnectFlow(latchkey.url, provider, fleet, size);
-      stages.push({ connections: size, seedSeconds, databaseSize, tokenReads, tableActivityDuringReads, connectFlow });
-    }
-    const first = stages[0];
-    const last = stages.at(-1);
-    const growth =
-      first && last && first !== last
-        ? {
-            from: first.connections,
-            to: last.connections,
-            tokenReadP50: round2(last.tokenReads.token.p50Ms / first.tokenReads.token.p50Ms),
-            tokenReadP99: round2(last.tokenReads.token.p99Ms / first.tokenReads.token.p99Ms),
-            floorP50: round2(last.tokenReads.floor.p50Ms / first.tokenReads.floor.p50Ms),
-            floorP99: round2(last.tokenReads.floor.p99Ms / first.tokenReads.floor.p99Ms),
-            callbackP50: round2(last.connectFlow.callback.p50Ms / first.connectFlow.callback.p50Ms),
-            goal: "tokenReadP50 and tokenReadP99 <= 1.3",
-          }
-        : null;
-    if (growth) {
-      console.log(
-        `[bench] token read at ${growth.to} ÷ at ${growth.from}: p50 ${growth.tokenReadP50}×, p99 ${growth.tokenReadP99}× ` +
-          `(floor p50 ${growth.floorP50}×, p99 ${growth.floorP99}×)`,
-      );
-    }
-    await writeResults(tokenCacheEntries === "0" ? "scale-no-token-cache" : "scale", {
-      apps: appCount,
-      connectors: connectorKinds.length,
-      tokenCacheEntries: tokenCacheEntries ?? "default",
-      stages,
-      growth,
-    });
   });
+  console.log(`[bench] prewarmed: ${result.rows.map((row) => `${row.relname} ${row.blocks} pages`).join(", ")}`);
 }
 
 /** One workspace, `appCount` apps and the three connectors, through the API. */
@@ -355,7 +435,14 @@ function activitySince(
 const settleMs = usageFlushMs + 11_000;
 
 /** The named-user token route and the floor, each with a random one of all seeded connections per request. */
-async function benchmarkTokenReads(latchkey: RunningProcess, baseline: RunningProcess, fleet: Fleet, ids: string[]) {
+async function benchmarkTokenReads(
+  latchkey: RunningProcess,
+  baseline: RunningProcess,
+  fleet: Fleet,
+  ids: string[],
+  databaseCpuMicros: (() => Promise<number>) | undefined,
+) {
+  const countDatabaseCpu = databaseCpuMicros ? { databaseCpuMicros } : {};
   const tokenPath = (index: number) => {
     const key = keyOf(index);
     const app = fleet.apps[key.app];
@@ -375,6 +462,7 @@ async function benchmarkTokenReads(latchkey: RunningProcess, baseline: RunningPr
       process: baseline,
       url: `${baseline.url}/connections/${ids[0]}`,
       headers: {},
+      ...countDatabaseCpu,
       setupRequest: (request: autocannon.Request) => ({
         ...request,
         path: `/connections/${ids[randomInt(ids.length)]}`,
@@ -386,6 +474,7 @@ async function benchmarkTokenReads(latchkey: RunningProcess, baseline: RunningPr
       process: latchkey,
       url: `${latchkey.url}${sample.path}`,
       headers: { authorization: sample.authorization },
+      ...countDatabaseCpu,
       setupRequest: (request: autocannon.Request) => {
         const target = tokenPath(randomInt(ids.length));
         return { ...request, path: target.path, headers: { ...request.headers, authorization: target.authorization } };
