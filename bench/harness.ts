@@ -183,6 +183,8 @@ export interface BenchSession {
   provider: AuthorizationServer;
   /** Started processes to stop at the end. */
   processes: RunningProcess[];
+  /** Another database on the same server, `<session database>_<suffix>`, dropped at the end too. */
+  newDatabase(suffix: string): Promise<string>;
 }
 
 /** A PostgreSQL server other than the shared one (bench/pg-cluster.ts), stopped when the session ends. */
@@ -209,12 +211,18 @@ export async function withBenchSession(
   });
   const provider = await startAuthorizationServer({ accessTokenTtlSeconds: 3600 });
   const processes: RunningProcess[] = [];
+  const databaseNames = [databaseName];
+  const newDatabase = (suffix: string) => {
+    const name = `${databaseName}_${suffix}`;
+    databaseNames.push(name);
+    return createDatabase(name, admin);
+  };
   await withCleanUp(
-    () => work({ databaseUrl, provider, processes }),
+    () => work({ databaseUrl, provider, processes, newDatabase }),
     async () => {
       await Promise.all(processes.map((p) => p.stop()));
       await provider.close();
-      await dropDatabase(databaseName, admin);
+      for (const name of databaseNames) await dropDatabase(name, admin);
       await server?.stop();
     },
   );

@@ -20,7 +20,9 @@
  * Expiries lie 2–24 h ahead, so no seeded row enters the refresh window while the bench runs.
  * The database server: by default a PostgreSQL cluster of the bench's own (bench/pg-cluster.ts) with
  * shared_buffers = BENCH_SCALE_SHARED_BUFFERS (2GB), room for the 1M rows and their indexes (~1.2 GB)
- * as a server sized for its data would have; after seeding, the tables and their indexes are loaded
+ * as a server sized for its data would have, in huge pages when the kernel has them reserved
+ * (huge_pages=try; `sysctl vm.nr_hugepages=1200` reserves 2.4 GB): without them each backend maps
+ * the buffers it touches 4 kB at a time, which at 1M is most of them; after seeding, the tables and their indexes are loaded
  * into shared buffers (pg_prewarm), so both sizes are measured warm, as a server that has been
  * serving those connections is. BENCH_SCALE_SHARED_BUFFERS=server runs on the shared server
  * (BENCH_POSTGRES_URL) as it is configured, without prewarming: with its default 128 MB of shared
@@ -28,6 +30,7 @@
  * Writes bench/results/<date>-scale.json; the database (and the bench's own cluster) is removed at the end.
  */
 import { randomBytes, randomInt } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type autocannon from "autocannon";
@@ -51,6 +54,7 @@ import {
   durationSeconds,
   encryptionKeys,
   expectOk,
+  type LoadResult,
   latchkeyEnv,
   pairedRatios,
   percentile,
@@ -72,7 +76,7 @@ const sizes = (process.env.BENCH_SCALE_SIZES ?? "10000,1000000")
   .map(Number)
   .sort((a, b) => a - b);
 const appCount = Number(process.env.BENCH_SCALE_APPS ?? 3);
-const scaleRounds = Number(process.env.BENCH_SCALE_ROUNDS ?? 3);
+const scaleRounds = Number(process.env.BENCH_SCALE_ROUNDS ?? 4);
 const flowCount = Number(process.env.BENCH_SCALE_FLOWS ?? 50);
 /** Flows run before the measured ones, so the first connections and compilations are not counted. */
 const warmUpFlows = 3;
@@ -120,69 +124,106 @@ function keyOf(index: number) {
   };
 }
 
+/** One size: its own database, Latchkey instance, floor server and fleet, seeded with `size` connections. */
+interface Stage {
+  size: number;
+  databaseUrl: string;
+  latchkey: RunningProcess;
+  baseline: RunningProcess;
+  fleet: Fleet;
+  ids: string[];
+  seedSeconds: number;
+  databaseSize: Awaited<ReturnType<typeof sizeOf>>;
+}
+
 export async function main(): Promise<void> {
   const ownCluster =
-    sharedBuffers === "server" ? undefined : await startOwnCluster({ shared_buffers: sharedBuffers, ...extraSettings });
+    sharedBuffers === "server"
+      ? undefined
+      : await startOwnCluster({ shared_buffers: sharedBuffers, huge_pages: "try", ...extraSettings });
   const databaseServer = ownCluster
-    ? { server: "the bench's own cluster", version: ownCluster.version, settings: ownCluster.settings, prewarmed: true }
+    ? {
+        server: "the bench's own cluster",
+        version: ownCluster.version,
+        settings: ownCluster.settings,
+        // huge_pages=try uses them only when the kernel has some reserved (vm.nr_hugepages).
+        hugePagesReserved: await hugePagesReserved(),
+        prewarmed: true,
+      }
     : { server: "shared", url: adminUrl, prewarmed: false };
   console.log(`[bench] database server: ${JSON.stringify(databaseServer)}`);
   await withBenchSession(
     "latchkey_bench_scale",
-    async ({ databaseUrl, provider, processes }) => {
+    async ({ databaseUrl, provider, processes, newDatabase }) => {
       // BENCH_SCALE_TOKEN_CACHE_ENTRIES=0 measures every read on the database: with the token cache on,
       // a set that fits the cache (10k) is served from memory and one that does not (1M) mostly is not,
       // so the two sizes would compare memory with the database rather than the database with itself.
       const tokenCacheEntries = process.env.BENCH_SCALE_TOKEN_CACHE_ENTRIES;
-      const latchkey = await startLatchkey(
-        latchkeyEnv({
-          DATABASE_URL: databaseUrl,
-          ...(tokenCacheEntries !== undefined && { LATCHKEY_TOKEN_CACHE_ENTRIES: tokenCacheEntries }),
-        }),
-      );
-      processes.push(latchkey);
-      const baseline = await startBenchServer("baseline", "baseline-server.ts", { DATABASE_URL: databaseUrl });
-      processes.push(baseline);
-      const fleet = await createFleet(latchkey.url, provider);
       const vault = new Vault(parseEncryptionKeys(encryptionKeys).keys);
-      const ids: string[] = [];
-      const stages = [];
-      for (const size of sizes) {
+      const stages: Stage[] = [];
+      for (const [index, size] of sizes.entries()) {
+        const stageDatabaseUrl = index === 0 ? databaseUrl : await newDatabase(String(size));
+        const latchkey = await startLatchkey(
+          latchkeyEnv({
+            DATABASE_URL: stageDatabaseUrl,
+            ...(tokenCacheEntries !== undefined && { LATCHKEY_TOKEN_CACHE_ENTRIES: tokenCacheEntries }),
+          }),
+        );
+        processes.push(latchkey);
+        const baseline = await startBenchServer("baseline", "baseline-server.ts", { DATABASE_URL: stageDatabaseUrl });
+        processes.push(baseline);
+        const fleet = await createFleet(latchkey.url, provider, size);
+        const ids: string[] = [];
         const seedStart = performance.now();
-        await seed(databaseUrl, vault, fleet, ids, size);
+        await seed(stageDatabaseUrl, vault, fleet, ids, size);
         const seedSeconds = round2((performance.now() - seedStart) / 1000);
         // VACUUM sets every page's visibility and hint bits, and the load left the pages dirty: a
         // checkpoint writes them now, as after any bulk load, not in the background of the measured reads.
-        await withClient(databaseUrl, async (client) => {
+        await withClient(stageDatabaseUrl, async (client) => {
           await client.query("vacuum analyze connections");
           await client.query("checkpoint");
         });
-        if (ownCluster) await prewarm(databaseUrl);
-        const databaseSize = await sizeOf(databaseUrl);
+        if (ownCluster) await prewarm(stageDatabaseUrl);
+        const databaseSize = await sizeOf(stageDatabaseUrl);
         console.log(
           `[bench] ${size} connections seeded in ${seedSeconds} s; ${databaseSize.bytesPerConnection} bytes per connection`,
         );
-        if (process.env.BENCH_HOLD && size === sizes.at(-1)) {
-          await holdReading(latchkey, baseline, fleet, ids, ownCluster);
-          return;
-        }
-        const statsBefore = await tableActivity(databaseUrl);
-        const tokenReads = await benchmarkTokenReads(latchkey, baseline, fleet, ids, ownCluster?.cpuMicros);
-        await new Promise((resolve) => setTimeout(resolve, settleMs));
-        const tableActivityDuringReads = activitySince(statsBefore, await tableActivity(databaseUrl));
-        console.log(`[bench] table activity during the reads at ${size}: ${JSON.stringify(tableActivityDuringReads)}`);
-        const connectFlow = await benchmarkConnectFlow(latchkey.url, provider, fleet, size);
-        stages.push({
-          connections: size,
-          seedSeconds,
-          databaseSize,
-          tokenReads,
+        stages.push({ size, databaseUrl: stageDatabaseUrl, latchkey, baseline, fleet, ids, seedSeconds, databaseSize });
+      }
+      // Every size's rounds run interleaved (balanced orders over all targets), so a change in the
+      // machine's speed during the run falls on every size alike instead of on whichever ran then.
+      const targets = (await Promise.all(stages.map((stage) => tokenReadTargets(stage, ownCluster)))).flat();
+      if (process.env.BENCH_HOLD) {
+        const pids = stages.map(
+          (stage) => `${stage.size}: latchkey ${stage.latchkey.pid}, floor ${stage.baseline.pid}`,
+        );
+        console.log(`[bench] holding (pids ${pids.join("; ")}); token-read rounds until Ctrl-C`);
+        for (;;) await runRounds(targets, 1);
+      }
+      const statsBefore = await Promise.all(stages.map((stage) => tableActivity(stage.databaseUrl)));
+      const walBefore = await walPosition(databaseUrl);
+      const runs = await runRounds(targets, scaleRounds);
+      await new Promise((resolve) => setTimeout(resolve, settleMs));
+      const walBytesDuringReads = (await walPosition(databaseUrl)) - walBefore;
+      console.log(`[bench] WAL written during the reads (every size): ${walBytesDuringReads} bytes`);
+      const statsAfter = await Promise.all(stages.map((stage) => tableActivity(stage.databaseUrl)));
+      const results = [];
+      for (const [index, stage] of stages.entries()) {
+        const tableActivityDuringReads = activitySince(statsBefore[index] ?? {}, statsAfter[index] ?? {});
+        console.log(
+          `[bench] table activity during the reads at ${stage.size}: ${JSON.stringify(tableActivityDuringReads)}`,
+        );
+        results.push({
+          connections: stage.size,
+          seedSeconds: stage.seedSeconds,
+          databaseSize: stage.databaseSize,
+          tokenReads: summarizeReads(runs, stage.size),
           tableActivityDuringReads,
-          connectFlow,
+          connectFlow: await benchmarkConnectFlow(stage.latchkey.url, provider, stage.fleet, stage.size),
         });
       }
-      const first = stages[0];
-      const last = stages.at(-1);
+      const first = results[0];
+      const last = results.at(-1);
       const growth =
         first && last && first !== last
           ? {
@@ -192,6 +233,10 @@ export async function main(): Promise<void> {
               tokenReadP99: round2(last.tokenReads.token.p99Ms / first.tokenReads.token.p99Ms),
               floorP50: round2(last.tokenReads.floor.p50Ms / first.tokenReads.floor.p50Ms),
               floorP99: round2(last.tokenReads.floor.p99Ms / first.tokenReads.floor.p99Ms),
+              // Per round, rps at the first size ÷ rps at the last: how many times slower the bigger
+              // set reads, from runs close together in time.
+              tokenSlowdownPerRound: pairedRatios(first.tokenReads.allRuns.token, last.tokenReads.allRuns.token),
+              floorSlowdownPerRound: pairedRatios(first.tokenReads.allRuns.floor, last.tokenReads.allRuns.floor),
               callbackP50: round2(last.connectFlow.callback.p50Ms / first.connectFlow.callback.p50Ms),
               goal: "tokenReadP50 and tokenReadP99 <= 1.3",
             }
@@ -199,7 +244,8 @@ export async function main(): Promise<void> {
       if (growth) {
         console.log(
           `[bench] token read at ${growth.to} ÷ at ${growth.from}: p50 ${growth.tokenReadP50}×, p99 ${growth.tokenReadP99}× ` +
-            `(floor p50 ${growth.floorP50}×, p99 ${growth.floorP99}×)`,
+            `(floor p50 ${growth.floorP50}×, p99 ${growth.floorP99}×); slowdown per round: token ` +
+            `${JSON.stringify(growth.tokenSlowdownPerRound)}, floor ${JSON.stringify(growth.floorSlowdownPerRound)}`,
         );
       }
       await writeResults(tokenCacheEntries === "0" ? "scale-no-token-cache" : "scale", {
@@ -207,7 +253,8 @@ export async function main(): Promise<void> {
         apps: appCount,
         connectors: connectorKinds.length,
         tokenCacheEntries: tokenCacheEntries ?? "default",
-        stages,
+        walBytesDuringReads,
+        stages: results,
         growth,
       });
     },
@@ -215,23 +262,10 @@ export async function main(): Promise<void> {
   );
 }
 
-/**
- * BENCH_HOLD=1: at the last size, runs the token-read rounds over and over (for profiling the
- * servers and the database by hand) until Ctrl-C, which cleans up as always; writes no results.
- */
-async function holdReading(
-  latchkey: RunningProcess,
-  baseline: RunningProcess,
-  fleet: Fleet,
-  ids: string[],
-  ownCluster: OwnCluster | undefined,
-): Promise<never> {
-  console.log(
-    `[bench] holding: latchkey pid ${latchkey.pid}, floor pid ${baseline.pid}` +
-      (ownCluster ? `, database ${ownCluster.adminUrl}` : "") +
-      "; token-read rounds until Ctrl-C",
-  );
-  for (;;) await benchmarkTokenReads(latchkey, baseline, fleet, ids, ownCluster?.cpuMicros);
+/** The kernel's reserved huge pages (HugePages_Total in /proc/meminfo), 0 when it cannot tell. */
+async function hugePagesReserved(): Promise<number> {
+  const meminfo = await readFile("/proc/meminfo", "utf8").catch(() => "");
+  return Number(/HugePages_Total:\s+(\d+)/.exec(meminfo)?.[1] ?? 0);
 }
 
 /** Loads `prewarmedTables` and every index of theirs into shared buffers; logs the pages loaded. */
@@ -248,15 +282,15 @@ async function prewarm(databaseUrl: string): Promise<void> {
   console.log(`[bench] prewarmed: ${result.rows.map((row) => `${row.relname} ${row.blocks} pages`).join(", ")}`);
 }
 
-/** One workspace, `appCount` apps and the three connectors, through the API. */
-async function createFleet(publicUrl: string, provider: AuthorizationServer): Promise<Fleet> {
+/** One workspace, `appCount` apps and the three connectors, through the API; the oidc client is the size's own (its Latchkey has its own redirect URI). */
+async function createFleet(publicUrl: string, provider: AuthorizationServer, size: number): Promise<Fleet> {
   const workspace = await createWorkspace(publicUrl, "bench scale");
   const apps: BenchApp[] = [];
   for (let index = 0; index < appCount; index++) apps.push(await createApp(publicUrl, workspace, `scale app ${index}`));
   const connectorIds: string[] = [];
   for (const kind of connectorKinds) {
     if (kind.provider === "oidc") {
-      connectorIds.push(await createOidcConnector(publicUrl, workspace, provider, "bench-scale-client"));
+      connectorIds.push(await createOidcConnector(publicUrl, workspace, provider, `bench-scale-client-${size}`));
       continue;
     }
     const created = await api(
@@ -379,11 +413,10 @@ const countedTables = ["connections", "connection_usage"];
 /**
  * PostgreSQL's counters per table of `countedTables`: rows inserted and updated (the token routes'
  * batched usage writes; HOT updates touch no index) and blocks found in shared buffers or read
- * from outside them (the OS cache or the disk), for the table and each of its indexes; and
- * `wal_bytes`, the WAL written meanwhile. WAL is
- * counted for the whole server: other databases' writes on a shared server count too.
+ * from outside them (the OS cache or the disk), for the table and each of its indexes. These are
+ * the database's own (each size has its database); WAL is the server's (`walPosition`).
  */
-async function tableActivity(databaseUrl: string): Promise<Record<string, Record<string, number> | number>> {
+async function tableActivity(databaseUrl: string): Promise<Record<string, Record<string, number>>> {
   return withClient(databaseUrl, async (client) => {
     const tables = await client.query<Record<string, string>>(
       `select t.relname, t.n_tup_ins as rows_inserted, t.n_tup_upd as rows_updated, t.n_tup_hot_upd as hot_updates,
@@ -398,8 +431,7 @@ async function tableActivity(databaseUrl: string): Promise<Record<string, Record
          from pg_statio_user_indexes where relname = any($1::text[])`,
       [countedTables],
     );
-    const wal = await client.query<{ lsn: string }>(`select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') as lsn`);
-    const counters: Record<string, Record<string, number> | number> = { wal_bytes: Number(wal.rows[0]?.lsn ?? 0) };
+    const counters: Record<string, Record<string, number>> = {};
     for (const { relname, ...row } of tables.rows) {
       const table: Record<string, number> = {};
       for (const [name, value] of Object.entries(row)) table[name] = Number(value);
@@ -414,17 +446,26 @@ async function tableActivity(databaseUrl: string): Promise<Record<string, Record
 }
 
 function activitySince(
-  before: Record<string, Record<string, number> | number>,
-  after: Record<string, Record<string, number> | number>,
-): Record<string, Record<string, number> | number> {
+  before: Record<string, Record<string, number>>,
+  after: Record<string, Record<string, number>>,
+): Record<string, Record<string, number>> {
   return Object.fromEntries(
-    Object.entries(after).map(([name, value]) => {
-      const earlier = before[name];
-      if (typeof value === "number") return [name, value - (typeof earlier === "number" ? earlier : 0)];
-      const from = typeof earlier === "object" ? earlier : {};
-      return [name, Object.fromEntries(Object.entries(value).map(([key, n]) => [key, n - (from[key] ?? 0)]))];
+    Object.entries(after).map(([name, table]) => {
+      const from = before[name] ?? {};
+      return [name, Object.fromEntries(Object.entries(table).map(([key, n]) => [key, n - (from[key] ?? 0)]))];
     }),
   );
+}
+
+/**
+ * The server's WAL position in bytes: the WAL written between two readings is the whole server's
+ * (every database; on a shared server, other work's too).
+ */
+async function walPosition(databaseUrl: string): Promise<number> {
+  const wal = await withClient(databaseUrl, (client) =>
+    client.query<{ lsn: string }>(`select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') as lsn`),
+  );
+  return Number(wal.rows[0]?.lsn ?? 0);
 }
 
 /**
@@ -434,15 +475,13 @@ function activitySince(
  */
 const settleMs = usageFlushMs + 11_000;
 
-/** The named-user token route and the floor, each with a random one of all seeded connections per request. */
-async function benchmarkTokenReads(
-  latchkey: RunningProcess,
-  baseline: RunningProcess,
-  fleet: Fleet,
-  ids: string[],
-  databaseCpuMicros: (() => Promise<number>) | undefined,
-) {
-  const countDatabaseCpu = databaseCpuMicros ? { databaseCpuMicros } : {};
+/**
+ * The named-user token route and the floor of one stage, each with a random one of all its seeded
+ * connections per request, named `token<size>` and `floor<size>`; each checked to answer first.
+ */
+async function tokenReadTargets(stage: Stage, ownCluster: OwnCluster | undefined) {
+  const { latchkey, baseline, fleet, ids, size } = stage;
+  const countDatabaseCpu = ownCluster ? { databaseCpuMicros: ownCluster.cpuMicros } : {};
   const tokenPath = (index: number) => {
     const key = keyOf(index);
     const app = fleet.apps[key.app];
@@ -455,9 +494,9 @@ async function benchmarkTokenReads(
   const sample = tokenPath(ids.length - 1);
   await expectOk(`${latchkey.url}${sample.path}`, { authorization: sample.authorization });
   await expectOk(`${baseline.url}/connections/${ids[0]}`, {});
-  const targets = [
+  return [
     {
-      name: "floor" as const,
+      name: `floor${size}`,
       title: `floor, random of ${ids.length}`,
       process: baseline,
       url: `${baseline.url}/connections/${ids[0]}`,
@@ -469,7 +508,7 @@ async function benchmarkTokenReads(
       }),
     },
     {
-      name: "token" as const,
+      name: `token${size}`,
       title: `token route, random of ${ids.length}`,
       process: latchkey,
       url: `${latchkey.url}${sample.path}`,
@@ -481,11 +520,16 @@ async function benchmarkTokenReads(
       },
     },
   ];
-  const runs = await runRounds(targets, scaleRounds);
-  const floor = summarize(runs.floor);
-  const tokenRoute = summarize(runs.token);
+}
+
+/** One stage's token reads and floor: medians over rounds; fails the bench on any failed request. */
+function summarizeReads(runs: Record<string, LoadResult[]>, size: number) {
+  const floorRuns = runs[`floor${size}`] ?? [];
+  const tokenRuns = runs[`token${size}`] ?? [];
+  const floor = summarize(floorRuns);
+  const tokenRoute = summarize(tokenRuns);
   if (floor.non2xx + floor.errors + tokenRoute.non2xx + tokenRoute.errors > 0) {
-    throw new Error(`token reads failed: ${JSON.stringify({ floor, token: tokenRoute })}`);
+    throw new Error(`token reads failed at ${size}: ${JSON.stringify({ floor, token: tokenRoute })}`);
   }
   return {
     connections,
@@ -494,8 +538,8 @@ async function benchmarkTokenReads(
     floor,
     token: tokenRoute,
     ratioToFloor: round2(tokenRoute.rps / floor.rps),
-    pairedRatiosToFloor: pairedRatios(runs.token, runs.floor),
-    allRuns: runs,
+    pairedRatiosToFloor: pairedRatios(tokenRuns, floorRuns),
+    allRuns: { floor: floorRuns, token: tokenRuns },
   };
 }
 
