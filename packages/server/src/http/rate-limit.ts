@@ -9,7 +9,6 @@
  * most `maxKeys` keys, dropping those idle for a whole window first, then the least recently used.
  */
 import type { Context } from "hono";
-import { LRUCache } from "lru-cache";
 import type { Config } from "../config/config.ts";
 import { AppError } from "../errors/app-error.ts";
 import type { AppEnv } from "./app-env.ts";
@@ -41,7 +40,7 @@ export interface RateLimiterOptions {
 
 interface Bucket {
   tokens: number;
-  /** Last time the bucket was refilled and used; the cache keeps buckets in this order. */
+  /** Last time the bucket was refilled and used; the map is kept in this order, oldest first. */
   updatedAt: number;
   lockedOut: boolean;
 }
@@ -51,15 +50,11 @@ interface Bucket {
  * burst of the whole allowance and then one every 60/perMinute seconds.
  */
 export class RateLimiter {
-  /**
-   * Least recently used first: lru-cache, whose eviction and oldest-first walk are O(1) a step. A
-   * Map kept in that order by delete-and-set is not: V8 leaves each deleted entry in place until the
-   * table is rebuilt, and a walk from the front passes every one of them.
-   */
-  readonly #buckets: LRUCache<string, Bucket>;
+  readonly #buckets = new Map<string, Bucket>();
   readonly #capacity: number;
   readonly #now: () => number;
   readonly #refusal: string;
+  readonly #maxKeys: number;
   readonly #lockOutWhenEmpty: boolean;
   #lastSpentAt = Number.NEGATIVE_INFINITY;
 
@@ -67,7 +62,7 @@ export class RateLimiter {
     this.#capacity = options.perMinute;
     this.#now = options.now;
     this.#refusal = options.refusal;
-    this.#buckets = new LRUCache({ max: Math.max(1, options.maxKeys ?? defaultMaxTrackedKeys) });
+    this.#maxKeys = Math.max(1, options.maxKeys ?? defaultMaxTrackedKeys);
     this.#lockOutWhenEmpty = options.lockOutWhenEmpty ?? false;
   }
 
@@ -105,7 +100,7 @@ export class RateLimiter {
   /** Throws RATE_LIMITED when `key` would be refused now; spends nothing. */
   check(key: string): void {
     if (!this.isTracking()) return;
-    const bucket = this.#buckets.peek(key);
+    const bucket = this.#buckets.get(key);
     if (!bucket) return;
     const waitMs = this.#waitMs(this.#refilled(bucket, this.#now()), bucket.lockedOut);
     if (waitMs > 0) throw this.#refuse(waitMs);
@@ -137,9 +132,11 @@ export class RateLimiter {
       existing.tokens = this.#refilled(existing, now);
       if (this.#capacity - existing.tokens <= tolerance) existing.lockedOut = false;
       existing.updatedAt = now;
+      this.#buckets.delete(key);
+      this.#buckets.set(key, existing);
       return existing;
     }
-    // At maxKeys, setting a new key evicts the least recently used one.
+    if (this.#buckets.size >= this.#maxKeys) this.#dropOldest();
     const bucket = { tokens: this.#capacity, updatedAt: now, lockedOut: false };
     this.#buckets.set(key, bucket);
     return bucket;
@@ -158,13 +155,15 @@ export class RateLimiter {
 
   /** Buckets untouched for a window are full again, the same as absent. Oldest first, so this stops early. */
   #dropIdle(now: number): void {
-    const idle: string[] = [];
-    for (const key of this.#buckets.rkeys()) {
-      const bucket = this.#buckets.peek(key);
-      if (bucket && now - bucket.updatedAt < windowMs) break;
-      idle.push(key);
+    for (const [key, bucket] of this.#buckets) {
+      if (now - bucket.updatedAt < windowMs) return;
+      this.#buckets.delete(key);
     }
-    for (const key of idle) this.#buckets.delete(key);
+  }
+
+  #dropOldest(): void {
+    const oldest = this.#buckets.keys().next();
+    if (!oldest.done) this.#buckets.delete(oldest.value);
   }
 
   #refuse(waitMs: number): AppError {
