@@ -21,16 +21,18 @@ export interface FollowedChanges {
  * noted before their read to `set`, so a value read before a change is not stored after it.
  */
 export class TtlCache<Value> {
-  readonly #entries: LRUCache<string, { value: Value; expiresAt: number }>;
+  /** Made at the first `set`: lru-cache allocates its whole capacity up front, which a start should not pay for. */
+  #entries: LRUCache<string, { value: Value; expiresAt: number }> | undefined;
+  readonly #maxEntries: number;
   readonly #follows: FollowedChanges | undefined;
 
   constructor(maxEntries: number, follows?: FollowedChanges) {
-    this.#entries = new LRUCache({ max: Math.max(1, maxEntries) });
+    this.#maxEntries = Math.max(1, maxEntries);
     this.#follows = follows;
     if (follows) {
       const tables = new Set(follows.tables);
       follows.feed.subscribe((change) => {
-        if (change.table === "*" || tables.has(change.table)) this.#entries.clear();
+        if (change.table === "*" || tables.has(change.table)) this.#entries?.clear();
       });
     }
   }
@@ -41,10 +43,10 @@ export class TtlCache<Value> {
   }
 
   get(key: string): Value | undefined {
-    const entry = this.#entries.get(key);
+    const entry = this.#entries?.get(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt > Date.now()) return entry.value;
-    this.#entries.delete(key);
+    this.#entries?.delete(key);
     return undefined;
   }
 
@@ -52,6 +54,7 @@ export class TtlCache<Value> {
     if (ttlMs <= 0) return;
     const follows = this.#follows;
     if (follows && (!follows.feed.live || follows.feed.generation !== generation)) return;
+    this.#entries ??= new LRUCache({ max: this.#maxEntries });
     this.#entries.set(key, { value, expiresAt: Date.now() + ttlMs });
   }
 }
