@@ -1,33 +1,39 @@
 /**
- * Scale (`npm run bench -- scale`, not a test): Latchkey with many stored connections. Against one
- * Latchkey instance on its own PostgreSQL database, it seeds connections up to each size of
- * BENCH_SCALE_SIZES (default 10000,1000000) and at each size measures:
+ * Scale (`npm run bench -- scale`, not a test): Latchkey with many stored connections. Each size of
+ * BENCH_SCALE_SIZES (default 10000,1000000) gets its own database, Latchkey instance, floor server
+ * (bench/baseline-server.ts: Hono + one primary-key select of a random connection) and fleet,
+ * seeded with that many connections. Measured:
  *
  *  - token reads: the named-user token route with a random connection per request over the whole
- *    set (never one hot row), beside the floor (bench/baseline-server.ts: Hono + one primary-key
- *    select of a random connection), in BENCH_SCALE_ROUNDS (3) alternating rounds of
- *    BENCH_DURATION_SECONDS (8) at BENCH_CONNECTIONS (50);
- *  - the connect flow: BENCH_SCALE_FLOWS (50) app users connecting one after another through the real
- *    authorization server (test/support/oidc-provider.ts): initiate, and the callback (code exchange
- *    with the provider, connection stored);
+ *    set (never one hot row), beside the floor, in BENCH_SCALE_ROUNDS (4) rounds of
+ *    BENCH_DURATION_SECONDS (8) at BENCH_CONNECTIONS (50). Every size's targets run in the same
+ *    rounds, in balanced orders, so a change in the machine's speed falls on every size alike;
+ *  - per size, the connect flow: BENCH_SCALE_FLOWS (50) app users connecting one after another
+ *    through the real authorization server (test/support/oidc-provider.ts): initiate, and the
+ *    callback (code exchange with the provider, connection stored);
  *  - the database size per connection: pg_total_relation_size of connections (heap, TOAST and every
- *    index) ÷ rows.
+ *    index) ÷ rows; PostgreSQL's table counters during the reads, the WAL written, and the database
+ *    server's CPU per request.
  *
  * Seeded rows are what the connect flow stores: ids from the same generator, access and refresh
  * tokens encrypted with the real vault and the instance's key (each ciphertext is bound to its row
  * id, so every row is encrypted on its own), over BENCH_SCALE_APPS (3) apps × 3 connectors (an oidc
  * one, GitHub, Google: token lengths as theirs), many users. They go in with COPY (pg-copy-streams).
  * Expiries lie 2–24 h ahead, so no seeded row enters the refresh window while the bench runs.
+ *
  * The database server: by default a PostgreSQL cluster of the bench's own (bench/pg-cluster.ts) with
  * shared_buffers = BENCH_SCALE_SHARED_BUFFERS (2GB), room for the 1M rows and their indexes (~1.2 GB)
  * as a server sized for its data would have, in huge pages when the kernel has them reserved
  * (huge_pages=try; `sysctl vm.nr_hugepages=1200` reserves 2.4 GB): without them each backend maps
- * the buffers it touches 4 kB at a time, which at 1M is most of them; after seeding, the tables and their indexes are loaded
- * into shared buffers (pg_prewarm), so both sizes are measured warm, as a server that has been
- * serving those connections is. BENCH_SCALE_SHARED_BUFFERS=server runs on the shared server
- * (BENCH_POSTGRES_URL) as it is configured, without prewarming: with its default 128 MB of shared
- * buffers, 1M connections do not fit, and every read pays for the pages it fetches from outside them.
- * Writes bench/results/<date>-scale.json; the database (and the bench's own cluster) is removed at the end.
+ * the buffers it touches 4 kB at a time, which at 1M is most of them. After seeding: VACUUM
+ * ANALYZE, a CHECKPOINT, and the tables and their indexes loaded into shared buffers (pg_prewarm),
+ * so every size is measured warm, as on a server that has been serving those connections.
+ * BENCH_SCALE_SHARED_BUFFERS=server runs on the shared server (BENCH_POSTGRES_URL) as it is
+ * configured, without prewarming: with its default 128 MB of shared buffers, 1M connections do not
+ * fit, and reads pay for the pages they fetch from outside them. BENCH_SCALE_PG_SETTINGS adds
+ * settings to the bench's cluster (`name=value,…`); BENCH_HOLD=1 runs token-read rounds until Ctrl-C.
+ * Writes bench/results/<date>-scale[-no-token-cache].json; the databases (and the bench's own
+ * cluster) are removed at the end.
  */
 import { randomBytes, randomInt } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -282,7 +288,10 @@ async function prewarm(databaseUrl: string): Promise<void> {
   console.log(`[bench] prewarmed: ${result.rows.map((row) => `${row.relname} ${row.blocks} pages`).join(", ")}`);
 }
 
-/** One workspace, `appCount` apps and the three connectors, through the API; the oidc client is the size's own (its Latchkey has its own redirect URI). */
+/**
+ * One workspace, `appCount` apps and the three connectors, through the API; the oidc client is the
+ * size's own (each size's Latchkey has its own redirect URI).
+ */
 async function createFleet(publicUrl: string, provider: AuthorizationServer, size: number): Promise<Fleet> {
   const workspace = await createWorkspace(publicUrl, "bench scale");
   const apps: BenchApp[] = [];
