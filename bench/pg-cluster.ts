@@ -86,7 +86,9 @@ export async function startOwnCluster(settings: Record<string, string>): Promise
     async cpuMicros() {
       const children = await fs
         .readFile(`/proc/${postmaster}/task/${postmaster}/children`, "utf8")
-        .then((text) => text.trim().split(/\s+/).filter(Boolean).map(Number));
+        .then((text) => text.trim().split(/\s+/).filter(Boolean).map(Number))
+        // Without CONFIG_PROC_CHILDREN the list is not there: count the postmaster alone.
+        .catch(() => [] as number[]);
       const [own, ...live] = await Promise.all([postmaster, ...children].map(processTicks));
       const reaped = (own?.childrenUser ?? 0) + (own?.childrenSystem ?? 0);
       const ticks = reaped + [own, ...live].reduce((sum, t) => sum + (t ? t.user + t.system : 0), 0);
