@@ -154,9 +154,27 @@ export function pairedRatios(results: LoadResult[], reference: LoadResult[]) {
 
 /** User + system CPU time a process has used so far, from /proc (Linux). */
 export async function cpuMicros(pid: number): Promise<number> {
-  const stat = await fs.readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  const ticks = await processTicks(pid);
+  return ticksToMicros(ticks ? ticks.user + ticks.system : 0);
+}
+
+/** utime, stime, cutime and cstime of a process from /proc/<pid>/stat, in clock ticks (undefined once it has exited). */
+export async function processTicks(pid: number) {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
+  if (stat === undefined) return undefined;
+  const fields = stat
+    .slice(stat.lastIndexOf(")") + 2)
+    .split(" ")
+    .map(Number);
+  return {
+    user: fields[11] ?? 0,
+    system: fields[12] ?? 0,
+    childrenUser: fields[13] ?? 0,
+    childrenSystem: fields[14] ?? 0,
+  };
+}
+
+export function ticksToMicros(ticks: number): number {
   return (ticks * 1_000_000) / clockTicksPerSecond;
 }
 

@@ -10,27 +10,9 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { freePort } from "./harness.ts";
+import { freePort, processTicks, ticksToMicros } from "./harness.ts";
 
 const run = promisify(execFile);
-/** Linux reports process CPU time in clock ticks of 1/100 s (USER_HZ). */
-const clockTicksPerSecond = 100;
-
-/** utime, stime, cutime and cstime of a process from /proc (undefined once it has exited). */
-async function processTicks(pid: number) {
-  const stat = await fs.readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
-  if (stat === undefined) return undefined;
-  const fields = stat
-    .slice(stat.lastIndexOf(")") + 2)
-    .split(" ")
-    .map(Number);
-  return {
-    user: fields[11] ?? 0,
-    system: fields[12] ?? 0,
-    childrenUser: fields[13] ?? 0,
-    childrenSystem: fields[14] ?? 0,
-  };
-}
 const binDir = process.env.BENCH_PG_BIN ?? "/usr/lib/postgresql/15/bin";
 
 export interface OwnCluster {
@@ -92,7 +74,7 @@ export async function startOwnCluster(settings: Record<string, string>): Promise
       const [own, ...live] = await Promise.all([postmaster, ...children].map(processTicks));
       const reaped = (own?.childrenUser ?? 0) + (own?.childrenSystem ?? 0);
       const ticks = reaped + [own, ...live].reduce((sum, t) => sum + (t ? t.user + t.system : 0), 0);
-      return (ticks * 1_000_000) / clockTicksPerSecond;
+      return ticksToMicros(ticks);
     },
     stop() {
       stopped ??= (async () => {
